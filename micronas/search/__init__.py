@@ -1,0 +1,1 @@
+"""Hardware-aware DNAS and its baselines (DARTS, random search) as Lightning modules."""

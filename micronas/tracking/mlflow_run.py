@@ -1,0 +1,51 @@
+"""One MLflow run per stage: store, names and tags from the config, the resolved config as an artifact."""
+
+import tempfile
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import MLFlowLogger
+
+from micronas.config import to_yaml
+
+
+def run_tags(cfg: DictConfig) -> dict[str, str]:
+    """Tags that let the MLflow UI filter runs by dataset, MCU and stage."""
+    return {"dataset": cfg.dataset.name, "mcu": cfg.mcu.name, "stage": cfg.stage}
+
+
+def flat_params(cfg: DictConfig) -> dict[str, object]:
+    """A handful of flat parameters for filtering and comparing runs in the UI."""
+    params = {"dataset": cfg.dataset.name, "mcu": cfg.mcu.name, "seed": cfg.seed}
+    for name, value in (cfg.get("constraints") or {}).items():
+        params[f"constraints.{name}"] = value
+    if "search" in cfg:
+        params["search.method"] = cfg.search.method
+    return params
+
+
+def make_mlflow_logger(cfg: DictConfig, extra_tags: dict[str, str] | None = None) -> MLFlowLogger:
+    """A Lightning logger writing to `cfg.logger.tracking_uri` under the configured experiment and run name."""
+    tags = run_tags(cfg) | (extra_tags or {})
+    return MLFlowLogger(
+        experiment_name=cfg.logger.experiment_name,
+        run_name=cfg.logger.run_name,
+        tracking_uri=cfg.logger.tracking_uri,
+        tags=tags,
+    )
+
+
+def log_config(logger: MLFlowLogger, cfg: DictConfig) -> None:
+    """Log the flat parameters and the fully resolved config (`config.yaml`) to the logger's run."""
+    logger.log_hyperparams(flat_params(cfg))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "config.yaml"
+        path.write_text(to_yaml(cfg))
+        logger.experiment.log_artifact(logger.run_id, str(path))
+
+
+def config_from_run(logger: MLFlowLogger) -> DictConfig:
+    """Read back the resolved config that `log_config` stored with a run."""
+    with tempfile.TemporaryDirectory() as folder:
+        local = logger.experiment.download_artifacts(logger.run_id, "config.yaml", folder)
+        return OmegaConf.load(local)

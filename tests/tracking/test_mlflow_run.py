@@ -1,0 +1,34 @@
+"""MLflow runs against a real sqlite store, read back through the MLflow client."""
+
+from mlflow.tracking import MlflowClient
+
+from micronas.config import load_config
+from micronas.tracking.mlflow_run import config_from_run, log_config, make_mlflow_logger
+
+
+def test_a_run_carries_names_tags_params_and_the_resolved_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = load_config(
+        "search",
+        ["dataset=ucihar", "mcu=nucleo_l552", "constraints.latency=50", f"logger.tracking_uri={uri}"],
+    )
+    logger = make_mlflow_logger(cfg, {"parent_run": "none"})
+    log_config(logger, cfg)
+    logger.log_metrics({"val/acc": 0.75}, step=3)
+    logger.finalize("success")
+
+    run = MlflowClient(uri).get_run(logger.run_id)
+    assert run.info.run_name == "search-ucihar-nucleo_l552"
+    assert run.info.status == "FINISHED"
+    assert {"dataset": "ucihar", "mcu": "nucleo_l552", "stage": "search", "parent_run": "none"}.items() <= (
+        run.data.tags.items()
+    )
+    assert run.data.params["constraints.latency"] == "50"
+    assert run.data.params["constraints.memory"] == "None"
+    assert run.data.metrics["val/acc"] == 0.75
+    experiment = MlflowClient(uri).get_experiment(run.info.experiment_id)
+    assert experiment.name == "micronas-ucihar"
+    stored = config_from_run(logger)
+    assert stored.mcu.clock_hz == cfg.mcu.clock_hz
+    assert stored.constraints.latency == 50

@@ -1,0 +1,111 @@
+"""`SuperNet`: every architecture of a `SearchSpace` in one module, driven by relaxed choice weights.
+
+`SuperNet(space)(x, weights)` takes `x` as `[B, 1, T, S]` and `weights` as a dict from every
+`Decision.key` of the space to a probability vector of length `Decision.ways` (see
+`micronas.space.searchspace`). Gumbel-softmax samples, plain softmax (DARTS) and one-hot vectors
+(`Architecture.one_hot()`) all fit; with one-hot weights the output equals the `DiscreteNet` of
+that architecture when it shares the weights (`DiscreteNet.load_from_supernet`). It returns class
+logits `[B, num_classes]` (pooled, before softmax).
+
+Cells (METHOD.md sections 3.2-3.4):
+
+* TR: `mask(width) * sum_k p_k * ReLU(BN_k(conv_k(x)))`, k in 3, 5, 7.
+* SF: `b = bottleneck(x)`; `y = sum_k P(on_k) * branch_k(b) + P(res) * residual(x)`, branches and
+  residual masked by the block width; non-reducing: `P(skip) * x + P(use) * y`.
+* Channel dropout after every cell (training only); head: 1x1 conv (no activation), spatial mean.
+"""
+
+import torch
+from torch import nn
+
+from micronas.space.layers import DynamicConv, SameConv2d
+from micronas.space.searchspace import (
+    BRANCH_KERNELS,
+    DROPOUT,
+    SF_WIDTHS,
+    TIME_KERNELS,
+    TR_WIDTHS,
+    CellPlan,
+    SearchSpace,
+)
+
+
+class TRSuperCell(nn.Module):
+    """Time-Reduce cell: three kernel candidates sharing one width mask."""
+
+    def __init__(self, plan: CellPlan, in_channels: int):
+        super().__init__()
+        self.plan = plan
+        self.convs = nn.ModuleList(DynamicConv(in_channels, TR_WIDTHS, (k, 1), (2, 1)) for k in TIME_KERNELS)
+
+    @property
+    def out_channels(self) -> int:
+        return TR_WIDTHS[-1]
+
+    def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
+        kernel, width = weights["kernel"], weights["width"]
+        return sum(kernel[i] * conv(x, width) for i, conv in enumerate(self.convs))
+
+
+class SFSuperCell(nn.Module):
+    """Sensor-Fusion cell: bottleneck, three on/off temporal branches, residual, and (non-reducing) skip."""
+
+    def __init__(self, plan: CellPlan, in_channels: int):
+        super().__init__()
+        self.plan = plan
+        w_in = plan.input_hw[1]
+        stride = (1, 2) if plan.reducing else (1, 1)
+        widest = SF_WIDTHS[-1]
+        if not plan.reducing and in_channels != widest:
+            raise ValueError(f"a non-reducing SF cell needs {widest} input channels for its skip, got {in_channels}")
+        self.bottleneck = DynamicConv(in_channels, SF_WIDTHS, (1, w_in), stride)
+        self.branches = nn.ModuleList(DynamicConv(widest, SF_WIDTHS, (k, 1), (1, 1)) for k in BRANCH_KERNELS)
+        self.residual = DynamicConv(in_channels, SF_WIDTHS, (1, 2) if plan.reducing else (1, 1), stride)
+
+    @property
+    def out_channels(self) -> int:
+        return SF_WIDTHS[-1]
+
+    def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
+        block_width = weights["block_width"]
+        b = self.bottleneck(x, weights["bottleneck_width"])
+        y = weights["residual"][1] * self.residual(x, block_width)
+        for k, branch in zip(BRANCH_KERNELS, self.branches):
+            y = y + weights[f"branch{k}"][1] * branch(b, block_width)
+        if self.plan.reducing:
+            return y
+        skip = weights["skip"]
+        return skip[1] * x + skip[0] * y
+
+
+class SuperNet(nn.Module):
+    """All architectures of `space`; `forward(x, weights)` mixes them by the relaxed choice weights."""
+
+    def __init__(self, space: SearchSpace, dropout: float = DROPOUT):
+        super().__init__()
+        self.space = space
+        cells, channels = [], 1
+        for plan in space.cells:
+            cell = TRSuperCell(plan, channels) if plan.type == "tr" else SFSuperCell(plan, channels)
+            cells.append(cell)
+            channels = cell.out_channels
+        self.cells = nn.ModuleList(cells)
+        self.dropout = nn.Dropout2d(dropout)
+        self.head = SameConv2d(channels, space.num_classes, (1, 1), (1, 1), bias=True)
+        self._decisions_by_cell = [[d for d in space.decisions if d.cell == plan.index] for plan in space.cells]
+
+    def check_weights(self, weights: dict) -> None:
+        """Refuse weights that miss a decision, add an unknown one, or have the wrong length."""
+        expected = self.space.logit_shapes()
+        if set(weights) != set(expected):
+            missing, unknown = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
+            raise ValueError(f"relaxed weights lack {missing} and have unknown keys {unknown}")
+        for key, shape in expected.items():
+            if tuple(weights[key].shape) != shape:
+                raise ValueError(f"relaxed weights {key} have shape {tuple(weights[key].shape)}, expected {shape}")
+
+    def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
+        self.check_weights(weights)
+        for cell, decisions in zip(self.cells, self._decisions_by_cell):
+            x = self.dropout(cell(x, {d.name: weights[d.key] for d in decisions}))
+        return self.head(x).mean(dim=(2, 3))

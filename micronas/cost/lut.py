@@ -1,0 +1,257 @@
+"""The latency look-up table file: JSON lines, one device header, then one measured entry per OpSpec.
+
+The first line is `{"header": {...}}` with the device identity (board, core, clock, runtime and its
+version, kernel library, pointer width) and the creation date. Every further line is one entry. The file
+is only ever appended to, one flushed and synced line per entry, so a killed profiler loses at most the
+line it was writing; such a half-written last line is skipped with a warning and cut off before the next
+append. A table is opened for one identity, and a file whose header names another device is refused.
+"""
+
+import json
+import logging
+import os
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from micronas.errors import ConfigError, DataError
+from micronas.space.opspec import OpSpec
+
+log = logging.getLogger(__name__)
+
+FORMAT = "micronas-lut/1"
+
+
+class LutIdentityError(DataError):
+    """A table measured on another device (or another runtime or kernel library)."""
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """What a latency table is valid for; a table must never be used under another identity."""
+
+    board: str
+    core: str
+    clock_hz: int | None
+    runtime: str
+    runtime_version: str
+    kernel_library: str
+    word_bits: int
+
+    @classmethod
+    def from_mcu(cls, mcu) -> "DeviceIdentity":
+        """The identity an MCU config (`cfg.mcu`) describes.
+
+        A null `cost.runtime_version` means the installed tflite-micro package, which only the host runs.
+        """
+        runtime_version = mcu.cost.runtime_version
+        if runtime_version is None:
+            if mcu.board != "host":
+                raise ConfigError(
+                    f"mcu.cost.runtime_version is null for {mcu.name}; set it to the TFLM version of the "
+                    f"board's firmware (null means the host's tflite-micro package)."
+                )
+            runtime_version = f"tflite-micro {metadata.version('tflite-micro')}"
+        return cls(
+            board=str(mcu.board),
+            core=str(mcu.core),
+            clock_hz=None if mcu.clock_hz is None else int(mcu.clock_hz),
+            runtime=str(mcu.runtime),
+            runtime_version=str(runtime_version),
+            kernel_library=str(mcu.kernel_library),
+            word_bits=int(mcu.word_bits),
+        )
+
+    def differences(self, other: "DeviceIdentity") -> list[str]:
+        """`field: ours != theirs` for every field that differs."""
+        mine, theirs = asdict(self), asdict(other)
+        return [f"{name}: {mine[name]!r} != {theirs[name]!r}" for name in mine if mine[name] != theirs[name]]
+
+
+@dataclass(frozen=True)
+class LutEntry:
+    """One measured operator: its op time over the timed runs, and what else the run reported.
+
+    `samples_ms` are the timed runs (after warm-ups); `samples_cycles` the same runs in core cycles where
+    the device counts cycles. `invoke_ms` is the median whole-`Invoke()` time of the single-op model
+    (op time plus the interpreter's per-invoke overhead). `status` is `ok` or `failed:<reason>`; failed
+    entries carry no samples and are never used as costs.
+    """
+
+    op: OpSpec
+    samples_ms: tuple[float, ...]
+    samples_cycles: tuple[int, ...] | None = None
+    cold_ms: float | None = None
+    invoke_ms: float | None = None
+    arena_bytes: int | None = None
+    flash_bytes: int | None = None
+    status: str = "ok"
+    source: str = ""
+    timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def __post_init__(self):
+        object.__setattr__(self, "samples_ms", tuple(float(v) for v in self.samples_ms))
+        if self.samples_cycles is not None:
+            object.__setattr__(self, "samples_cycles", tuple(int(v) for v in self.samples_cycles))
+        if self.ok and not self.samples_ms:
+            raise ValueError(f"entry {self.op.key()} has status ok but no timed runs")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def latency_ms(self) -> float:
+        """Median op time of the timed runs."""
+        return statistics.median(self.samples_ms)
+
+    @property
+    def latency_cycles(self) -> float | None:
+        """Median op cycles of the timed runs, where the device counts cycles."""
+        return statistics.median(self.samples_cycles) if self.samples_cycles else None
+
+    @property
+    def spread_ms(self) -> float:
+        """Inter-quartile range of the timed runs (0 for a single run)."""
+        if len(self.samples_ms) < 2:
+            return 0.0
+        quartiles = statistics.quantiles(self.samples_ms, n=4, method="inclusive")
+        return quartiles[2] - quartiles[0]
+
+    def to_json(self) -> dict:
+        record = {"key": self.op.key(), "op": self.op.to_dict(), "status": self.status}
+        if self.ok:
+            record["latency"] = {
+                "median_ms": self.latency_ms,
+                "median_cycles": self.latency_cycles,
+                "min_ms": min(self.samples_ms),
+                "max_ms": max(self.samples_ms),
+                "iqr_ms": self.spread_ms,
+                "repeats": len(self.samples_ms),
+                "cold_ms": self.cold_ms,
+                "samples_ms": list(self.samples_ms),
+                "samples_cycles": None if self.samples_cycles is None else list(self.samples_cycles),
+            }
+            record["invoke_ms"] = self.invoke_ms
+        record.update(
+            arena_bytes=self.arena_bytes, flash_bytes=self.flash_bytes, macs=self.op.macs,
+            source=self.source, timestamp=self.timestamp,
+        )
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict) -> "LutEntry":
+        latency = record.get("latency") or {}
+        return cls(
+            op=OpSpec.from_dict(record["op"]),
+            samples_ms=latency.get("samples_ms", ()),
+            samples_cycles=latency.get("samples_cycles"),
+            cold_ms=latency.get("cold_ms"),
+            invoke_ms=record.get("invoke_ms"),
+            arena_bytes=record.get("arena_bytes"),
+            flash_bytes=record.get("flash_bytes"),
+            status=record["status"],
+            source=record.get("source", ""),
+            timestamp=record.get("timestamp", ""),
+        )
+
+
+def _header_line(identity: DeviceIdentity) -> str:
+    header = {"format": FORMAT, **asdict(identity), "created": datetime.now(timezone.utc).isoformat()}
+    return json.dumps({"header": header}) + "\n"
+
+
+def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int]:
+    """Header identity, entries by key (later lines win) and the byte length of the complete lines."""
+    data = path.read_bytes()
+    complete = data.rfind(b"\n") + 1
+    if complete < len(data):
+        log.warning("%s: skipping the half-written last line (%d bytes)", path, len(data) - complete)
+    lines = data[:complete].decode("utf-8").splitlines()
+    if not lines:
+        raise DataError(f"{path} has no complete header line; delete it and profile again.")
+    identity, entries = None, {}
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+            if "header" in record:
+                header = {k: v for k, v in record["header"].items() if k not in ("format", "created")}
+                found = DeviceIdentity(**header)
+                if identity is not None and found != identity:
+                    raise LutIdentityError(
+                        f"{path} line {number} starts entries of another device "
+                        f"({'; '.join(found.differences(identity))}); a table holds one device only."
+                    )
+                identity = found
+                continue
+            if identity is None:
+                raise DataError(f"{path} does not start with a header line; it is not a micronas LUT file.")
+            entry = LutEntry.from_json(record)
+            entries[entry.op.key()] = entry
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise DataError(f"{path} line {number} is not a valid LUT line ({error}).") from None
+    return identity, entries, complete
+
+
+def _refuse_other_device(path: Path, expected: DeviceIdentity, found: DeviceIdentity) -> None:
+    if found != expected:
+        raise LutIdentityError(
+            f"{path} was measured on another device ({'; '.join(expected.differences(found))}); "
+            f"use a LUT file of this device or a new path."
+        )
+
+
+def read_lut(path: str | Path, identity: DeviceIdentity | None = None) -> tuple[DeviceIdentity, list[LutEntry]]:
+    """Read a LUT file: its identity and its entries; refused if `identity` is given and differs."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"the LUT file {path} does not exist.")
+    found, entries, _ = _parse(path)
+    if identity is not None:
+        _refuse_other_device(path, identity, found)
+    return found, list(entries.values())
+
+
+class LookupTable:
+    """A LUT file opened for one device: look-ups by OpSpec and append-only, synced writes."""
+
+    def __init__(self, path: str | Path, identity: DeviceIdentity):
+        self.path = Path(path)
+        self.identity = identity
+        self._entries: dict[str, LutEntry] = {}
+        if self.path.exists() and self.path.stat().st_size > 0:
+            found, self._entries, complete = _parse(self.path)
+            _refuse_other_device(self.path, identity, found)
+            if complete < self.path.stat().st_size:
+                os.truncate(self.path, complete)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._write(_header_line(identity))
+
+    def _write(self, line: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def append(self, entry: LutEntry) -> None:
+        """Append one entry and sync it to disk before returning."""
+        self._write(json.dumps(entry.to_json()) + "\n")
+        self._entries[entry.op.key()] = entry
+
+    def get(self, op: OpSpec) -> LutEntry | None:
+        """The `ok` entry measured for `op`, or None."""
+        entry = self._entries.get(op.key())
+        return entry if entry is not None and entry.ok else None
+
+    def __contains__(self, op: OpSpec) -> bool:
+        """Whether `op` has any entry, failed ones included (a resumed profile skips both)."""
+        return op.key() in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entries(self) -> list[LutEntry]:
+        return list(self._entries.values())

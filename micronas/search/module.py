@@ -1,0 +1,173 @@
+"""`SearchModule`: alternating first-order bi-level architecture search over a SuperNet (METHOD.md 4).
+
+One training step = one architecture step on an arch-val batch (cross-entropy plus, for DNAS, the
+hardware-aware loss of the expected costs) then one weight step on a training batch (cross-entropy
+only, fresh noise, gradient-norm clip). `method="dnas"` relaxes every decision with Gumbel-softmax at an
+annealed temperature; `method="darts"` uses plain `softmax(alpha)` and no hardware terms.
+
+Every source of randomness of a step (Gumbel noise, dropout) is seeded from `(seed, step)`, and the
+arch-val order from `(seed, epoch)`, so a search resumed from an epoch checkpoint ends exactly where an
+uninterrupted one does.
+"""
+
+from collections.abc import Callable
+from itertools import cycle
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from micronas.search.hardware_loss import hardware_loss
+from micronas.search.relaxation import ArchitectureLogits, entropy
+from micronas.search.temperature import temperature
+from micronas.space.architecture import Architecture
+from micronas.space.searchspace import SearchSpace
+from micronas.space.supernet import SuperNet
+
+METHODS = ("dnas", "darts")
+ExpectedCosts = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+"""Maps relaxed choice probabilities to differentiable expected costs, keyed by budget name
+(`latency` in ms, `memory` and `flash` in bytes)."""
+
+
+def budget_targets(constraints: dict) -> dict[str, float]:
+    """The constrained budgets in the units of the expected costs: latency ms, memory and flash bytes."""
+    scale = {"latency": 1.0, "memory": 1024.0, "flash": 1024.0}
+    return {name: float(value) * scale[name] for name, value in constraints.items() if value is not None}
+
+
+class SearchModule(pl.LightningModule):
+    """DNAS or DARTS over the SuperNet of `space`; `derive()` gives the found `Architecture`."""
+
+    def __init__(self, space: SearchSpace, search_cfg, total_steps: int, arch_val: Dataset, batch_size: int,
+                 seed: int, targets: dict[str, float] | None = None, expected_costs: ExpectedCosts | None = None):
+        super().__init__()
+        if search_cfg.method not in METHODS:
+            raise ValueError(f"search.method={search_cfg.method} is not one of {', '.join(METHODS)}")
+        self.automatic_optimization = False
+        self.space, self.cfg, self.total_steps = space, search_cfg, int(total_steps)
+        self.arch_val, self.batch_size, self.seed = arch_val, batch_size, int(seed)
+        self.targets = dict(targets or {}) if search_cfg.method == "dnas" else {}
+        self.expected_costs = expected_costs
+        if self.targets and expected_costs is None:
+            raise ValueError("a constrained DNAS search needs expected costs")
+        generator = torch.Generator().manual_seed(self.seed)
+        self.supernet = SuperNet(space)
+        self.arch_logits = ArchitectureLogits(space, generator)
+        self.register_buffer("step_count", torch.zeros((), dtype=torch.long))
+        self._arch_batches = None
+
+    # ---- relaxation ---------------------------------------------------------------------------------
+
+    @property
+    def temperature(self) -> float:
+        """The temperature of the current step (of the last step, once the search is over)."""
+        t = self.cfg.temperature
+        step = min(int(self.step_count), self.total_steps - 1)
+        return temperature(step, self.total_steps, t.schedule, t.initial, t.final, t.decay, t.floor)
+
+    def relaxed_weights(self, detach: bool) -> dict[str, torch.Tensor]:
+        """The weights the SuperNet runs with this step: a Gumbel sample (DNAS) or softmax (DARTS)."""
+        if self.cfg.method == "darts":
+            probabilities = self.arch_logits.probabilities()
+            return {k: v.detach() for k, v in probabilities.items()} if detach else probabilities
+        return self.arch_logits.gumbel_sample(self.temperature, detach=detach)
+
+    def cost_weights(self, sample: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What the expected costs are taken under: noise-free `softmax(alpha / tau)` by default."""
+        if self.cfg.costs_from_noisy_sample:
+            return sample
+        return self.arch_logits.probabilities(self.temperature)
+
+    def hardware_terms(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The hardware-aware loss per constrained budget (empty for DARTS or no constraints)."""
+        if not self.targets:
+            return {}
+        costs = self.expected_costs(weights)
+        loss = self.cfg.hardware_loss
+        return {
+            name: hardware_loss(costs[name], target, loss.mode, loss.gamma_hi, loss.gamma_lo, loss.margin,
+                                loss.squared)
+            for name, target in self.targets.items()
+        }
+
+    # ---- optimisation -------------------------------------------------------------------------------
+
+    def configure_optimizers(self):
+        weights = torch.optim.Adam(self.supernet.parameters(), lr=self.cfg.weights_optimizer.lr)
+        arch = torch.optim.SGD(self.arch_logits.parameters(), lr=self.cfg.arch_optimizer.lr, momentum=0.0)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+            arch, T_max=max(1, self.total_steps), eta_min=self.cfg.arch_optimizer.final_lr
+        )
+        return [weights, arch], [cosine]
+
+    def on_train_epoch_start(self) -> None:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.current_epoch)
+        loader = DataLoader(self.arch_val, batch_size=self.batch_size, shuffle=True, generator=generator,
+                            drop_last=len(self.arch_val) > self.batch_size)
+        self._arch_batches = cycle(list(loader))
+
+    def training_step(self, batch, batch_idx):
+        torch.manual_seed(self.seed * 1_000_003 + int(self.step_count))
+        weights_opt, arch_opt = self.optimizers()
+        warming_up = self.current_epoch < self.cfg.warmup_epochs
+
+        if not warming_up:
+            x_val, y_val = next(self._arch_batches)
+            self.toggle_optimizer(arch_opt)
+            sample = self.relaxed_weights(detach=False)
+            arch_ce = F.cross_entropy(self.supernet(x_val, sample), y_val)
+            terms = self.hardware_terms(self.cost_weights(sample))
+            arch_opt.zero_grad()
+            self.manual_backward(arch_ce + sum(terms.values()))
+            arch_opt.step()
+            self.lr_schedulers().step()
+            self.untoggle_optimizer(arch_opt)
+            self.log("arch/ce", arch_ce, on_step=False, on_epoch=True)
+            for name, term in terms.items():
+                self.log(f"arch/loss_{name}", term, on_step=False, on_epoch=True)
+
+        x, y = batch
+        self.toggle_optimizer(weights_opt)
+        logits = self.supernet(x, self.relaxed_weights(detach=True))
+        loss = F.cross_entropy(logits, y)
+        weights_opt.zero_grad()
+        self.manual_backward(loss)
+        self.clip_gradients(weights_opt, gradient_clip_val=self.cfg.weights_optimizer.grad_clip_norm,
+                            gradient_clip_algorithm="norm")
+        weights_opt.step()
+        self.untoggle_optimizer(weights_opt)
+        self.step_count += 1
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
+
+    # ---- the derived path ---------------------------------------------------------------------------
+
+    def derive(self) -> Architecture:
+        """Argmax of every decision with the degenerate-cell repair (METHOD.md 4.4)."""
+        return Architecture.derive(self.space, {k: v.detach() for k, v in self.arch_logits.as_dict().items()})
+
+    def on_validation_epoch_start(self) -> None:
+        self._derived_weights = self.derive().one_hot()
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.supernet(x, self._derived_weights)
+        self.log("val/loss", F.cross_entropy(logits, y), prog_bar=True)
+        self.log("val/acc", (logits.argmax(1) == y).float().mean(), prog_bar=True)
+
+    def on_train_epoch_end(self) -> None:
+        self.log("arch/temperature", self.temperature)
+        probabilities = self.arch_logits.probabilities()
+        for key, p in probabilities.items():
+            self.log(f"arch/entropy/{key}", entropy(p))
+            for option, value in zip(self.space_options(key), p):
+                self.log(f"arch/p/{key}/{option}", value)
+        if self.expected_costs is not None and self.cfg.method == "dnas":
+            with torch.no_grad():
+                for name, value in self.expected_costs(self.arch_logits.probabilities(self.temperature)).items():
+                    self.log(f"arch/expected_{name}", value)
+
+    def space_options(self, key: str) -> tuple:
+        return next(d.options for d in self.space.decisions if d.key == key)

@@ -1,0 +1,88 @@
+"""The search LightningModule on real bundled data: it learns, derives, and resumes exactly."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+from micronas.config import load_config
+from micronas.data import make_datamodule
+from micronas.search.module import SearchModule
+from micronas.space.architecture import Architecture
+from micronas.space.searchspace import SearchSpace
+
+EPOCHS = 3
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAtEpoch(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == self.epoch:
+            raise Killed()
+
+
+@pytest.fixture(scope="module")
+def data():
+    cfg = load_config("search", ["dataset=basicmotions", f"search.epochs={EPOCHS}"])
+    dm = make_datamodule(cfg)
+    dm.setup()
+    return cfg, dm
+
+
+def make_module(cfg, dm, method="dnas"):
+    cfg.search.method = method
+    space = SearchSpace(*dm.input_shape, dm.num_classes)
+    steps = len(dm.train_dataloader()) * cfg.search.epochs
+    return SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed)
+
+
+def fit(module, dm, tmp_path, callbacks=(), ckpt_path=None):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    trainer = pl.Trainer(max_epochs=EPOCHS, logger=False, callbacks=[checkpoint, *callbacks],
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                         num_sanity_val_steps=0)
+    trainer.fit(module, dm.train_dataloader(), dm.val_dataloader(), ckpt_path=ckpt_path)
+    return trainer
+
+
+@pytest.mark.parametrize("method", ["dnas", "darts"])
+def test_a_search_moves_the_architecture_logits_and_derives_a_valid_architecture(data, tmp_path, method):
+    cfg, dm = data
+    module = make_module(cfg, dm, method)
+    before = {k: v.detach().clone() for k, v in module.arch_logits.as_dict().items()}
+    trainer = fit(module, dm, tmp_path)
+    after = module.arch_logits.as_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k].detach())]
+    assert len(moved) == len(before), f"logits that never moved: {set(before) - set(moved)}"
+    arch = module.derive()
+    assert Architecture.from_json(arch.to_json()) == arch
+    assert arch.ops()[-1].kind == "softmax"
+    assert 0.0 <= float(trainer.callback_metrics["val/acc"]) <= 1.0
+    assert int(module.step_count) == module.total_steps
+
+
+def test_a_killed_search_resumes_to_the_same_result(data, tmp_path):
+    cfg, dm = data
+    pl.seed_everything(0)
+    uninterrupted = make_module(cfg, dm)
+    fit(uninterrupted, dm, tmp_path / "whole")
+
+    pl.seed_everything(0)
+    with pytest.raises(Killed):
+        fit(make_module(cfg, dm), dm, tmp_path / "killed", callbacks=[KillAtEpoch(2)])
+    pl.seed_everything(123)  # a different process state must not matter
+    resumed = make_module(cfg, dm)
+    fit(resumed, dm, tmp_path / "killed", ckpt_path=str(tmp_path / "killed" / "last.ckpt"))
+
+    assert int(resumed.step_count) == int(uninterrupted.step_count)
+    for key, value in uninterrupted.arch_logits.as_dict().items():
+        torch.testing.assert_close(resumed.arch_logits.as_dict()[key], value, rtol=0, atol=0)
+    for (name, a), (_, b) in zip(uninterrupted.supernet.state_dict().items(), resumed.supernet.state_dict().items()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
+    assert resumed.derive() == uninterrupted.derive()

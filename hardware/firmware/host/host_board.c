@@ -8,6 +8,7 @@
  * Build: gcc -std=c99 -O2 -Wall -Wextra -Werror -Isrc -o host_board host/host_board.c src/protocol.c src/board.c
  * Run:   ./host_board [--ops N] [--arena-used BYTES] [--model-capacity BYTES] [--result-words N]
  *                     [--protocol-version V]
+ *        ./host_board --print-input N   (prints the RUN input pattern's first N bytes in hex, then exits)
  * It prints the pseudo-terminal path on the first line of stdout and exits when stdin closes. */
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
@@ -129,8 +130,22 @@ static long arg_value(int argc, char **argv, const char *name, long fallback, lo
     return fallback;
 }
 
+static void print_input(long n) {
+    static uint8_t pattern[4096];
+    board_fill_input(pattern, (size_t)n);
+    for (long i = 0; i < n; i++) {
+        printf("%02x", pattern[i]);
+    }
+    printf("\n");
+}
+
 int main(int argc, char **argv) {
     harness h = {0};
+    long print_n = arg_value(argc, argv, "--print-input", -1, 0, 4096);
+    if (print_n >= 0) {
+        print_input(print_n);
+        return 0;
+    }
     h.ops = (uint16_t)arg_value(argc, argv, "--ops", 3, 0, 200);
     h.arena_used_bytes = (uint32_t)arg_value(argc, argv, "--arena-used", 4096, 0, 1L << 30);
     board_identity id = {

@@ -1,0 +1,292 @@
+"""`SerialDevice`: a board (or the virtual board) driven over a serial port with the micronas protocol
+(hardware/protocol.md): timeouts, retransmissions, recovery from board restarts, clear errors."""
+
+from __future__ import annotations
+
+import errno
+import random
+import time
+from dataclasses import dataclass
+
+import serial
+from serial.tools import list_ports
+
+from micronas.hardware import protocol as p
+from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
+from micronas.hardware.errors import BoardError, BoardSilentError, DeviceError, PortError, ProtocolVersionError
+
+_RETRANSMIT_CODES = {p.ErrorCode.CRC, p.ErrorCode.LENGTH}
+_REPLY_TYPES = {t for t in p.FrameType if t >= 0x80}
+
+
+@dataclass
+class LinkStats:
+    """Traffic counters: what the protocol cost, and how often it had to recover."""
+
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    retransmissions: int = 0
+    stale_frames: int = 0
+    bad_frames: int = 0
+    board_restarts: int = 0
+
+
+class _BoardRestarted(Exception):
+    """The board answered NO_SESSION: it restarted since our HELLO."""
+
+
+def open_port(port: str, baud: int) -> serial.Serial:
+    """Open `port` exclusively, turning pyserial's failures into one-sentence `PortError`s."""
+    try:
+        return serial.Serial(port, baud, timeout=0.05, write_timeout=5.0, exclusive=True)
+    except serial.SerialException as error:
+        code = error.errno
+        if code == errno.ENOENT:
+            ports = ", ".join(sorted(info.device for info in list_ports.comports())) or "none"
+            raise PortError(
+                f"serial port {port} does not exist; ports on this computer: {ports} "
+                "(is the board plugged in, or is the virtual board running?)"
+            ) from None
+        if code in (errno.EAGAIN, errno.EBUSY) or "exclusively lock" in str(error):
+            raise PortError(
+                f"serial port {port} is busy: another program (a serial monitor, another micronas run) "
+                "has it open; close that program and try again."
+            ) from None
+        if code == errno.EACCES:
+            raise PortError(
+                f"no permission to open serial port {port}; add your user to the group that owns it "
+                "(usually dialout) and log in again."
+            ) from None
+        raise PortError(f"cannot open serial port {port}: {error}.") from None
+    except ValueError as error:
+        raise PortError(f"cannot open serial port {port} at baud={baud}: {error}.") from None
+
+
+class SerialDevice(Device):
+    """A board speaking the micronas protocol on `port` at `baud` (the `Device` interface).
+
+    Opening sends HELLO. Requests are retransmitted up to `retries` times on a timeout or a CRC error;
+    a board that restarted during `load` or `run` is greeted again and the model uploaded again, up to
+    `retries` times. `run_timeout_s` bounds one RUN (all warm-ups and repeats).
+    """
+
+    def __init__(self, port: str, baud: int = 921600, *, retries: int = 3, reply_timeout_s: float = 0.5,
+                 slow_timeout_s: float = 10.0, run_timeout_s: float = 60.0,
+                 chunk_bytes: int = p.MAX_CHUNK_BYTES):
+        if not 1 <= chunk_bytes <= p.MAX_CHUNK_BYTES:
+            raise DeviceError(f"chunk_bytes={chunk_bytes} is not valid: use 1 to {p.MAX_CHUNK_BYTES}.")
+        self.port = port
+        self.baud = baud
+        self.retries = retries
+        self.reply_timeout_s = reply_timeout_s
+        self.slow_timeout_s = slow_timeout_s
+        self.run_timeout_s = run_timeout_s
+        self.chunk_bytes = chunk_bytes
+        self.stats = LinkStats()
+        self._seq = random.randrange(1 << 16)
+        self._decoder = p.FrameDecoder()
+        self._model: bytes | None = None
+        self._load_report: LoadReport | None = None
+        self._serial = open_port(port, baud)
+        try:
+            self._info = self._hello()
+        except Exception:
+            self._serial.close()
+            raise
+
+    # --- Device interface -----------------------------------------------------------------------
+
+    def info(self) -> DeviceInfo:
+        i = self._info
+        return DeviceInfo(
+            board=i.board, core=i.core, core_clock_hz=i.core_clock_hz or None, counter_hz=i.counter_hz,
+            tflm_version=i.tflm_version, kernel_library=i.kernel_library, compiler=i.compiler,
+            firmware_build=i.firmware_build, weights_in="flash" if i.slot_location == 0 else "ram",
+            arena_capacity_bytes=i.arena_capacity_bytes, model_capacity_bytes=i.model_capacity_bytes,
+            protocol_version=i.protocol_version,
+        )
+
+    def load(self, tflite: bytes) -> LoadReport:
+        model = bytes(tflite)
+        capacity = self._info.model_capacity_bytes
+        if not 1 <= len(model) <= capacity:
+            raise DeviceError(
+                f"a model of {len(model)} bytes does not fit the model slot of {self._info.board} on "
+                f"{self.port}, which holds 1 to {capacity} bytes."
+            )
+        self._model = None
+        report = self._recovering("LOAD", lambda: self._upload(model), reload=False)
+        self._model, self._load_report = model, report
+        return report
+
+    def run(self, warmups: int = 2, repeats: int = 10) -> Measurement:
+        if self._model is None:
+            raise DeviceError(f"no model is loaded on the board on {self.port}: call load() first.")
+        max_repeats = self._info.result_capacity_words // (1 + self._load_report.n_ops)
+        if not 1 <= repeats <= min(max_repeats, 0xFFFF):
+            raise DeviceError(
+                f"repeats={repeats} is not valid for this model on {self._info.board}: use 1 to "
+                f"{min(max_repeats, 0xFFFF)}."
+            )
+        if not 0 <= warmups <= 0xFFFF:
+            raise DeviceError(f"warmups={warmups} is not valid: use 0 to 65535.")
+        return self._recovering("RUN", lambda: self._run(warmups, repeats), reload=True)
+
+    def reset(self) -> None:
+        """RESET the board to its power-on state, then open a new session."""
+        self._expect(self._transact(p.Empty(p.FrameType.RESET), self.reply_timeout_s), p.Empty, "RESET")
+        self._model = self._load_report = None
+        self._info = self._hello()
+
+    def close(self) -> None:
+        self._serial.close()
+
+    # --- protocol sequences ---------------------------------------------------------------------
+
+    def _hello(self) -> p.Info:
+        return self._expect(self._transact(p.Empty(p.FrameType.HELLO), self.reply_timeout_s), p.Info, "HELLO")
+
+    def _upload(self, model: bytes) -> LoadReport:
+        crc = p.crc32(model)
+        ack = self._expect(self._transact(p.LoadBegin(len(model), crc), self.slow_timeout_s),
+                           p.ChunkAck, "LOAD_BEGIN")
+        running = 0
+        for offset in range(0, len(model), self.chunk_bytes):
+            data = model[offset:offset + self.chunk_bytes]
+            running = p.crc32(data, running)
+            ack = self._expect(self._transact(p.LoadChunk(offset, data), self.reply_timeout_s),
+                               p.ChunkAck, "LOAD_CHUNK")
+            if (ack.received_bytes, ack.received_crc32) != (offset + len(data), running):
+                raise DeviceError(
+                    f"the board on {self.port} acknowledged {ack.received_bytes} bytes with CRC-32 "
+                    f"0x{ack.received_crc32:08X} instead of {offset + len(data)} bytes with 0x{running:08X}."
+                )
+        done = self._expect(self._transact(p.Empty(p.FrameType.LOAD_END), self.slow_timeout_s),
+                            p.LoadOk, "LOAD_END")
+        if (done.model_bytes, done.model_crc32) != (len(model), crc):
+            raise DeviceError(
+                f"the board on {self.port} echoed a model of {done.model_bytes} bytes with CRC-32 "
+                f"0x{done.model_crc32:08X}; the upload had {len(model)} bytes with 0x{crc:08X}."
+            )
+        return LoadReport(done.model_bytes, done.model_crc32, done.arena_used_bytes, done.n_ops)
+
+    def _run(self, warmups: int, repeats: int) -> Measurement:
+        page = self._expect(self._transact(p.Run(warmups, repeats), self.run_timeout_s), p.ResultPage, "RUN")
+        first = page
+        records = list(page.records)
+        while len(records) < first.repeats:
+            page = self._expect(self._transact(p.ReadResult(len(records)), self.reply_timeout_s),
+                                p.ResultPage, "READ_RESULT")
+            if page.first_repeat != len(records) or not page.records:
+                raise DeviceError(
+                    f"the board on {self.port} sent the RESULT page for repeat {page.first_repeat} "
+                    f"with {len(page.records)} records when repeat {len(records)} was asked for."
+                )
+            records.extend(page.records)
+        return Measurement(
+            counter_hz=self._info.counter_hz, warmups=warmups,
+            invoke_ticks=tuple(r[0] for r in records), op_ticks=tuple(tuple(r[1:]) for r in records),
+            cold_ticks=first.cold_ticks, arena_used_bytes=first.arena_used_bytes,
+            model_bytes=self._load_report.model_bytes, model_crc32=self._load_report.model_crc32,
+        )
+
+    def _recovering(self, what: str, action, reload: bool):
+        """Run `action`; after a board restart, greet it, re-upload the model if `reload`, and retry."""
+        for _ in range(self.retries + 1):
+            try:
+                return action()
+            except _BoardRestarted:
+                self.stats.board_restarts += 1
+                info = self._hello()
+                if info != self._info:
+                    raise DeviceError(
+                        f"the board on {self.port} came back from a restart as another board "
+                        f"({info.board}, {info.firmware_build}); start the measurement again."
+                    ) from None
+                if reload:
+                    self._upload(self._model)
+        raise DeviceError(
+            f"the board on {self.port} restarted {self.retries + 1} times during {what}; check its power "
+            "supply and whether the model crashes it."
+        )
+
+    def _expect(self, message, kind, request: str):
+        if isinstance(message, p.ErrorReply):
+            if message.code == p.ErrorCode.NO_SESSION and request != "HELLO":
+                raise _BoardRestarted()
+            raise BoardError(
+                f"the board on {self.port} refused {request} with {message.code_name}: {message.message}.",
+                message.code,
+            )
+        if not isinstance(message, kind) or (kind is p.Empty and message.TYPE != p.FrameType.RESET_OK):
+            raise DeviceError(f"the board on {self.port} answered {request} with an unexpected {message}.")
+        return message
+
+    # --- framing, timeouts, retransmission ------------------------------------------------------
+
+    def _transact(self, message, allowance_s: float):
+        """Send one request and return the typed reply, retransmitting on a timeout or a CRC error."""
+        self._seq = (self._seq + 1) & 0xFFFF
+        frame = p.encode_frame(message.TYPE, self._seq, message.encode())
+        timeout_s = p.wire_seconds(len(frame) + p.MAX_PAYLOAD_BYTES + p.FRAME_OVERHEAD_BYTES, self.baud)
+        timeout_s += allowance_s
+        name = p.FrameType(message.TYPE).name
+        self.stats.requests += 1
+        problem = "no reply"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retransmissions += 1
+            self._write(frame)
+            reply = self._await(self._seq, time.monotonic() + timeout_s)
+            if isinstance(reply, str):
+                problem = reply
+            elif isinstance(reply, p.ErrorReply) and reply.code in _RETRANSMIT_CODES:
+                problem = f"the board reported {reply.code_name} for the request"
+            else:
+                return reply
+        raise BoardSilentError(
+            f"the board on {self.port} gave no valid reply to {name} in {self.retries + 1} attempts of "
+            f"{timeout_s:.2f} s ({problem}); check that the micronas firmware runs on it and that it "
+            f"uses {self.baud} baud."
+        )
+
+    def _write(self, frame: bytes) -> None:
+        try:
+            self._serial.write(frame)
+            self._serial.flush()
+        except serial.SerialException as error:
+            raise PortError(f"writing to serial port {self.port} failed: {error}; was the board unplugged?") from None
+        self.stats.bytes_sent += len(frame)
+
+    def _await(self, seq: int, deadline: float):
+        """The typed reply to request `seq`, or a string saying why there is none by `deadline`."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "no reply in time"
+            self._serial.timeout = min(remaining, 0.05)
+            try:
+                data = self._serial.read(max(1, self._serial.in_waiting))
+            except serial.SerialException as error:
+                raise PortError(f"reading serial port {self.port} failed: {error}; was the board unplugged?") from None
+            if not data:
+                continue
+            self.stats.bytes_received += len(data)
+            for event in self._decoder.feed(data, time.monotonic()):
+                if isinstance(event, p.BadFrame):
+                    self.stats.bad_frames += 1
+                    return f"a reply with a bad {event.reason}"
+                if event.version != p.PROTOCOL_VERSION:
+                    raise ProtocolVersionError(
+                        f"the board on {self.port} speaks protocol version {event.version} but this micronas "
+                        f"speaks version {p.PROTOCOL_VERSION}; flash the firmware from hardware/firmware of "
+                        "this release (see hardware/firmware/README.md)."
+                    )
+                if event.seq != seq or event.type not in _REPLY_TYPES:
+                    self.stats.stale_frames += 1
+                    continue
+                try:
+                    return p.decode_message(event)
+                except p.MalformedPayload as error:
+                    raise DeviceError(f"the board on {self.port} sent a malformed reply: {error}.") from None

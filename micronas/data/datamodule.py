@@ -10,7 +10,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from micronas.data.bundled import BUNDLED, load_bundled
 from micronas.data.npz import load_npz
-from micronas.data.sampler import EpochShuffleSampler
 from micronas.data.skodar import load_skodar
 from micronas.data.splits import stratified_sample, stratified_split, subject_split
 from micronas.data.ucihar import load_ucihar
@@ -160,8 +159,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
-        sampler = EpochShuffleSampler(len(self.train_dataset), self.seed)
-        return DataLoader(self.train_dataset, batch_size=self.batch_size, sampler=sampler)
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train_dataset, batch_size=self.batch_size, shuffle=True, generator=generator)
 
     def val_dataloader(self) -> DataLoader:
         self.setup()

@@ -28,13 +28,16 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
 
 def _text_matrix(values: np.ndarray) -> bytes:
     """Rows formatted like the release: two spaces before each value, exponent notation."""
-    return "".join("".join(f"  {v:.7e}" for v in row) + "\n" for row in values).encode()
+    buffer = io.BytesIO()
+    np.savetxt(buffer, values, fmt="%.7e", delimiter="  ")
+    return b"\n".join(b"  " + line for line in buffer.getvalue().splitlines()) + b"\n"
 
 
 def ucihar_members(
-    train_subjects: list[int], test_subjects: list[int], windows_per_activity: int, seed: int = 0
+    train_subjects: list[int], test_subjects: list[int], train_windows: int, test_windows: int, seed: int = 0
 ) -> dict[str, bytes]:
-    """Members of the inner `UCI HAR Dataset.zip`: every subject does every activity that many times.
+    """Members of the inner `UCI HAR Dataset.zip`; windows are shared evenly by the subjects of a split,
+    and window i has activity `i % 6 + 1`.
 
     Signal values encode their window: channel c of window i in a split is `i + c / 10 + noise / 1000`.
     """
@@ -42,10 +45,12 @@ def ucihar_members(
     root = ucihar.ROOT
     labels_text = "".join(f"{i} {name}\n" for i, name in enumerate(UCIHAR_ACTIVITIES, start=1)).encode()
     members = {f"{root}/activity_labels.txt": labels_text}
-    for split, subjects in (("train", train_subjects), ("test", test_subjects)):
-        pairs = [(s, a) for s in subjects for a in range(1, 7) for _ in range(windows_per_activity)]
-        subject_ids, labels = np.array(pairs).T
-        count = len(pairs)
+    for split, subjects, count in (
+        ("train", train_subjects, train_windows),
+        ("test", test_subjects, test_windows),
+    ):
+        shares = [len(part) for part in np.array_split(np.arange(count), len(subjects))]
+        subject_ids, labels = np.repeat(subjects, shares), np.arange(count) % 6 + 1
         for c, channel in enumerate(ucihar.CHANNELS):
             noise = rng.standard_normal((count, ucihar.WINDOW_SAMPLES)) / 1000
             values = np.arange(count)[:, None] + c / 10 + noise

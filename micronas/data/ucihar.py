@@ -124,7 +124,8 @@ def load_ucihar(dataset_cfg, data_dir: Path) -> LoadedDataset:
     folder = Path(data_dir) / "ucihar"
     outer_path, inner_path = folder / dataset_cfg.archive, folder / INNER_ARCHIVE
     if inner_path.exists() and not outer_path.exists():
-        verify_sha256(inner_path, dataset_cfg.inner_sha256)
+        if dataset_cfg.inner_sha256:
+            verify_sha256(inner_path, dataset_cfg.inner_sha256)
         return parse_inner_archive(_open_zip(inner_path, str(inner_path)), str(inner_path))
     how_to_place = (
         f"download it by hand and place it at {outer_path} (or its inner '{INNER_ARCHIVE}' at {inner_path})"

@@ -24,7 +24,7 @@ def serve(http_dir, members) -> list[str]:
 
 
 def test_download_parse_and_official_split(http_dir, compose):
-    cfg = compose(*serve(http_dir, ucihar_members(TRAIN_SUBJECTS, TEST_SUBJECTS, windows_per_activity=2)))
+    cfg = compose(*serve(http_dir, ucihar_members(TRAIN_SUBJECTS, TEST_SUBJECTS, 60, 24)))
     dm = make_datamodule(cfg)
     dm.setup()
     assert dm.input_shape == (128, 9) and dm.num_classes == 6
@@ -37,7 +37,7 @@ def test_download_parse_and_official_split(http_dir, compose):
     raw = load_ucihar(cfg.dataset, cfg.data_dir).train
     np.testing.assert_allclose(raw.x.mean(axis=1), np.arange(60)[:, None] + np.arange(9) / 10, atol=1e-3)
     np.testing.assert_array_equal(raw.subjects, np.repeat(TRAIN_SUBJECTS, 12))
-    np.testing.assert_array_equal(raw.y, np.tile(np.repeat(np.arange(6), 2), 5))
+    np.testing.assert_array_equal(raw.y, np.arange(60) % 6)
     assert sorted(np.unique(test.subjects)) == TEST_SUBJECTS
     assert set(np.unique(train.y)) == set(range(6))
     # arch-val by subject: 3 of the 5 training subjects, disjoint from weight training
@@ -47,7 +47,7 @@ def test_download_parse_and_official_split(http_dir, compose):
 
 
 def test_hand_placed_inner_archive_is_accepted(compose, tmp_path):
-    inner = zip_bytes(ucihar_members(TRAIN_SUBJECTS, TEST_SUBJECTS, windows_per_activity=1))
+    inner = zip_bytes(ucihar_members(TRAIN_SUBJECTS, TEST_SUBJECTS, 30, 12))
     folder = tmp_path / "data" / "ucihar"
     folder.mkdir(parents=True)
     (folder / INNER_ARCHIVE).write_bytes(inner)
@@ -60,7 +60,9 @@ def test_hand_placed_inner_archive_is_accepted(compose, tmp_path):
 
 
 def test_truncated_archive_is_named(compose, tmp_path):
-    path = write_ucihar_archive(tmp_path / "data" / "ucihar" / ARCHIVE, ucihar_members([1, 3, 5, 6], [2], 1))
+    path = write_ucihar_archive(
+        tmp_path / "data" / "ucihar" / ARCHIVE, ucihar_members([1, 3, 5, 6], [2], 24, 6)
+    )
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     pinned = compose("dataset=ucihar", f"dataset.sha256={'a' * 64}")
     with pytest.raises(DataError, match=f"{re.escape(str(path))} has SHA-256 .* truncated, corrupt"):
@@ -73,7 +75,7 @@ def test_truncated_archive_is_named(compose, tmp_path):
 
 
 def tampered(member_suffix: str, edit) -> dict[str, bytes]:
-    members = ucihar_members(TRAIN_SUBJECTS, TEST_SUBJECTS, windows_per_activity=1)
+    members = ucihar_members(TRAIN_SUBJECTS, TEST_SUBJECTS, 30, 12)
     name = next(m for m in members if m.endswith(member_suffix))
     members[name] = edit(members[name])
     return members

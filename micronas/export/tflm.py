@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 
-from micronas.export.flatbuffer import read_graph
+from micronas.export.flatbuffer import Graph, read_graph
 from micronas.export.quantize import dequantize, quantize
 
 DEFAULT_ARENA_BYTES = 1 << 20
@@ -37,10 +37,20 @@ def capture_fd2(action) -> str:
         return sink.read().decode(errors="replace")
 
 
+def safe_arena_floor(graph: Graph) -> int:
+    """An arena size no model of this graph can underflow: all activations without reuse plus a
+    generous per-tensor and per-op allowance for TFLM's persistent data. (TFLM's allocator can crash,
+    rather than fail cleanly, when an arena is far too small, so no arena starts below this.)
+    """
+    activation_bytes = sum(t.nbytes for t in graph.tensors if not t.constant)
+    return activation_bytes + 256 * len(graph.tensors) + 1024 * len(graph.operators) + 16384
+
+
 class TflmRunner:
     """Load model bytes into a TFLM interpreter; invoke it on int8 windows.
 
-    The arena starts at `arena_bytes_limit` and doubles (up to 256 MiB) until the model fits.
+    The arena starts at `max(arena_bytes_limit, safe_arena_floor(graph))` and doubles (up to
+    256 MiB) until the model fits; `arena_bytes` is what TFLM actually used.
     """
 
     def __init__(self, model: bytes, arena_bytes_limit: int = DEFAULT_ARENA_BYTES):
@@ -52,7 +62,7 @@ class TflmRunner:
         self.model = bytes(model)
         self._invoked = False
         self._arena_bytes = None
-        self._interpreter, self.arena_bytes_limit = self._load(arena_bytes_limit)
+        self._interpreter, self.arena_bytes_limit = self._load(max(arena_bytes_limit, safe_arena_floor(graph)))
 
     def _load(self, size: int):
         while True:

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from micronas.data.bundled import BUNDLED, load_bundled
 from micronas.data.npz import load_npz
+from micronas.data.sampler import EpochShuffleSampler
 from micronas.data.skodar import load_skodar
 from micronas.data.splits import stratified_sample, stratified_split, subject_split
 from micronas.data.ucihar import load_ucihar
@@ -158,9 +159,10 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         return self._normalised(train.x[stratified_sample(train.y, n, np.random.default_rng(self.seed))])
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled per epoch, in an order that depends only on (seed, epoch): resumable runs replay it."""
         self.setup()
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train_dataset, batch_size=self.batch_size, shuffle=True, generator=generator)
+        sampler = EpochShuffleSampler(len(self.train_dataset), self.seed)
+        return DataLoader(self.train_dataset, batch_size=self.batch_size, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         self.setup()

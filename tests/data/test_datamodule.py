@@ -100,7 +100,19 @@ def test_a_lightning_trainer_consumes_the_datamodule(compose):
     model = TinyClassifier(dm.input_shape, dm.num_classes)
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == 2  # 32 training windows, batch 64: one step per epoch
+    assert trainer.train_dataloader.sampler.epoch == 1  # Lightning sets the epoch of the shuffling sampler
     assert 0.0 <= trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"] <= 1.0
+
+
+def test_training_order_depends_only_on_seed_and_epoch(basicmotions):
+    sampler = basicmotions.train_dataloader().sampler
+    sampler.set_epoch(3)
+    third = list(sampler)
+    fresh = basicmotions.train_dataloader().sampler  # a resumed process starts with a new loader
+    fresh.set_epoch(3)
+    assert list(fresh) == third and sorted(third) == list(range(32))
+    sampler.set_epoch(4)
+    assert list(sampler) != third
 
 
 def test_same_seed_same_data_other_seed_other_arch_val(compose):

@@ -8,7 +8,7 @@ import pytest
 import serial
 
 from micronas.hardware import protocol as p
-from micronas.hardware.errors import BoardError, ProtocolVersionError
+from micronas.hardware.errors import BoardError, DeviceError, ProtocolVersionError
 from micronas.hardware.serial_device import SerialDevice
 
 # the C harness only checks the TFLite file identifier; the bytes after it are arbitrary
@@ -148,6 +148,15 @@ def test_a_c_board_with_another_protocol_version_is_refused(host_board_binary, s
     board = start_board([host_board_binary, "--protocol-version", "2"])
     with pytest.raises(ProtocolVersionError, match="speaks protocol version 2 but this micronas speaks version 1"):
         SerialDevice(board.path, 921600)
+
+
+def test_a_model_beyond_the_slot_is_refused_before_upload(host_board_binary, start_board):
+    board = start_board([host_board_binary, "--model-capacity", "2000"])
+    with SerialDevice(board.path, 921600) as device:
+        with pytest.raises(DeviceError, match="a model of 3008 bytes does not fit the model slot of host-harness on "
+                                              ".* which holds 1 to 2000 bytes"):
+            device.load(MODEL)
+        assert device.stats.requests == 1  # only the HELLO went out
 
 
 def test_the_c_board_refuses_a_model_without_the_tflite_identifier(c_board):

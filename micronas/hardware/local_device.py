@@ -1,0 +1,68 @@
+"""`LocalTflmDevice`: the `Device` interface on this computer, with the in-process tflite-micro
+interpreter (reference kernels, 64-bit build) timed by the host clock."""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import numpy as np
+
+from micronas import __version__
+from micronas.export.flatbuffer import FlatbufferError, read_graph
+from micronas.export.tflm import MAX_ARENA_BYTES, TflmRunner
+from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
+from micronas.hardware.errors import DeviceError
+from micronas.hardware.protocol import crc32, run_input_pattern
+
+COUNTER_HZ = 1_000_000_000  # nanoseconds of time.perf_counter_ns
+
+
+class LocalTflmDevice(Device):
+    """Runs models in tflite-micro in this process; Invokes are timed whole (no per-operator hook)."""
+
+    def __init__(self):
+        self._runner: TflmRunner | None = None
+        self._report: LoadReport | None = None
+        self._input: np.ndarray | None = None
+
+    def info(self) -> DeviceInfo:
+        from tflite_micro.python.tflite_micro._version import __version__ as tflm_version
+
+        return DeviceInfo(
+            board="host", core=platform.machine(), core_clock_hz=None, counter_hz=COUNTER_HZ,
+            tflm_version=f"tflite-micro {tflm_version}", kernel_library="reference",
+            compiler=f"python {platform.python_version()}", firmware_build=f"micronas {__version__} in-process",
+            weights_in="ram", arena_capacity_bytes=MAX_ARENA_BYTES, model_capacity_bytes=MAX_ARENA_BYTES,
+            protocol_version=None,
+        )
+
+    def load(self, tflite: bytes) -> LoadReport:
+        model = bytes(tflite)
+        try:
+            n_ops = len(read_graph(model).operators)
+            runner = TflmRunner(model)
+        except (FlatbufferError, RuntimeError) as error:
+            raise DeviceError(f"tflite-micro cannot load this model: {error}.") from None
+        shape = runner.input_shape
+        self._input = np.frombuffer(run_input_pattern(int(np.prod(shape))), np.int8).reshape(shape)
+        self._runner = runner
+        self._report = LoadReport(len(model), crc32(model), runner.arena_bytes, n_ops)
+        return self._report
+
+    def run(self, warmups: int = 2, repeats: int = 10) -> Measurement:
+        if self._runner is None:
+            raise DeviceError("no model is loaded on the in-process tflite-micro device: call load() first.")
+        if repeats < 1 or warmups < 0:
+            raise DeviceError(f"warmups={warmups}, repeats={repeats} are not valid: use warmups >= 0, repeats >= 1.")
+        ticks = []
+        for _ in range(warmups + repeats):
+            start = time.perf_counter_ns()
+            self._runner.invoke(self._input)
+            ticks.append(time.perf_counter_ns() - start)
+        return Measurement(
+            counter_hz=COUNTER_HZ, warmups=warmups, invoke_ticks=tuple(ticks[warmups:]),
+            op_ticks=tuple(() for _ in range(repeats)), cold_ticks=ticks[0],
+            arena_used_bytes=self._report.arena_used_bytes, model_bytes=self._report.model_bytes,
+            model_crc32=self._report.model_crc32,
+        )

@@ -1,6 +1,7 @@
 """One LightningDataModule for every dataset: arch-val drawing, train-only z-score, loaders."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,6 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     `load` returns the raw splits (`LoadedDataset`). If it defines no arch-val split, arch-val is drawn
     from train: `val_subjects` whole subjects where subject ids exist (and `val_subjects` > 0), else a
     stratified `val_fraction`. All draws use `seed`. `setup()` is idempotent; properties call it.
-    After setup, `val_subjects` lists the subject ids held out for arch-val (None if not by subject).
     """
 
     def __init__(
@@ -67,7 +67,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                     raise DataError(f"{where} has no windows; check the dataset's split.")
                 check_window_set(windows, where, num_classes)
         self._check_config(loaded)
-        train, val, self.val_subjects = self._arch_val(loaded)
+        train, val, self._val_subjects = self._arch_val(loaded)
+        if len(val) == 0:
+            raise DataError(f"the arch-val split of {self.name} is empty; raise dataset.val_fraction.")
         check_every_class_present(train.y, loaded.class_names, f"the weight-training split of {self.name}")
         mean = train.x.mean(axis=(0, 1), dtype=np.float64)
         std = train.x.std(axis=(0, 1), dtype=np.float64)
@@ -75,11 +77,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self._mean, self._std = mean.astype(np.float32), std.astype(np.float32)
         self._splits = {"train": train, "arch-val": val, "test": loaded.test}
         self._datasets = {split: self._tensors(windows) for split, windows in self._splits.items()}
-        self.class_names, self.channel_names, self.protocol = (
-            loaded.class_names,
-            loaded.channel_names,
-            loaded.protocol,
-        )
+        self._loaded = replace(loaded, train=train, val=val)  # drops the pre-draw training pool
         self._ready = True
 
     def _check_config(self, loaded: LoadedDataset) -> None:
@@ -139,7 +137,31 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     @property
     def num_classes(self) -> int:
         self.setup()
-        return len(self.class_names)
+        return len(self._loaded.class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names; label i is `class_names[i]`."""
+        self.setup()
+        return self._loaded.class_names
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Sensor channels in the fixed order of the window's S axis (deployment must use the same order)."""
+        self.setup()
+        return self._loaded.channel_names
+
+    @property
+    def protocol(self) -> str:
+        """The split protocol actually used, e.g. "official-subject" or "temporal (contiguous blocks)"."""
+        self.setup()
+        return self._loaded.protocol
+
+    @property
+    def val_subjects(self) -> list[int] | None:
+        """Subject ids held out for arch-val, or None when arch-val was not drawn by subject."""
+        self.setup()
+        return self._val_subjects
 
     @property
     def normalization(self) -> tuple[np.ndarray, np.ndarray]:

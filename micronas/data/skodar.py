@@ -113,9 +113,9 @@ def temporal_split(
     parts = [cut_windows(signals, labels, window_starts(a, b, length), length) for a, b in blocks]
     if all(len(np.unique(part.y)) == len(CLASS_NAMES) for part in parts):
         return *parts, "temporal (contiguous blocks)"
-    by_split = [[], [], []]
+    by_split, instances = [[], [], []], _instances(labels)
     for raw_label in GESTURE_LABELS:
-        spans = [(a, b) for a, b, label in _instances(labels) if label == raw_label]
+        spans = [(a, b) for a, b, label in instances if label == raw_label]
         train, val = _per_class_counts(len(spans))
         for i, span in enumerate(spans):
             by_split[0 if i < train else 1 if i < train + val else 2].append(span)

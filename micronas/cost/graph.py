@@ -1,0 +1,83 @@
+"""The dataflow of a discrete architecture: its operators in execution order with the tensors they use.
+
+`Architecture.ops()` lists what runs; the memory model also needs which tensor each op reads and how
+long each tensor lives. `op_graph(arch)` walks the cells in the exporter's fixed order (METHOD 6.2) and
+numbers the activation tensors as the int8 flatbuffer does: the graph input first, then one output per
+operator in execution order.
+"""
+
+from dataclasses import dataclass
+from math import prod
+
+from micronas.space.architecture import Architecture, TRCell
+from micronas.space.opspec import OpSpec
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operator and the activation tensors (ids into `OpGraph.tensor_shapes`) it reads and writes."""
+
+    op: OpSpec
+    inputs: tuple[int, ...]
+    output: int
+
+
+@dataclass(frozen=True)
+class OpGraph:
+    """Activation tensors (shapes without batch), the steps, and which tensors are graph inputs."""
+
+    tensor_shapes: tuple[tuple[int, ...], ...]
+    steps: tuple[Step, ...]
+    inputs: tuple[int, ...] = (0,)
+
+    @property
+    def output(self) -> int:
+        return self.steps[-1].output
+
+    def tensor_bytes(self, tensor: int) -> int:
+        """Bytes of an int8 activation tensor."""
+        return prod(self.tensor_shapes[tensor])
+
+
+class _Builder:
+    def __init__(self, input_shape):
+        self.shapes = [tuple(input_shape)]
+        self.steps = []
+
+    def emit(self, op: OpSpec, *inputs: int) -> int:
+        self.shapes.append(op.output_shape)
+        self.steps.append(Step(op, tuple(inputs), len(self.shapes) - 1))
+        return len(self.shapes) - 1
+
+
+def op_graph(arch: Architecture) -> OpGraph:
+    """The steps of `arch` with their tensors; `[s.op for s in steps] == arch.ops()`."""
+    ops = iter(arch.ops())
+    builder = _Builder((*arch.input_shape, 1))
+    x = 0
+    for cell in arch.cells:
+        if isinstance(cell, TRCell):
+            x = builder.emit(next(ops), x)
+            continue
+        if cell.skip:
+            continue
+        y = None
+        if cell.branches_on:
+            b = builder.emit(next(ops), x)
+            for _ in cell.branches_on:
+                branch = builder.emit(next(ops), b)
+                y = branch if y is None else builder.emit(next(ops), y, branch)
+        if cell.residual:
+            r = builder.emit(next(ops), x)
+            y = r if y is None else builder.emit(next(ops), y, r)
+        x = y
+    for _ in range(3):  # head conv, MEAN, SOFTMAX
+        x = builder.emit(next(ops), x)
+    return OpGraph(tuple(builder.shapes), tuple(builder.steps))
+
+
+def single_op_graph(op: OpSpec) -> OpGraph:
+    """The graph of a one-operator model, as profiled for a LUT entry (ADD reads two graph inputs)."""
+    inputs = (0, 1) if op.kind == "add" else (0,)
+    shapes = tuple(op.input_shape for _ in inputs) + (op.output_shape,)
+    return OpGraph(shapes, (Step(op, inputs, len(inputs)),), inputs)

@@ -1,0 +1,146 @@
+"""`CostModel`: latency, arena and flash of operators and architectures for one MCU config.
+
+Latency answers come from the MCU's measured table where it holds the op ("measured"), from the same
+op measured with another fused activation ("measured-other-activation": TFLM applies a fused
+activation as the output clamp bounds of the same kernel, so the cycles do not change; the reference
+tables measured the head conv with ReLU), and otherwise from the fitted predictor ("predicted"). Each
+predicted op is logged once, and a network whose latency comes more than 10 % from predictions is
+warned about (METHOD 7.4).
+"""
+
+import logging
+import statistics
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from micronas.cost.flash import FlashModel
+from micronas.cost.graph import op_graph
+from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut
+from micronas.cost.memory import ArenaEstimate, TflmBuild, estimate_arena, tflm_build
+from micronas.cost.predictor import LatencyPredictor
+from micronas.errors import ConfigError, MicronasError
+from micronas.space.architecture import Architecture
+from micronas.space.opspec import OpSpec
+
+log = logging.getLogger(__name__)
+
+PREDICTED_SHARE_WARNING = 0.10
+
+
+@dataclass(frozen=True)
+class OpLatency:
+    """One op's latency and where it came from: measured, measured-other-activation or predicted."""
+
+    latency_ms: float
+    provenance: str
+
+
+@dataclass(frozen=True)
+class NetworkLatency:
+    """One `Invoke()`: the op latencies, the per-invoke overhead and their total."""
+
+    ops: tuple[OpLatency, ...]
+    overhead_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return sum(op.latency_ms for op in self.ops) + self.overhead_ms
+
+    @property
+    def predicted_share(self) -> float:
+        """Share of the op time that comes from predicted (not measured) entries."""
+        op_ms = sum(op.latency_ms for op in self.ops)
+        predicted = sum(op.latency_ms for op in self.ops if op.provenance == "predicted")
+        return predicted / op_ms if op_ms else 0.0
+
+
+class CostModel:
+    """Latency (table, else predictor, with provenance), TFLM arena and flash for one device."""
+
+    def __init__(
+        self,
+        name: str,
+        entries: list[LutEntry],
+        predictor: LatencyPredictor | None,
+        invoke_overhead_ms: float,
+        build: TflmBuild,
+        flash: FlashModel = FlashModel(),
+    ):
+        self.name = name
+        self.table = {e.op.key(): e for e in entries if e.ok}
+        self.predictor = predictor
+        self.invoke_overhead_ms = float(invoke_overhead_ms)
+        self.build = build
+        self.flash = flash
+        self._cache: dict[str, OpLatency] = {}
+
+    @classmethod
+    def from_mcu(cls, mcu) -> "CostModel":
+        """Build from an MCU config (`cfg.mcu`): its LUT file if present, its predictor and arena build."""
+        cost = mcu.cost
+        entries = []
+        if Path(cost.lut_path).is_file():
+            _, entries = read_lut(cost.lut_path, DeviceIdentity.from_mcu(mcu))
+        ok = [e for e in entries if e.ok]
+        clock_hz = int(mcu.clock_hz) if mcu.clock_hz else None
+        if cost.get("predictor") is not None:
+            predictor = LatencyPredictor.from_config(cost.predictor, clock_hz)
+        elif ok:
+            predictor = LatencyPredictor.fit(ok, "extended", clock_hz)
+        else:
+            predictor = None
+        overhead = cost.get("invoke_overhead_ms")
+        if overhead is None:
+            gaps = [e.invoke_ms - e.latency_ms for e in ok if e.invoke_ms is not None]
+            overhead = statistics.median(gaps) if gaps else 0.0
+        build = tflm_build(str(cost.arena.build), dict(cost.arena.get("overrides") or {}))
+        if build.word_bytes * 8 != int(mcu.word_bits):
+            raise ConfigError(
+                f"mcu.cost.arena.build={cost.arena.build} has {build.word_bytes * 8}-bit pointers but "
+                f"mcu.word_bits={mcu.word_bits}; choose a build of the board's word size."
+            )
+        log.info("cost model %s: %d measured entries, predictor %s, overhead %.4f ms",
+                 mcu.name, len(ok), "yes" if predictor else "none", overhead)
+        return cls(str(mcu.name), ok, predictor, overhead, build)
+
+    def op_latency(self, op: OpSpec) -> OpLatency:
+        """Latency of one op in ms, with its provenance."""
+        if op.key() not in self._cache:
+            self._cache[op.key()] = self._lookup(op)
+        return self._cache[op.key()]
+
+    def _lookup(self, op: OpSpec) -> OpLatency:
+        key = op.key()
+        entry = self.table.get(key)
+        if entry is not None:
+            return OpLatency(entry.latency_ms, "measured")
+        if op.kind == "conv2d":
+            for activation in ("relu", "none"):
+                other = self.table.get(replace(op, activation=activation).key())
+                if other is not None:
+                    return OpLatency(other.latency_ms, "measured-other-activation")
+        if self.predictor is None:
+            raise MicronasError(
+                f"mcu={self.name} has no measured entry for {key} and no fitted predictor; profile the "
+                f"device first (python -m micronas.cost.profile mcu={self.name} dataset=NAME)."
+            )
+        log.info("%s: %s predicted (no measured entry)", self.name, key)
+        return OpLatency(self.predictor.predict_ms(op), "predicted")
+
+    def latency_ms(self, op: OpSpec) -> float:
+        return self.op_latency(op).latency_ms
+
+    def network_latency(self, ops: list[OpSpec]) -> NetworkLatency:
+        """Latency of one `Invoke()` of a network running `ops` (op sum plus per-invoke overhead)."""
+        result = NetworkLatency(tuple(self.op_latency(op) for op in ops), self.invoke_overhead_ms)
+        if result.predicted_share > PREDICTED_SHARE_WARNING:
+            log.warning("%s: %.0f %% of the latency comes from predicted entries", self.name, 100 * result.predicted_share)
+        return result
+
+    def arena(self, arch: Architecture) -> ArenaEstimate:
+        """The TFLM arena of `arch` on this device (head + tail, and the live-set peak)."""
+        return estimate_arena(op_graph(arch), self.build)
+
+    def flash_bytes(self, arch: Architecture) -> int:
+        """Predicted `.tflite` size of `arch`."""
+        return self.flash.flash_bytes(arch.ops())

@@ -123,14 +123,11 @@ class SerialDevice(Device):
     def run(self, warmups: int = 2, repeats: int = 10) -> Measurement:
         if self._model is None:
             raise DeviceError(f"no model is loaded on the board on {self.port}: call load() first.")
-        max_repeats = self._info.result_capacity_words // (1 + self._load_report.n_ops)
-        if not 1 <= repeats <= min(max_repeats, 0xFFFF):
+        if not (1 <= repeats <= 0xFFFF and 0 <= warmups <= 0xFFFF):
             raise DeviceError(
-                f"repeats={repeats} is not valid for this model on {self._info.board}: use 1 to "
-                f"{min(max_repeats, 0xFFFF)}."
+                f"warmups={warmups}, repeats={repeats} are not valid: use 0 to 65535 warm-ups and 1 to 65535 "
+                "repeats (the board may allow fewer repeats: its result buffer is bounded)."
             )
-        if not 0 <= warmups <= 0xFFFF:
-            raise DeviceError(f"warmups={warmups} is not valid: use 0 to 65535.")
         return self._recovering("RUN", lambda: self._run(warmups, repeats), reload=True)
 
     def reset(self) -> None:

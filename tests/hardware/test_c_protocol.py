@@ -1,6 +1,7 @@
 """Both ends of the wire against each other: the firmware's C protocol layer (src/protocol.c and
 src/board.c, built with the host gcc) behind a real pseudo-terminal, and the Python client over pyserial."""
 
+import shutil
 import subprocess
 import time
 
@@ -10,6 +11,8 @@ import serial
 from micronas.hardware import protocol as p
 from micronas.hardware.errors import BoardError, DeviceError, ProtocolVersionError
 from micronas.hardware.serial_device import SerialDevice
+
+from .conftest import FIRMWARE
 
 # the C harness only checks the TFLite file identifier; the bytes after it are arbitrary
 MODEL = b"\x1c\x00\x00\x00TFL3" + bytes(i * 7 % 256 for i in range(3000))
@@ -169,3 +172,14 @@ def test_the_c_board_refuses_a_model_without_the_tflite_identifier(c_board):
 def test_the_run_input_pattern_is_the_same_in_c_and_python(host_board_binary):
     out = subprocess.run([host_board_binary, "--print-input", "1024"], capture_output=True, text=True, check=True)
     assert bytes.fromhex(out.stdout.strip()) == p.run_input_pattern(1024)
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7", "cortex-m33"])
+def test_the_c_protocol_layer_compiles_for_cortex_m(cpu, tmp_path):
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+    for source in ("protocol.c", "board.c"):
+        subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-std=c99", "-Os", "-Wall", "-Wextra",
+                        "-Werror", "-Wconversion", f"-I{FIRMWARE / 'src'}", "-c", str(FIRMWARE / "src" / source),
+                        "-o", str(tmp_path / f"{source}.o")], check=True, capture_output=True, text=True)
+        assert (tmp_path / f"{source}.o").stat().st_size > 0

@@ -27,14 +27,14 @@ def exact_bytes(ops: list[OpSpec]) -> int:
 class FlashModel:
     """`flash = exact_bytes + fixed + per_conv * n_conv + per_add * n_add`."""
 
-    fixed_bytes: float = 1975.7
-    per_conv_bytes: float = 402.9
-    per_add_bytes: float = 145.0
+    fixed_bytes: int = 1976
+    per_conv_bytes: int = 403
+    per_add_bytes: int = 145
 
     def flash_bytes(self, ops: list[OpSpec]) -> int:
         kinds = [op.kind for op in ops]
         overhead = self.fixed_bytes + self.per_conv_bytes * kinds.count("conv2d") + self.per_add_bytes * kinds.count("add")
-        return round(exact_bytes(ops) + overhead)
+        return exact_bytes(ops) + overhead
 
     @classmethod
     def fit_overheads(cls, op_lists: list[list[OpSpec]], sizes: list[int]) -> "FlashModel":
@@ -42,4 +42,4 @@ class FlashModel:
         rows = np.array([[1.0, [o.kind for o in ops].count("conv2d"), [o.kind for o in ops].count("add")] for ops in op_lists])
         rest = np.array([size - exact_bytes(ops) for ops, size in zip(op_lists, sizes)], dtype=float)
         fixed, per_conv, per_add = np.linalg.lstsq(rows, rest, rcond=None)[0]
-        return cls(float(fixed), float(per_conv), float(per_add))
+        return cls(round(fixed), round(per_conv), round(per_add))

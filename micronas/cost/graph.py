@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from math import prod
 
 from micronas.space.architecture import Architecture, TRCell
+from micronas.space.searchspace import CellPlan
 from micronas.space.opspec import OpSpec
 
 
@@ -50,30 +51,70 @@ class _Builder:
         return len(self.shapes) - 1
 
 
+def _emit_cell(builder: _Builder, cell, ops, x: int) -> int:
+    """Emit one cell's steps (taking its ops from the iterator `ops`); returns its output tensor."""
+    if isinstance(cell, TRCell):
+        return builder.emit(next(ops), x)
+    if cell.skip:
+        return x
+    y = None
+    if cell.branches_on:
+        b = builder.emit(next(ops), x)
+        for _ in cell.branches_on:
+            branch = builder.emit(next(ops), b)
+            y = branch if y is None else builder.emit(next(ops), y, branch)
+    if cell.residual:
+        r = builder.emit(next(ops), x)
+        y = r if y is None else builder.emit(next(ops), y, r)
+    return y
+
+
 def op_graph(arch: Architecture) -> OpGraph:
     """The steps of `arch` with their tensors; `[s.op for s in steps] == arch.ops()`."""
     ops = iter(arch.ops())
     builder = _Builder((*arch.input_shape, 1))
     x = 0
     for cell in arch.cells:
-        if isinstance(cell, TRCell):
-            x = builder.emit(next(ops), x)
-            continue
-        if cell.skip:
-            continue
-        y = None
-        if cell.branches_on:
-            b = builder.emit(next(ops), x)
-            for _ in cell.branches_on:
-                branch = builder.emit(next(ops), b)
-                y = branch if y is None else builder.emit(next(ops), y, branch)
-        if cell.residual:
-            r = builder.emit(next(ops), x)
-            y = r if y is None else builder.emit(next(ops), y, r)
-        x = y
+        x = _emit_cell(builder, cell, ops, x)
     for _ in range(3):  # head conv, MEAN, SOFTMAX
         x = builder.emit(next(ops), x)
     return OpGraph(tuple(builder.shapes), tuple(builder.steps))
+
+
+def cell_ops(plan: CellPlan, cell, in_channels: int) -> list[OpSpec]:
+    """The ops one cell runs on a `(H_in, W_in, in_channels)` input, as `Architecture.ops()` emits them."""
+    (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
+    x_shape = (h_in, w_in, in_channels)
+    if isinstance(cell, TRCell):
+        return [_conv(x_shape, (h_out, w_out, cell.width), (cell.kernel, 1), (2, 1))]
+    if cell.skip:
+        return []
+    stride = (1, 2) if cell.reducing else (1, 1)
+    y_shape, ops = (h_out, w_out, cell.block_width), []
+    if cell.branches_on:
+        b_shape = (h_out, w_out, cell.bottleneck_width)
+        ops.append(_conv(x_shape, b_shape, (1, w_in), stride))
+        for position, k in enumerate(cell.branches_on):
+            ops.append(_conv(b_shape, y_shape, (k, 1), (1, 1)))
+            if position:
+                ops.append(OpSpec("add", y_shape, y_shape))
+    if cell.residual:
+        ops.append(_conv(x_shape, y_shape, (1, 2) if cell.reducing else (1, 1), stride))
+        if cell.branches_on:
+            ops.append(OpSpec("add", y_shape, y_shape))
+    return ops
+
+
+def cell_graph(plan: CellPlan, cell, in_channels: int) -> OpGraph:
+    """One cell alone, its input as the graph input: the same per-step live sets as inside a network."""
+    ops = cell_ops(plan, cell, in_channels)
+    builder = _Builder((*plan.input_hw, in_channels))
+    _emit_cell(builder, cell, iter(ops), 0)
+    return OpGraph(tuple(builder.shapes), tuple(builder.steps))
+
+
+def _conv(in_shape, out_shape, kernel, stride, activation="relu") -> OpSpec:
+    return OpSpec("conv2d", in_shape, out_shape, kernel, stride, "same", activation)
 
 
 def single_op_graph(op: OpSpec) -> OpGraph:

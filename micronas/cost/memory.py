@@ -214,15 +214,20 @@ class ArenaEstimate:
         return self.head_bytes + self.tail_bytes
 
 
-def peak_bytes(graph: OpGraph, build: TflmBuild) -> int:
-    """Max over steps of the live activation bytes (unpadded) plus the step's scratch (METHOD 6.2)."""
+def step_bytes(graph: OpGraph, build: TflmBuild) -> list[int]:
+    """Per step: the live activation bytes (unpadded) plus the step's scratch (METHOD 6.2's `M_t`)."""
     buffers = planned_buffers(graph, build)
-    tensors = len(graph.tensor_shapes)
-    peak = 0
-    for scope, step in enumerate(graph.steps, start=1):
-        live = sum(graph.tensor_bytes(t) for t in range(tensors) if buffers[t].first <= scope <= buffers[t].last)
-        peak = max(peak, live + sum(build.scratch_buffers(step.op)))
-    return peak
+    tensors = range(len(graph.tensor_shapes))
+    return [
+        sum(graph.tensor_bytes(t) for t in tensors if buffers[t].first <= scope <= buffers[t].last)
+        + sum(build.scratch_buffers(step.op))
+        for scope, step in enumerate(graph.steps, start=1)
+    ]
+
+
+def peak_bytes(graph: OpGraph, build: TflmBuild) -> int:
+    """METHOD 6.2's discrete `Peak`: the largest `M_t` over the steps."""
+    return max(step_bytes(graph, build))
 
 
 def estimate_arena(graph: OpGraph, build: TflmBuild) -> ArenaEstimate:

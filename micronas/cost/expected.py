@@ -1,0 +1,213 @@
+"""Differentiable expected costs of the relaxed supernet (METHOD 6.1-6.3) as torch functions.
+
+`ExpectedCosts(space, cost_model)(probs)` maps choice probabilities (`{decision key: vector}`, the
+layout of `SearchSpace.decisions`) to `{"latency": ms, "memory": bytes, "flash": bytes}`:
+
+- latency: the exact expectation of the op-sum plus per-invoke overhead under independent decisions,
+  with `w_out^T LAT w_in` for every dynamic conv, branch and residual weighting, `E[n_on] - P(n_on >= 1)`
+  adds and skip weighting (METHOD 6.1);
+- `peak_bytes`: the max over execution steps of `P_t * (expected live bytes + expected scratch)`
+  (METHOD 6.2); memory is the arena map of METHOD 6.3, `kappa * peak + b0 + b_conv * E[n_conv] +
+  b_add * E[n_add] + b_ch * E[sum C_out]` (the persistent tail is linear in these counts to within
+  about 16 bytes), fitted by non-negative least squares on the exact arena emulator over 200 random architectures.
+  It cannot see the greedy planner's fragmentation (the head exceeds the live-set peak by up to ~50 %
+  on some architectures), so derivation reports the exact emulated arena, never this map;
+- flash: the expectation of `FlashModel`, exact because flash is linear in the ops.
+
+With one-hot probabilities, latency, peak and flash equal the discrete architecture's values (up to
+float64 rounding); tests check this on random architectures. Everything is float64; the probabilities
+may be float32 and keep their gradients.
+"""
+
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+import torch
+from scipy.optimize import nnls
+
+from micronas.cost.flash import BYTES_PER_CHANNEL
+from micronas.cost.graph import op_graph
+from micronas.cost.memory import estimate_arena
+from micronas.cost.model import CostModel
+from micronas.space.architecture import Architecture
+from micronas.space.opspec import OpSpec
+from micronas.space.searchspace import BRANCH_KERNELS, SF_WIDTHS, TIME_KERNELS, TR_WIDTHS, SearchSpace
+
+DTYPE = torch.float64
+ARENA_FIT_ARCHITECTURES = 200
+
+
+def _conv(in_shape, out_shape, kernel, stride, activation="relu") -> OpSpec:
+    return OpSpec("conv2d", in_shape, out_shape, kernel, stride, "same", activation)
+
+
+@dataclass
+class ConvSite:
+    """One dynamic conv: latency `lat[i, j]`, flash and scratch per (output width i, input width j)."""
+
+    lat: torch.Tensor
+    flash: torch.Tensor
+    scratch: torch.Tensor  # per input width (scratch depends on C_in and the kernel only)
+
+
+class ExpectedCosts:
+    """Expected latency (ms), arena (bytes) and flash (bytes) of `space` under relaxed probabilities."""
+
+    def __init__(self, space: SearchSpace, cost_model: CostModel):
+        self.space, self.cost_model = space, cost_model
+        self.build = cost_model.build
+        self.flash_model = cost_model.flash
+        self.sites: list[dict[str, ConvSite]] = []
+        self.in_widths: list[tuple[int, ...]] = []
+        widths: tuple[int, ...] = (1,)
+        for plan in space.cells:
+            self.in_widths.append(widths)
+            self.sites.append(self._cell_sites(plan, widths))
+            widths = TR_WIDTHS if plan.type == "tr" else SF_WIDTHS
+        (h, w), n = space.head_hw, space.num_classes
+        head = [_conv((h, w, c), (h, w, n), (1, 1), (1, 1), activation="none") for c in widths]
+        self.head_lat = self._vector([cost_model.latency_ms(op) for op in head])
+        self.head_flash = self._vector([self._op_flash(op) for op in head])
+        self.head_scratch = self._vector([sum(self.build.scratch_buffers(op)) for op in head])
+        mean, softmax = OpSpec("mean", (h, w, n), (n,)), OpSpec("softmax", (n,), (n,))
+        self.tail_lat = cost_model.latency_ms(mean) + cost_model.latency_ms(softmax) + cost_model.invoke_overhead_ms
+        self.mean_scratch = sum(self.build.scratch_buffers(mean))
+        self.add_lat = {}
+        for plan in space.cells:
+            if plan.type != "tr":
+                hw = plan.output_hw
+                self.add_lat[hw] = self._vector(
+                    [cost_model.latency_ms(OpSpec("add", (*hw, c), (*hw, c))) for c in SF_WIDTHS]
+                )
+        self.arena_coefficients = self._fit_arena_map()
+
+    # ---- construction -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _vector(values) -> torch.Tensor:
+        return torch.tensor(values, dtype=DTYPE)
+
+    def _op_flash(self, op: OpSpec) -> float:
+        return op.weight_count + BYTES_PER_CHANNEL * op.output_shape[-1] + self.flash_model.per_conv_bytes
+
+    def _site(self, in_shapes, out_shapes, kernel, stride) -> ConvSite:
+        ops = [[_conv(i, o, kernel, stride) for i in in_shapes] for o in out_shapes]
+        return ConvSite(
+            lat=self._vector([[self.cost_model.latency_ms(op) for op in row] for row in ops]),
+            flash=self._vector([[self._op_flash(op) for op in row] for row in ops]),
+            scratch=self._vector([sum(self.build.scratch_buffers(op)) for op in ops[0]]),
+        )
+
+    def _cell_sites(self, plan, in_widths) -> dict[str, ConvSite]:
+        (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
+        x = [(h_in, w_in, c) for c in in_widths]
+        if plan.type == "tr":
+            out = [(h_out, w_out, c) for c in TR_WIDTHS]
+            return {f"k{k}": self._site(x, out, (k, 1), (2, 1)) for k in TIME_KERNELS}
+        stride = (1, 2) if plan.reducing else (1, 1)
+        y = [(h_out, w_out, c) for c in SF_WIDTHS]
+        sites = {
+            "bottleneck": self._site(x, y, (1, w_in), stride),
+            "residual": self._site(x, y, (1, 2) if plan.reducing else (1, 1), stride),
+        }
+        sites.update({f"branch{k}": self._site(y, y, (k, 1), (1, 1)) for k in BRANCH_KERNELS})
+        return sites
+
+    # ---- expectations -----------------------------------------------------------------------------
+
+    def _walk(self, probs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Latency, flash, expected op and channel counts, and the per-step memory terms."""
+        p = {key: value.to(DTYPE) for key, value in probs.items()}
+        zero = torch.zeros((), dtype=DTYPE)
+        latency, flash, convs, adds, channels = zero, zero, zero, zero, zero
+        steps = []  # M_t of every step
+        x = torch.ones(1, dtype=DTYPE)  # input width distribution: one channel
+        for plan, sites, in_widths in zip(self.space.cells, self.sites, self.in_widths):
+            key = f"cell{plan.index}."
+            (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
+            x_bytes = h_in * w_in * (x @ self._vector(in_widths))
+            if plan.type == "tr":
+                kernel, width = p[key + "kernel"], p[key + "width"]
+                for i, k in enumerate(TIME_KERNELS):
+                    site = sites[f"k{k}"]
+                    latency = latency + kernel[i] * (width @ site.lat @ x)
+                    flash = flash + kernel[i] * (width @ site.flash @ x)
+                    y_bytes = h_out * w_out * (width @ self._vector(TR_WIDTHS))
+                    steps.append(kernel[i] * (x_bytes + y_bytes + site.scratch @ x))
+                convs = convs + 1
+                channels = channels + width @ self._vector(TR_WIDTHS)
+                x = width
+                continue
+            b, u = p[key + "bottleneck_width"], p[key + "block_width"]
+            q = [p[f"{key}branch{k}"][1] for k in BRANCH_KERNELS]
+            r = p[key + "residual"][1]
+            s = p[key + "skip"][0] if plan.type == "sf" else torch.ones((), dtype=DTYPE)
+            a = 1 - prod(1 - qk for qk in q)
+            widths = self._vector(SF_WIDTHS)
+            b_bytes, y_bytes = h_out * w_out * (b @ widths), h_out * w_out * (u @ widths)
+            add = u @ self.add_lat[(h_out, w_out)]
+            n_adds = sum(q) - a + r * a
+            cell_latency = a * (b @ sites["bottleneck"].lat @ x) + r * (u @ sites["residual"].lat @ x) + n_adds * add
+            cell_flash = a * (b @ sites["bottleneck"].flash @ x) + r * (u @ sites["residual"].flash @ x)
+            cell_flash = cell_flash + n_adds * self.flash_model.per_add_bytes
+            for k, qk in zip(BRANCH_KERNELS, q):
+                cell_latency = cell_latency + qk * (u @ sites[f"branch{k}"].lat @ b)
+                cell_flash = cell_flash + qk * (u @ sites[f"branch{k}"].flash @ b)
+            # Memory steps (METHOD 6.2 table), each weighted by the probability that it runs.
+            earlier = [1 - prod(1 - qj for qj in q[:i]) for i in range(3)]
+            later = [1 - prod(1 - qj for qj in q[i + 1 :]) for i in range(3)]
+            cell_steps = [a * (x_bytes + b_bytes + sites["bottleneck"].scratch @ x)]
+            for i, k in enumerate(BRANCH_KERNELS):
+                live = r * x_bytes + b_bytes + earlier[i] * y_bytes + y_bytes
+                cell_steps.append(q[i] * (live + sites[f"branch{k}"].scratch @ b))
+                cell_steps.append(q[i] * earlier[i] * (r * x_bytes + later[i] * b_bytes + 3 * y_bytes))
+            cell_steps.append(r * (x_bytes + a * y_bytes + y_bytes + sites["residual"].scratch @ x))
+            cell_steps.append(r * a * 3 * y_bytes)
+            steps += [s * m for m in cell_steps]
+            latency = latency + s * cell_latency
+            flash = flash + s * cell_flash
+            convs = convs + s * (a + sum(q) + r)
+            adds = adds + s * n_adds
+            channels = channels + s * (a * (b @ widths) + (sum(q) + r) * (u @ widths))
+            x = s * u + (1 - s) * x if plan.type == "sf" else u
+        (h, w), n = self.space.head_hw, self.space.num_classes
+        head_in = h * w * (x @ self._vector(self.in_widths_head()))
+        steps.append(head_in + h * w * n + self.head_scratch @ x)
+        steps.append(torch.tensor(h * w * n + n + self.mean_scratch, dtype=DTYPE))
+        steps.append(torch.tensor(2 * n, dtype=DTYPE))
+        latency = latency + self.head_lat @ x + self.tail_lat
+        flash = flash + self.head_flash @ x + self.flash_model.fixed_bytes
+        return {
+            "latency": latency, "flash": flash, "peak": torch.stack(steps).max(),
+            "convs": convs + 1, "adds": adds, "channels": channels + n,
+        }
+
+    def in_widths_head(self) -> tuple[int, ...]:
+        return TR_WIDTHS if self.space.cells[-1].type == "tr" else SF_WIDTHS
+
+    def __call__(self, probs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`{"latency": ms, "memory": arena bytes, "flash": bytes, "peak": live-set peak bytes}`."""
+        terms = self._walk(probs)
+        kappa, b0, b_conv, b_add, b_ch = self.arena_coefficients
+        memory = kappa * terms["peak"] + b0 + b_conv * terms["convs"] + b_add * terms["adds"] + b_ch * terms["channels"]
+        return {"latency": terms["latency"], "memory": memory, "flash": terms["flash"], "peak": terms["peak"]}
+
+    # ---- arena map (METHOD 6.3) -------------------------------------------------------------------
+
+    def _fit_arena_map(self) -> tuple[float, ...]:
+        """Non-negative least squares of the emulated arena on (peak, 1, n_conv, n_add, sum C_out) over
+        random architectures (non-negative, so that no term rewards adding ops)."""
+        rng = np.random.default_rng(0)
+        rows, arenas = [], []
+        for _ in range(ARENA_FIT_ARCHITECTURES):
+            arch = Architecture.random(self.space, rng)
+            graph = op_graph(arch)
+            estimate = estimate_arena(graph, self.build)
+            ops = arch.ops()
+            channels = sum(op.output_shape[-1] for op in ops if op.kind == "conv2d")
+            kinds = [op.kind for op in ops]
+            rows.append([estimate.peak_bytes, 1.0, kinds.count("conv2d"), kinds.count("add"), channels])
+            arenas.append(estimate.arena_bytes)
+        solution, _ = nnls(np.array(rows, dtype=float), np.array(arenas, dtype=float))
+        return tuple(float(v) for v in solution)

@@ -3,7 +3,8 @@ models run by the in-process tflite-micro interpreter (`LocalTflmDevice`) and ti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import platform
+from dataclasses import dataclass, field
 
 from micronas.export.flatbuffer import DEPLOYABLE_KINDS, FlatbufferError, read_graph
 from micronas.hardware import protocol as p
@@ -19,8 +20,8 @@ class BoardConfig:
     arena_capacity_bytes: int = 1 << 20
     model_capacity_bytes: int = 1 << 20
     result_capacity_words: int = 2048
-    board: str = "virtual board"
-    core: str = "host"
+    board: str = "host"  # the same identity as LocalTflmDevice: same interpreter, same CPU, same clock
+    core: str = field(default_factory=platform.machine)
 
 
 class BoardSession:

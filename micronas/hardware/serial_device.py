@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections
 import errno
 import random
 import time
@@ -86,6 +87,7 @@ class SerialDevice(Device):
         self.stats = LinkStats()
         self._seq = random.randrange(1 << 16)
         self._decoder = p.FrameDecoder()
+        self._events: collections.deque = collections.deque()  # decoded, not yet examined
         self._model: bytes | None = None
         self._load_report: LoadReport | None = None
         self._serial = open_port(port, baud)
@@ -259,6 +261,10 @@ class SerialDevice(Device):
     def _await(self, seq: int, deadline: float):
         """The typed reply to request `seq`, or a string saying why there is none by `deadline`."""
         while True:
+            while self._events:
+                outcome = self._examine(self._events.popleft(), seq)
+                if outcome is not None:
+                    return outcome
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "no reply in time"
@@ -267,23 +273,24 @@ class SerialDevice(Device):
                 data = self._serial.read(max(1, self._serial.in_waiting))
             except serial.SerialException as error:
                 raise PortError(f"reading serial port {self.port} failed: {error}; was the board unplugged?") from None
-            if not data:
-                continue
             self.stats.bytes_received += len(data)
-            for event in self._decoder.feed(data, time.monotonic()):
-                if isinstance(event, p.BadFrame):
-                    self.stats.bad_frames += 1
-                    return f"a reply with a bad {event.reason}"
-                if event.version != p.PROTOCOL_VERSION:
-                    raise ProtocolVersionError(
-                        f"the board on {self.port} speaks protocol version {event.version} but this micronas "
-                        f"speaks version {p.PROTOCOL_VERSION}; flash the firmware from hardware/firmware of "
-                        "this release (see hardware/firmware/README.md)."
-                    )
-                if event.seq != seq or event.type not in _REPLY_TYPES:
-                    self.stats.stale_frames += 1
-                    continue
-                try:
-                    return p.decode_message(event)
-                except p.MalformedPayload as error:
-                    raise DeviceError(f"the board on {self.port} sent a malformed reply: {error}.") from None
+            self._events.extend(self._decoder.feed(data, time.monotonic()))
+
+    def _examine(self, event, seq: int):
+        """The reply (or a retransmission reason) `event` gives for request `seq`; None to keep waiting."""
+        if isinstance(event, p.BadFrame):
+            self.stats.bad_frames += 1
+            return f"a reply with a bad {event.reason}"
+        if event.version != p.PROTOCOL_VERSION:
+            raise ProtocolVersionError(
+                f"the board on {self.port} speaks protocol version {event.version} but this micronas "
+                f"speaks version {p.PROTOCOL_VERSION}; flash the firmware from hardware/firmware of "
+                "this release (see hardware/firmware/README.md)."
+            )
+        if event.seq != seq or event.type not in _REPLY_TYPES:
+            self.stats.stale_frames += 1
+            return None
+        try:
+            return p.decode_message(event)
+        except p.MalformedPayload as error:
+            raise DeviceError(f"the board on {self.port} sent a malformed reply: {error}.") from None

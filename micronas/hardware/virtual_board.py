@@ -128,7 +128,10 @@ class VirtualBoard:
         selector = selectors.DefaultSelector()
         selector.register(self.master, selectors.EVENT_READ, "port")
         if console is not None:
-            selector.register(console, selectors.EVENT_READ, "console")
+            try:
+                selector.register(console, selectors.EVENT_READ, "console")
+            except PermissionError:  # stdin is a file or /dev/null: no console, just serve
+                pass
         while True:
             for key, _ in selector.select():
                 if key.data == "port":

@@ -1,11 +1,15 @@
 """`open_device` from real composed MCU configs: the in-process device, the virtual board over serial
 for `mcu=host`, and the refusals (no port, unknown kind, a board that is not the configured one)."""
 
+import json
+import zlib
+
 import pytest
 
 from micronas.errors import ConfigError
 from micronas.hardware.errors import DeviceError
 from micronas.hardware.local_device import LocalTflmDevice
+from micronas.hardware.measure import main as measure_main
 from micronas.hardware.open import open_device
 from micronas.hardware.serial_device import SerialDevice
 
@@ -38,3 +42,23 @@ def test_a_serial_mcu_without_a_port_and_an_unknown_kind_are_config_errors(compo
         open_device(compose("mcu=portenta_h7").mcu)
     with pytest.raises(ConfigError, match="mcu.device.kind=usb is not valid; valid kinds are: local, serial"):
         open_device(compose("mcu=host", "mcu.device.kind=usb").mcu)
+
+
+def test_measure_cli_writes_measurement_json_from_the_virtual_board(tmp_path, virtual_board, tiny_models, capsys):
+    model = tmp_path / "model_int8.tflite"
+    model.write_bytes(tiny_models["ok"])
+    out = tmp_path / "measurement.json"
+    measure_main([str(model), "mcu=host", "mcu.device.kind=serial", f"mcu.device.port={virtual_board.path}",
+                  f"data_dir={tmp_path}", "--repeats", "4", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert record["load"]["model_crc32"] == zlib.crc32(tiny_models["ok"])
+    assert len(record["measurement"]["invoke_ticks"]) == 4 and record["measurement"]["latency_ms"] > 0
+    assert record["device"]["firmware_build"].endswith("virtual board")
+    assert "model_int8.tflite on host (micronas 0.1.0 virtual board): median" in capsys.readouterr().out
+
+
+def test_measure_cli_refuses_a_missing_model_with_one_sentence(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        measure_main([str(tmp_path / "none.tflite"), "mcu=host"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: the model file {tmp_path / 'none.tflite'} does not exist."

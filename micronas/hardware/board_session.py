@@ -67,14 +67,30 @@ class BoardSession:
         if self.stored == key:
             return self.stored_reply  # a retransmission: answer again, do not execute again
         message = self._execute(event)
-        self.stored, self.stored_reply = key, p.encode_frame(message.TYPE, event.seq, message.encode(), version)
+        self.stored, self.stored_reply = (
+            key,
+            p.encode_frame(message.TYPE, event.seq, message.encode(), version),
+        )
         return self.stored_reply
 
     def _info(self) -> p.Info:
         c = self.config
-        return p.Info(c.protocol_version, 1, p.MAX_PAYLOAD_BYTES, 0, COUNTER_HZ, c.arena_capacity_bytes,
-                      c.model_capacity_bytes, c.result_capacity_words, c.board, c.core, self.tflm_version,
-                      "reference", "python", self.firmware_build)
+        return p.Info(
+            c.protocol_version,
+            1,
+            p.MAX_PAYLOAD_BYTES,
+            0,
+            COUNTER_HZ,
+            c.arena_capacity_bytes,
+            c.model_capacity_bytes,
+            c.result_capacity_words,
+            c.board,
+            c.core,
+            self.tflm_version,
+            "reference",
+            "python",
+            self.firmware_build,
+        )
 
     def _execute(self, frame: p.Frame):
         if frame.type not in _REQUESTS:
@@ -82,14 +98,19 @@ class BoardSession:
         try:
             message = p.decode_message(frame)
         except p.MalformedPayload:
-            return p.ErrorReply(p.ErrorCode.PAYLOAD, f"a payload of {len(frame.payload)} bytes is not valid "
-                                                     f"for request type {frame.type}")
+            return p.ErrorReply(
+                p.ErrorCode.PAYLOAD,
+                f"a payload of {len(frame.payload)} bytes is not valid for request type {frame.type}",
+            )
         if not self.session:
-            return p.ErrorReply(p.ErrorCode.NO_SESSION,
-                                "no session: send HELLO first (the board restarted or was reset)")
+            return p.ErrorReply(
+                p.ErrorCode.NO_SESSION, "no session: send HELLO first (the board restarted or was reset)"
+            )
         handler = {
-            p.FrameType.LOAD_BEGIN: self._load_begin, p.FrameType.LOAD_CHUNK: self._load_chunk,
-            p.FrameType.LOAD_END: self._load_end, p.FrameType.RUN: self._run,
+            p.FrameType.LOAD_BEGIN: self._load_begin,
+            p.FrameType.LOAD_CHUNK: self._load_chunk,
+            p.FrameType.LOAD_END: self._load_end,
+            p.FrameType.RUN: self._run,
             p.FrameType.READ_RESULT: self._read_result,
         }[frame.type]
         return handler(message)
@@ -97,8 +118,11 @@ class BoardSession:
     def _load_begin(self, m: p.LoadBegin):
         self.load_report, self.result, self.upload = None, None, None
         if not 1 <= m.model_bytes <= self.config.model_capacity_bytes:
-            return p.ErrorReply(p.ErrorCode.TOO_LARGE, f"a model of {m.model_bytes} bytes does not fit the model "
-                                                       f"slot of 1 to {self.config.model_capacity_bytes} bytes")
+            return p.ErrorReply(
+                p.ErrorCode.TOO_LARGE,
+                f"a model of {m.model_bytes} bytes does not fit the model "
+                f"slot of 1 to {self.config.model_capacity_bytes} bytes",
+            )
         self.upload, self.upload_size, self.upload_crc = bytearray(), m.model_bytes, m.model_crc32
         self.upload_running_crc = 0
         return p.ChunkAck(0, 0)
@@ -107,11 +131,15 @@ class BoardSession:
         if self.upload is None:
             return p.ErrorReply(p.ErrorCode.STATE, "LOAD_CHUNK without LOAD_BEGIN: no upload is in progress")
         if m.offset != len(self.upload):
-            return p.ErrorReply(p.ErrorCode.OFFSET,
-                                f"chunk offset {m.offset} is not the expected offset {len(self.upload)}")
+            return p.ErrorReply(
+                p.ErrorCode.OFFSET, f"chunk offset {m.offset} is not the expected offset {len(self.upload)}"
+            )
         if m.offset + len(m.data) > self.upload_size:
-            return p.ErrorReply(p.ErrorCode.TOO_LARGE, f"chunk ends at byte {m.offset + len(m.data)}, past the "
-                                                       f"announced model size of {self.upload_size} bytes")
+            return p.ErrorReply(
+                p.ErrorCode.TOO_LARGE,
+                f"chunk ends at byte {m.offset + len(m.data)}, past the "
+                f"announced model size of {self.upload_size} bytes",
+            )
         self.upload += m.data
         self.upload_running_crc = p.crc32(m.data, self.upload_running_crc)
         return p.ChunkAck(len(self.upload), self.upload_running_crc)
@@ -121,42 +149,53 @@ class BoardSession:
         if upload is None:
             return p.ErrorReply(p.ErrorCode.STATE, "LOAD_END without LOAD_BEGIN: no upload is in progress")
         if len(upload) != self.upload_size:
-            return p.ErrorReply(p.ErrorCode.STATE,
-                                f"upload incomplete: {len(upload)} of {self.upload_size} bytes received")
+            return p.ErrorReply(
+                p.ErrorCode.STATE, f"upload incomplete: {len(upload)} of {self.upload_size} bytes received"
+            )
         crc = p.crc32(bytes(upload))
         if crc != self.upload_crc:
-            return p.ErrorReply(p.ErrorCode.HASH,
-                                "the model read back from the slot does not match its announced CRC-32")
+            return p.ErrorReply(
+                p.ErrorCode.HASH, "the model read back from the slot does not match its announced CRC-32"
+            )
         try:
             kinds = read_graph(bytes(upload)).kinds
         except FlatbufferError as error:
             return p.ErrorReply(p.ErrorCode.MODEL, str(error))
         foreign = sorted(set(kinds) - set(DEPLOYABLE_KINDS))
         if foreign:
-            return p.ErrorReply(p.ErrorCode.OPERATOR, f"the firmware registers only {', '.join(DEPLOYABLE_KINDS)}, "
-                                                      f"not {', '.join(foreign)}")
+            return p.ErrorReply(
+                p.ErrorCode.OPERATOR,
+                f"the firmware registers only {', '.join(DEPLOYABLE_KINDS)}, not {', '.join(foreign)}",
+            )
         if len(kinds) > p.MAX_OPS:
-            return p.ErrorReply(p.ErrorCode.OPERATOR,
-                                f"the model has {len(kinds)} operators; at most {p.MAX_OPS} are supported")
+            return p.ErrorReply(
+                p.ErrorCode.OPERATOR,
+                f"the model has {len(kinds)} operators; at most {p.MAX_OPS} are supported",
+            )
         try:
             report = self.device.load(bytes(upload))
         except DeviceError as error:
             return p.ErrorReply(p.ErrorCode.MODEL, str(error))
         if report.arena_used_bytes > self.config.arena_capacity_bytes:
-            return p.ErrorReply(p.ErrorCode.ARENA, f"the model needs {report.arena_used_bytes} arena bytes; "
-                                                   f"this board has {self.config.arena_capacity_bytes}")
+            return p.ErrorReply(
+                p.ErrorCode.ARENA,
+                f"the model needs {report.arena_used_bytes} arena bytes; "
+                f"this board has {self.config.arena_capacity_bytes}",
+            )
         self.load_report = report
         return p.LoadOk(report.model_bytes, report.model_crc32, report.arena_used_bytes, report.n_ops)
 
     def _run(self, m: p.Run):
         self.result = None
         if self.load_report is None:
-            return p.ErrorReply(p.ErrorCode.STATE,
-                                "RUN without a model: upload one with LOAD_BEGIN, LOAD_CHUNK, LOAD_END")
+            return p.ErrorReply(
+                p.ErrorCode.STATE, "RUN without a model: upload one with LOAD_BEGIN, LOAD_CHUNK, LOAD_END"
+            )
         max_repeats = self.config.result_capacity_words  # one word per repeat: operators are not timed
         if not 1 <= m.repeats <= max_repeats:
-            return p.ErrorReply(p.ErrorCode.ARGS,
-                                f"repeats={m.repeats} is out of range: this model allows 1 to {max_repeats}")
+            return p.ErrorReply(
+                p.ErrorCode.ARGS, f"repeats={m.repeats} is out of range: this model allows 1 to {max_repeats}"
+            )
         measured = self.device.run(m.warmups, m.repeats)
         if max(measured.cold_ticks, *measured.invoke_ticks) >= 1 << 32:
             return p.ErrorReply(p.ErrorCode.INVOKE, "an Invoke took longer than the 32-bit counter holds")
@@ -167,11 +206,16 @@ class BoardSession:
         if self.result is None:
             return p.ErrorReply(p.ErrorCode.STATE, "READ_RESULT without a result: send RUN first")
         if m.first_repeat >= len(self.result):
-            return p.ErrorReply(p.ErrorCode.ARGS, f"first_repeat={m.first_repeat} is out of range: the last "
-                                                  f"run has repeats 0 to {len(self.result) - 1}")
+            return p.ErrorReply(
+                p.ErrorCode.ARGS,
+                f"first_repeat={m.first_repeat} is out of range: the last "
+                f"run has repeats 0 to {len(self.result) - 1}",
+            )
         return self._page(m.first_repeat)
 
     def _page(self, first: int) -> p.ResultPage:
         count = min(len(self.result) - first, p.records_per_page(0))
-        records = tuple((t,) for t in self.result[first:first + count])
-        return p.ResultPage(len(self.result), 0, self.load_report.arena_used_bytes, self.cold_ticks, first, records)
+        records = tuple((t,) for t in self.result[first : first + count])
+        return p.ResultPage(
+            len(self.result), 0, self.load_report.arena_used_bytes, self.cold_ticks, first, records
+        )

@@ -30,10 +30,17 @@ class LocalTflmDevice(Device):
         from tflite_micro.python.tflite_micro._version import __version__ as tflm_version
 
         return DeviceInfo(
-            board="host", core=platform.machine(), core_clock_hz=None, counter_hz=COUNTER_HZ,
-            tflm_version=f"tflite-micro {tflm_version}", kernel_library="reference",
-            compiler=f"python {platform.python_version()}", firmware_build=f"micronas {__version__} in-process",
-            weights_in="ram", arena_capacity_bytes=MAX_ARENA_BYTES, model_capacity_bytes=MAX_ARENA_BYTES,
+            board="host",
+            core=platform.machine(),
+            core_clock_hz=None,
+            counter_hz=COUNTER_HZ,
+            tflm_version=f"tflite-micro {tflm_version}",
+            kernel_library="reference",
+            compiler=f"python {platform.python_version()}",
+            firmware_build=f"micronas {__version__} in-process",
+            weights_in="ram",
+            arena_capacity_bytes=MAX_ARENA_BYTES,
+            model_capacity_bytes=MAX_ARENA_BYTES,
             protocol_version=None,
         )
 
@@ -54,15 +61,21 @@ class LocalTflmDevice(Device):
         if self._runner is None:
             raise DeviceError("no model is loaded on the in-process tflite-micro device: call load() first.")
         if repeats < 1 or warmups < 0:
-            raise DeviceError(f"warmups={warmups}, repeats={repeats} are not valid: use warmups >= 0, repeats >= 1.")
+            raise DeviceError(
+                f"warmups={warmups}, repeats={repeats} are not valid: use warmups >= 0, repeats >= 1."
+            )
         ticks = []
         for _ in range(warmups + repeats):
             start = time.perf_counter_ns()
             self._runner.invoke(self._input)
             ticks.append(time.perf_counter_ns() - start)
         return Measurement(
-            counter_hz=COUNTER_HZ, warmups=warmups, invoke_ticks=tuple(ticks[warmups:]),
-            op_ticks=tuple(() for _ in range(repeats)), cold_ticks=ticks[0],
-            arena_used_bytes=self._report.arena_used_bytes, model_bytes=self._report.model_bytes,
+            counter_hz=COUNTER_HZ,
+            warmups=warmups,
+            invoke_ticks=tuple(ticks[warmups:]),
+            op_ticks=tuple(() for _ in range(repeats)),
+            cold_ticks=ticks[0],
+            arena_used_bytes=self._report.arena_used_bytes,
+            model_bytes=self._report.model_bytes,
             model_crc32=self._report.model_crc32,
         )

@@ -1,7 +1,7 @@
 """Measure a `.tflite` on the device an MCU config names and write `measurement.json`:
 
-    python -m micronas.hardware.measure MODEL.tflite mcu=host [mcu.device.kind=serial mcu.device.port=PORT]
-        [--warmups 2] [--repeats 10] [--out measurement.json]
+python -m micronas.hardware.measure MODEL.tflite mcu=host [mcu.device.kind=serial mcu.device.port=PORT]
+    [--warmups 2] [--repeats 10] [--out measurement.json]
 """
 
 import argparse
@@ -25,13 +25,17 @@ def measure(device: Device, model: bytes, warmups: int = 2, repeats: int = 10) -
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="an int8 .tflite file")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=nucleo_l552 mcu.device.port=/dev/ttyACM0")
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides, e.g. mcu=nucleo_l552 mcu.device.port=/dev/ttyACM0"
+    )
     parser.add_argument("--warmups", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", default="measurement.json")
     args = parser.parse_args(argv)
     if args.warmups < 0 or args.repeats < 1:
-        raise ConfigError(f"--warmups {args.warmups} --repeats {args.repeats} are not valid: use >= 0 and >= 1.")
+        raise ConfigError(
+            f"--warmups {args.warmups} --repeats {args.repeats} are not valid: use >= 0 and >= 1."
+        )
     path = Path(args.model)
     if not path.is_file():
         raise DataError(f"the model file {path} does not exist.")
@@ -40,9 +44,12 @@ def main(argv: list[str] | None = None) -> None:
         record = measure(device, path.read_bytes(), args.warmups, args.repeats)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     m = record["measurement"]
-    print(f"{path.name} on {record['device']['board']} ({record['device']['firmware_build']}): "
-          f"median {m['latency_ms']:.4f} ms over {len(m['invoke_ticks'])} runs, cold {m['cold_latency_ms']:.4f} ms, "
-          f"arena {m['arena_used_bytes']} bytes -> {args.out}")
+    print(
+        f"{path.name} on {record['device']['board']} ({record['device']['firmware_build']}): "
+        f"median {m['latency_ms']:.4f} ms over {len(m['invoke_ticks'])} runs, "
+        f"cold {m['cold_latency_ms']:.4f} ms, "
+        f"arena {m['arena_used_bytes']} bytes -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

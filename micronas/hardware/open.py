@@ -18,9 +18,10 @@ def check_identity(info: DeviceInfo, mcu) -> None:
     for name, value in expected.items():
         found = getattr(info, name)
         if found != value:
+            key = "clock_hz" if name == "core_clock_hz" else name
             raise DeviceError(
                 f"the device reports {name}={found!r} but mcu={mcu.name} says {name}={value!r}; measure with "
-                f"the board this config describes, or fix mcu.{'clock_hz' if name == 'core_clock_hz' else name}."
+                f"the board this config describes, or fix mcu.{key}."
             )
 
 

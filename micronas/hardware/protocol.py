@@ -152,7 +152,7 @@ class FrameDecoder:
         buf.clear()
         if crc32(body) != crc:
             return BadFrame("crc", frame_type, seq)
-        return Frame(version, frame_type, seq, body[HEADER.size:], crc)
+        return Frame(version, frame_type, seq, body[HEADER.size :], crc)
 
 
 # --- message payloads ---------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def _unpack_strings(payload: bytes, offset: int, count: int) -> list[str]:
         if offset >= len(payload):
             raise MalformedPayload("INFO ends before its strings")
         n = payload[offset]
-        text = payload[offset + 1:offset + 1 + n]
+        text = payload[offset + 1 : offset + 1 + n]
         if len(text) != n:
             raise MalformedPayload("INFO string runs past the payload")
         strings.append(text.decode("ascii", "replace"))
@@ -206,9 +206,16 @@ class Info:
     _STRINGS = ("board", "core", "tflm_version", "kernel_library", "compiler", "firmware_build")
 
     def encode(self) -> bytes:
-        fixed = self._FIXED.pack(self.protocol_version, self.slot_location, self.max_payload_bytes,
-                                 self.core_clock_hz, self.counter_hz, self.arena_capacity_bytes,
-                                 self.model_capacity_bytes, self.result_capacity_words)
+        fixed = self._FIXED.pack(
+            self.protocol_version,
+            self.slot_location,
+            self.max_payload_bytes,
+            self.core_clock_hz,
+            self.counter_hz,
+            self.arena_capacity_bytes,
+            self.model_capacity_bytes,
+            self.result_capacity_words,
+        )
         return fixed + b"".join(_pack_string(getattr(self, name)) for name in self._STRINGS)
 
     @classmethod
@@ -337,8 +344,14 @@ class ResultPage:
 
     def encode(self) -> bytes:
         words = [word for record in self.records for word in record]
-        header = RESULT_HEADER.pack(self.repeats, self.n_ops, self.arena_used_bytes, self.cold_ticks,
-                                    self.first_repeat, len(self.records))
+        header = RESULT_HEADER.pack(
+            self.repeats,
+            self.n_ops,
+            self.arena_used_bytes,
+            self.cold_ticks,
+            self.first_repeat,
+            len(self.records),
+        )
         return header + struct.pack(f"<{len(words)}I", *words)
 
     @classmethod
@@ -349,7 +362,7 @@ class ResultPage:
         width = 1 + n_ops
         _expect(payload, RESULT_HEADER.size + 4 * count * width, "RESULT")
         words = struct.unpack_from(f"<{count * width}I", payload, RESULT_HEADER.size)
-        records = tuple(tuple(words[i * width:(i + 1) * width]) for i in range(count))
+        records = tuple(tuple(words[i * width : (i + 1) * width]) for i in range(count))
         return cls(repeats, n_ops, arena, cold, first, records)
 
 
@@ -387,8 +400,10 @@ class Empty:
         return b""
 
 
-_MESSAGES = {cls.TYPE: cls for cls in (Info, LoadBegin, LoadChunk, ChunkAck, LoadOk, Run, ReadResult,
-                                       ResultPage, ErrorReply)}
+_MESSAGES = {
+    cls.TYPE: cls
+    for cls in (Info, LoadBegin, LoadChunk, ChunkAck, LoadOk, Run, ReadResult, ResultPage, ErrorReply)
+}
 _EMPTY = {FrameType.HELLO, FrameType.LOAD_END, FrameType.RESET, FrameType.RESET_OK}
 
 

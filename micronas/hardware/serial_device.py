@@ -14,7 +14,13 @@ from serial.tools import list_ports
 
 from micronas.hardware import protocol as p
 from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
-from micronas.hardware.errors import BoardError, BoardSilentError, DeviceError, PortError, ProtocolVersionError
+from micronas.hardware.errors import (
+    BoardError,
+    BoardSilentError,
+    DeviceError,
+    PortError,
+    ProtocolVersionError,
+)
 
 _RETRANSMIT_CODES = {p.ErrorCode.CRC, p.ErrorCode.LENGTH}
 _REPLY_TYPES = {t for t in p.FrameType if t >= 0x80}
@@ -72,9 +78,17 @@ class SerialDevice(Device):
     `retries` times. `run_timeout_s` bounds one RUN (all warm-ups and repeats).
     """
 
-    def __init__(self, port: str, baud: int = 921600, *, retries: int = 3, reply_timeout_s: float = 0.5,
-                 slow_timeout_s: float = 10.0, run_timeout_s: float = 60.0,
-                 chunk_bytes: int = p.MAX_CHUNK_BYTES):
+    def __init__(
+        self,
+        port: str,
+        baud: int = 921600,
+        *,
+        retries: int = 3,
+        reply_timeout_s: float = 0.5,
+        slow_timeout_s: float = 10.0,
+        run_timeout_s: float = 60.0,
+        chunk_bytes: int = p.MAX_CHUNK_BYTES,
+    ):
         if not 1 <= chunk_bytes <= p.MAX_CHUNK_BYTES:
             raise DeviceError(f"chunk_bytes={chunk_bytes} is not valid: use 1 to {p.MAX_CHUNK_BYTES}.")
         self.port = port
@@ -102,10 +116,17 @@ class SerialDevice(Device):
     def info(self) -> DeviceInfo:
         i = self._info
         return DeviceInfo(
-            board=i.board, core=i.core, core_clock_hz=i.core_clock_hz or None, counter_hz=i.counter_hz,
-            tflm_version=i.tflm_version, kernel_library=i.kernel_library, compiler=i.compiler,
-            firmware_build=i.firmware_build, weights_in="flash" if i.slot_location == 0 else "ram",
-            arena_capacity_bytes=i.arena_capacity_bytes, model_capacity_bytes=i.model_capacity_bytes,
+            board=i.board,
+            core=i.core,
+            core_clock_hz=i.core_clock_hz or None,
+            counter_hz=i.counter_hz,
+            tflm_version=i.tflm_version,
+            kernel_library=i.kernel_library,
+            compiler=i.compiler,
+            firmware_build=i.firmware_build,
+            weights_in="flash" if i.slot_location == 0 else "ram",
+            arena_capacity_bytes=i.arena_capacity_bytes,
+            model_capacity_bytes=i.model_capacity_bytes,
             protocol_version=i.protocol_version,
         )
 
@@ -148,21 +169,24 @@ class SerialDevice(Device):
 
     def _upload(self, model: bytes) -> LoadReport:
         crc = p.crc32(model)
-        ack = self._expect(self._transact(p.LoadBegin(len(model), crc), self.slow_timeout_s),
-                           p.ChunkAck, "LOAD_BEGIN")
+        ack = self._expect(
+            self._transact(p.LoadBegin(len(model), crc), self.slow_timeout_s), p.ChunkAck, "LOAD_BEGIN"
+        )
         running = 0
         for offset in range(0, len(model), self.chunk_bytes):
-            data = model[offset:offset + self.chunk_bytes]
+            data = model[offset : offset + self.chunk_bytes]
             running = p.crc32(data, running)
-            ack = self._expect(self._transact(p.LoadChunk(offset, data), self.reply_timeout_s),
-                               p.ChunkAck, "LOAD_CHUNK")
+            ack = self._expect(
+                self._transact(p.LoadChunk(offset, data), self.reply_timeout_s), p.ChunkAck, "LOAD_CHUNK"
+            )
             if (ack.received_bytes, ack.received_crc32) != (offset + len(data), running):
                 raise DeviceError(
                     f"the board on {self.port} acknowledged {ack.received_bytes} bytes with CRC-32 "
                     f"0x{ack.received_crc32:08X} instead of {offset + len(data)} bytes with 0x{running:08X}."
                 )
-        done = self._expect(self._transact(p.Empty(p.FrameType.LOAD_END), self.slow_timeout_s),
-                            p.LoadOk, "LOAD_END")
+        done = self._expect(
+            self._transact(p.Empty(p.FrameType.LOAD_END), self.slow_timeout_s), p.LoadOk, "LOAD_END"
+        )
         if (done.model_bytes, done.model_crc32) != (len(model), crc):
             raise DeviceError(
                 f"the board on {self.port} echoed a model of {done.model_bytes} bytes with CRC-32 "
@@ -175,8 +199,9 @@ class SerialDevice(Device):
         first = page
         records = list(page.records)
         while len(records) < first.repeats:
-            page = self._expect(self._transact(p.ReadResult(len(records)), self.reply_timeout_s),
-                                p.ResultPage, "READ_RESULT")
+            page = self._expect(
+                self._transact(p.ReadResult(len(records)), self.reply_timeout_s), p.ResultPage, "READ_RESULT"
+            )
             if page.first_repeat != len(records) or not page.records:
                 raise DeviceError(
                     f"the board on {self.port} sent the RESULT page for repeat {page.first_repeat} "
@@ -184,10 +209,14 @@ class SerialDevice(Device):
                 )
             records.extend(page.records)
         return Measurement(
-            counter_hz=self._info.counter_hz, warmups=warmups,
-            invoke_ticks=tuple(r[0] for r in records), op_ticks=tuple(tuple(r[1:]) for r in records),
-            cold_ticks=first.cold_ticks, arena_used_bytes=first.arena_used_bytes,
-            model_bytes=self._load_report.model_bytes, model_crc32=self._load_report.model_crc32,
+            counter_hz=self._info.counter_hz,
+            warmups=warmups,
+            invoke_ticks=tuple(r[0] for r in records),
+            op_ticks=tuple(tuple(r[1:]) for r in records),
+            cold_ticks=first.cold_ticks,
+            arena_used_bytes=first.arena_used_bytes,
+            model_bytes=self._load_report.model_bytes,
+            model_crc32=self._load_report.model_crc32,
         )
 
     def _recovering(self, what: str, action, reload: bool):
@@ -255,7 +284,9 @@ class SerialDevice(Device):
             self._serial.write(frame)
             self._serial.flush()
         except serial.SerialException as error:
-            raise PortError(f"writing to serial port {self.port} failed: {error}; was the board unplugged?") from None
+            raise PortError(
+                f"writing to serial port {self.port} failed: {error}; was the board unplugged?"
+            ) from None
         self.stats.bytes_sent += len(frame)
 
     def _await(self, seq: int, deadline: float):
@@ -272,7 +303,9 @@ class SerialDevice(Device):
             try:
                 data = self._serial.read(max(1, self._serial.in_waiting))
             except serial.SerialException as error:
-                raise PortError(f"reading serial port {self.port} failed: {error}; was the board unplugged?") from None
+                raise PortError(
+                    f"reading serial port {self.port} failed: {error}; was the board unplugged?"
+                ) from None
             self.stats.bytes_received += len(data)
             self._events.extend(self._decoder.feed(data, time.monotonic()))
 

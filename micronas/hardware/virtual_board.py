@@ -26,14 +26,42 @@ import termios
 import time
 import tty
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from micronas import __version__
 from micronas.errors import ConfigError, exit_on_user_error
 from micronas.hardware import protocol as p
 
-_BAUDS = {getattr(termios, f"B{rate}"): rate for rate in (
-    1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000,
-    1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000) if hasattr(termios, f"B{rate}")}
+if TYPE_CHECKING:
+    from micronas.hardware.board_session import BoardSession
+
+_BAUDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (
+        1200,
+        2400,
+        4800,
+        9600,
+        19200,
+        38400,
+        57600,
+        115200,
+        230400,
+        460800,
+        500000,
+        576000,
+        921600,
+        1000000,
+        1152000,
+        1500000,
+        2000000,
+        2500000,
+        3000000,
+        3500000,
+        4000000,
+    )
+    if hasattr(termios, f"B{rate}")
+}
 _TX_SLICE_BYTES = 64
 FAULTS = ("drop-reply", "drop-request", "corrupt-reply", "corrupt-request", "stall", "reset-on-run")
 
@@ -51,8 +79,10 @@ class Faults:
         """Arm the fault a console line names; raises ValueError for an unknown or malformed one."""
         name, *args = line.split()
         if name not in FAULTS or len(args) != (name in ("drop-reply", "drop-request", "stall")):
-            raise ValueError(f"{line!r} is not a fault; valid: drop-reply N, drop-request N, corrupt-reply, "
-                             "corrupt-request, stall SECONDS, reset-on-run")
+            raise ValueError(
+                f"{line!r} is not a fault; valid: drop-reply N, drop-request N, corrupt-reply, "
+                "corrupt-request, stall SECONDS, reset-on-run"
+            )
         if name == "drop-reply":
             self.drop_reply = int(args[0])
         elif name == "drop-request":
@@ -102,23 +132,23 @@ class VirtualBoard:
     def _request_faults(self, data: bytes) -> bytes:
         f = self.faults
         if f.drop_request:
-            data, f.drop_request = data[:p.HEADER.size + 1] + data[p.HEADER.size + 1 + f.drop_request:], 0
+            data, f.drop_request = data[: p.HEADER.size + 1] + data[p.HEADER.size + 1 + f.drop_request :], 0
         if f.corrupt_request:
             i = min(p.HEADER.size + 1, len(data) - 1)
-            data, f.corrupt_request = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:], False
+            data, f.corrupt_request = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :], False
         return data
 
     def _send(self, frame: bytes) -> None:
         f = self.faults
         if f.drop_reply:
             middle = len(frame) // 2
-            frame, f.drop_reply = frame[:middle] + frame[middle + f.drop_reply:], 0
+            frame, f.drop_reply = frame[:middle] + frame[middle + f.drop_reply :], 0
         if f.corrupt_reply:
             frame, f.corrupt_reply = frame[:-1] + bytes([frame[-1] ^ 0x80]), False
         baud = self.baud()
         self._tx_free_s = max(time.monotonic(), self._tx_free_s)
         for start in range(0, len(frame), _TX_SLICE_BYTES):
-            piece = frame[start:start + _TX_SLICE_BYTES]
+            piece = frame[start : start + _TX_SLICE_BYTES]
             self._tx_free_s += p.wire_seconds(len(piece), baud)
             _sleep_until(self._tx_free_s)  # delivered once its last bit is on the wire
             os.write(self.master, piece)
@@ -157,12 +187,21 @@ def _sleep_until(deadline_s: float) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m micronas.hardware.virtual_board",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baud", type=int, default=None,
-                        help="pace bytes at this rate instead of the rate the host sets on the port")
-    parser.add_argument("--protocol-version", type=int, default=p.PROTOCOL_VERSION,
-                        help="speak another protocol version (to test the mismatch error)")
+    parser = argparse.ArgumentParser(
+        prog="python -m micronas.hardware.virtual_board", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--baud",
+        type=int,
+        default=None,
+        help="pace bytes at this rate instead of the rate the host sets on the port",
+    )
+    parser.add_argument(
+        "--protocol-version",
+        type=int,
+        default=p.PROTOCOL_VERSION,
+        help="speak another protocol version (to test the mismatch error)",
+    )
     parser.add_argument("--arena-capacity-bytes", type=int, default=1 << 20)
     parser.add_argument("--model-capacity-bytes", type=int, default=1 << 20)
     parser.add_argument("--result-capacity-words", type=int, default=2048)
@@ -173,9 +212,14 @@ def _check(args) -> None:
     if args.baud is not None and args.baud <= 0:
         raise ConfigError(f"--baud {args.baud} is not valid: use a positive number of bits per second.")
     if not 1 <= args.protocol_version <= 255 or args.protocol_version == p.MAGIC:
-        raise ConfigError(f"--protocol-version {args.protocol_version} is not valid: use 1 to 255 except 165.")
-    for name, high in (("arena_capacity_bytes", 1 << 28), ("model_capacity_bytes", (1 << 32) - 1),
-                       ("result_capacity_words", 0xFFFF)):
+        raise ConfigError(
+            f"--protocol-version {args.protocol_version} is not valid: use 1 to 255 except 165."
+        )
+    for name, high in (
+        ("arena_capacity_bytes", 1 << 28),
+        ("model_capacity_bytes", (1 << 32) - 1),
+        ("result_capacity_words", 0xFFFF),
+    ):
         value = getattr(args, name)
         if not 1 <= value <= high:
             raise ConfigError(f"--{name.replace('_', '-')} {value} is not valid: use 1 to {high}.")
@@ -189,14 +233,22 @@ def main(argv=None) -> None:
 
     from micronas.hardware.board_session import BoardConfig, BoardSession  # imports tflite-micro and torch
 
-    config = BoardConfig(args.protocol_version, args.arena_capacity_bytes, args.model_capacity_bytes,
-                         args.result_capacity_words)
+    config = BoardConfig(
+        args.protocol_version,
+        args.arena_capacity_bytes,
+        args.model_capacity_bytes,
+        args.result_capacity_words,
+    )
     session = BoardSession(config, f"tflite-micro {tflm_version}", f"micronas {__version__} virtual board")
     board = VirtualBoard(session, args.baud)
     print(board.path, flush=True)
     pacing = f"{args.baud} baud (--baud)" if args.baud else "the baud rate the host sets on the port"
-    print(f"virtual board on {board.path}: a pseudo-terminal has no baud rate, so bytes are paced at "
-          f"{pacing}; faults on stdin: {', '.join(FAULTS)}", file=sys.stderr, flush=True)
+    print(
+        f"virtual board on {board.path}: a pseudo-terminal has no baud rate, so bytes are paced at "
+        f"{pacing}; faults on stdin: {', '.join(FAULTS)}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         board.serve(sys.stdin)
     except KeyboardInterrupt:

@@ -21,10 +21,24 @@ def host_board_binary(tmp_path_factory) -> Path:
         pytest.skip("gcc is not installed: the C protocol layer cannot be built here")
     binary = tmp_path_factory.mktemp("firmware") / "host_board"
     subprocess.run(
-        [gcc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{FIRMWARE / 'src'}", "-o",
-         str(binary), str(FIRMWARE / "host" / "host_board.c"), str(FIRMWARE / "src" / "protocol.c"),
-         str(FIRMWARE / "src" / "board.c")],
-        check=True, capture_output=True, text=True,
+        [
+            gcc,
+            "-std=c99",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            f"-I{FIRMWARE / 'src'}",
+            "-o",
+            str(binary),
+            str(FIRMWARE / "host" / "host_board.c"),
+            str(FIRMWARE / "src" / "protocol.c"),
+            str(FIRMWARE / "src" / "board.c"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return binary
 

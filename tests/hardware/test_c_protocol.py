@@ -57,11 +57,19 @@ def test_session_upload_run_and_reset_over_every_frame_type(c_board):
     with SerialDevice(c_board.path, 921600) as device:
         info = device.info()
         assert (info.board, info.counter_hz, info.weights_in, info.protocol_version) == (
-            "host-harness", 10**9, "ram", p.PROTOCOL_VERSION)
+            "host-harness",
+            10**9,
+            "ram",
+            p.PROTOCOL_VERSION,
+        )
         assert info.model_capacity_bytes == 262144 and info.compiler.startswith("gcc ")
         report = device.load(MODEL)  # LOAD_BEGIN, 6 x LOAD_CHUNK with CHUNK_ACK, LOAD_END -> LOAD_OK
         assert (report.model_bytes, report.model_crc32, report.arena_used_bytes, report.n_ops) == (
-            len(MODEL), p.crc32(MODEL), 4321, 3)
+            len(MODEL),
+            p.crc32(MODEL),
+            4321,
+            3,
+        )
         # 3 ops: 4 words per repeat, 31 repeats per RESULT page -> RUN plus 3 READ_RESULTs
         before = device.stats.requests
         result = device.run(warmups=2, repeats=100)
@@ -89,10 +97,18 @@ def test_error_frames_from_the_c_board(raw):
         (p.LoadChunk(0, b"x"), p.ErrorCode.STATE, "LOAD_CHUNK without LOAD_BEGIN"),
         (p.Run(0, 1), p.ErrorCode.STATE, "RUN without a model"),
         (p.ReadResult(0), p.ErrorCode.STATE, "READ_RESULT without a result"),
-        (p.LoadBegin(262145, 0), p.ErrorCode.TOO_LARGE, "262145 bytes does not fit the model slot of 1 to 262144"),
+        (
+            p.LoadBegin(262145, 0),
+            p.ErrorCode.TOO_LARGE,
+            "262145 bytes does not fit the model slot of 1 to 262144",
+        ),
         (p.LoadBegin(12, 0), None, None),
         (p.LoadChunk(4, b"abcd"), p.ErrorCode.OFFSET, "chunk offset 4 is not the expected offset 0"),
-        (p.LoadChunk(0, bytes(13)), p.ErrorCode.TOO_LARGE, "chunk ends at byte 13, past the announced model size"),
+        (
+            p.LoadChunk(0, bytes(13)),
+            p.ErrorCode.TOO_LARGE,
+            "chunk ends at byte 13, past the announced model size",
+        ),
         (p.Empty(p.FrameType.LOAD_END), p.ErrorCode.STATE, "upload incomplete: 0 of 12 bytes received"),
         (p.LoadBegin(12, 0), None, None),
         (p.LoadChunk(0, MODEL[:12]), None, None),
@@ -113,7 +129,10 @@ def test_error_frames_from_the_c_board(raw):
     wrong_len = p.decode_message(raw.send(p.encode_frame(p.FrameType.RUN, 41, b"\x01")))
     assert wrong_len.code == p.ErrorCode.PAYLOAD
     other_version = p.decode_message(raw.send(p.encode_frame(p.FrameType.HELLO, 42, b"", version=2)))
-    assert (other_version.code, other_version.message) == (p.ErrorCode.VERSION, "board speaks protocol version 1")
+    assert (other_version.code, other_version.message) == (
+        p.ErrorCode.VERSION,
+        "board speaks protocol version 1",
+    )
 
 
 def test_a_retransmitted_request_is_answered_again_not_executed_again(raw):
@@ -135,29 +154,41 @@ def test_run_arguments_beyond_the_result_buffer_are_refused(raw):
     raw.request(p.Empty(p.FrameType.HELLO), 1)
     raw.request(p.LoadBegin(len(MODEL), p.crc32(MODEL)), 2)
     for seq, offset in enumerate(range(0, len(MODEL), p.MAX_CHUNK_BYTES), start=3):
-        raw.request(p.LoadChunk(offset, MODEL[offset:offset + p.MAX_CHUNK_BYTES]), seq)
+        raw.request(p.LoadChunk(offset, MODEL[offset : offset + p.MAX_CHUNK_BYTES]), seq)
     raw.request(p.Empty(p.FrameType.LOAD_END), 20)
     too_many = raw.request(p.Run(0, 513), 21)  # 2048 words / 4 words per repeat = 512
-    assert (too_many.code, too_many.message) == (p.ErrorCode.ARGS,
-                                                 "repeats=513 is out of range: this model allows 1 to 512")
+    assert (too_many.code, too_many.message) == (
+        p.ErrorCode.ARGS,
+        "repeats=513 is out of range: this model allows 1 to 512",
+    )
     page = raw.request(p.Run(1, 40), 22)
     assert (page.repeats, page.first_repeat, len(page.records)) == (40, 0, 31)
     assert raw.request(p.ReadResult(40), 23).code == p.ErrorCode.ARGS
     rest = raw.request(p.ReadResult(31), 24)
-    assert (rest.repeats, rest.first_repeat, len(rest.records), rest.cold_ticks) == (40, 31, 9, page.cold_ticks)
+    assert (rest.repeats, rest.first_repeat, len(rest.records), rest.cold_ticks) == (
+        40,
+        31,
+        9,
+        page.cold_ticks,
+    )
 
 
 def test_a_c_board_with_another_protocol_version_is_refused(host_board_binary, start_board):
     board = start_board([host_board_binary, "--protocol-version", "2"])
-    with pytest.raises(ProtocolVersionError, match="speaks protocol version 2 but this micronas speaks version 1"):
+    with pytest.raises(
+        ProtocolVersionError, match="speaks protocol version 2 but this micronas speaks version 1"
+    ):
         SerialDevice(board.path, 921600)
 
 
 def test_a_model_beyond_the_slot_is_refused_before_upload(host_board_binary, start_board):
     board = start_board([host_board_binary, "--model-capacity", "2000"])
     with SerialDevice(board.path, 921600) as device:
-        with pytest.raises(DeviceError, match="a model of 3008 bytes does not fit the model slot of host-harness on "
-                                              ".* which holds 1 to 2000 bytes"):
+        with pytest.raises(
+            DeviceError,
+            match="a model of 3008 bytes does not fit the model slot of host-harness on "
+            ".* which holds 1 to 2000 bytes",
+        ):
             device.load(MODEL)
         assert device.stats.requests == 1  # only the HELLO went out
 
@@ -170,7 +201,9 @@ def test_the_c_board_refuses_a_model_without_the_tflite_identifier(c_board):
 
 
 def test_the_run_input_pattern_is_the_same_in_c_and_python(host_board_binary):
-    out = subprocess.run([host_board_binary, "--print-input", "1024"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [host_board_binary, "--print-input", "1024"], capture_output=True, text=True, check=True
+    )
     assert bytes.fromhex(out.stdout.strip()) == p.run_input_pattern(1024)
 
 
@@ -179,7 +212,25 @@ def test_the_c_protocol_layer_compiles_for_cortex_m(cpu, tmp_path):
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi)")
     for source in ("protocol.c", "board.c"):
-        subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-std=c99", "-Os", "-Wall", "-Wextra",
-                        "-Werror", "-Wconversion", f"-I{FIRMWARE / 'src'}", "-c", str(FIRMWARE / "src" / source),
-                        "-o", str(tmp_path / f"{source}.o")], check=True, capture_output=True, text=True)
+        subprocess.run(
+            [
+                "arm-none-eabi-gcc",
+                f"-mcpu={cpu}",
+                "-mthumb",
+                "-std=c99",
+                "-Os",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-Wconversion",
+                f"-I{FIRMWARE / 'src'}",
+                "-c",
+                str(FIRMWARE / "src" / source),
+                "-o",
+                str(tmp_path / f"{source}.o"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         assert (tmp_path / f"{source}.o").stat().st_size > 0

@@ -5,8 +5,22 @@ import pytest
 from micronas.hardware import protocol as p
 
 MESSAGES = [
-    p.Info(1, 0, 512, 80_000_000, 80_000_000, 160_000, 131_072, 1024, "NUCLEO-L552ZE-Q", "cortex-m33",
-           "tflite-micro 8f6596d", "cmsis-nn 6.0.0", "gcc 12.3.1 -O2", "micronas-fw 0.1.0"),
+    p.Info(
+        1,
+        0,
+        512,
+        80_000_000,
+        80_000_000,
+        160_000,
+        131_072,
+        1024,
+        "NUCLEO-L552ZE-Q",
+        "cortex-m33",
+        "tflite-micro 8f6596d",
+        "cmsis-nn 6.0.0",
+        "gcc 12.3.1 -O2",
+        "micronas-fw 0.1.0",
+    ),
     p.LoadBegin(2680, 0xDEADBEEF),
     p.LoadChunk(508, bytes(range(200))),
     p.ChunkAck(1016, 0x12345678),
@@ -46,7 +60,7 @@ def test_decoder_resynchronises_after_noise_and_bad_frames():
     bad_crc = bytearray(p.encode_frame(p.FrameType.RUN, 8, p.Run(0, 1).encode()))
     bad_crc[8] ^= 0x10
     too_long = bytes([0xA5, 0x01, 0x03, 9, 0]) + (513).to_bytes(2, "little")
-    stream = b"\x00\xA5\x00noise\xA5" + bytes(bad_crc) + too_long + good
+    stream = b"\x00\xa5\x00noise\xa5" + bytes(bad_crc) + too_long + good
     events = p.FrameDecoder().feed(stream, 0.0)
     assert [type(e).__name__ for e in events] == ["BadFrame", "BadFrame", "Frame"]
     assert (events[0].reason, events[0].seq) == ("crc", 8)

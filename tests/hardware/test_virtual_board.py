@@ -43,7 +43,9 @@ def test_a_real_model_loads_and_runs_like_the_in_process_interpreter(device, tin
     assert device.stats.retransmissions == 0 and device.stats.board_restarts == 0
 
 
-@pytest.mark.parametrize("fault", ["drop-reply 5", "drop-request 5", "corrupt-reply", "corrupt-request", "stall 2.0"])
+@pytest.mark.parametrize(
+    "fault", ["drop-reply 5", "drop-request 5", "corrupt-reply", "corrupt-request", "stall 2.0"]
+)
 def test_each_link_fault_is_recovered_by_retransmission(virtual_board, device, tiny_models, fault):
     device.load(tiny_models["ok"])
     virtual_board.fault(fault)
@@ -70,7 +72,9 @@ def test_a_board_that_stalls_past_every_retry_is_reported(virtual_board, tiny_mo
         dev.load(tiny_models["ok"])
         virtual_board.fault("stall 2")
         started = time.monotonic()
-        with pytest.raises(BoardSilentError, match=r"gave no valid reply to RUN in 4 attempts .*no reply in time"):
+        with pytest.raises(
+            BoardSilentError, match=r"gave no valid reply to RUN in 4 attempts .*no reply in time"
+        ):
             dev.run(warmups=0, repeats=1)
     time.sleep(max(0.0, started + 2.5 - time.monotonic()))  # let the stall end before the next test
 
@@ -101,7 +105,9 @@ def test_the_virtual_board_answers_another_protocol_version_in_its_own():
 
 
 def test_a_missing_port_is_named_with_the_ports_that_exist():
-    with pytest.raises(PortError, match=r"serial port /dev/ttyMICRONAS9 does not exist; ports on this computer"):
+    with pytest.raises(
+        PortError, match=r"serial port /dev/ttyMICRONAS9 does not exist; ports on this computer"
+    ):
         SerialDevice("/dev/ttyMICRONAS9", 921600)
 
 
@@ -114,7 +120,9 @@ def test_a_busy_port_is_reported(virtual_board):
 def test_a_silent_board_is_reported():
     master, slave = os.openpty()  # a port nobody answers on
     try:
-        with pytest.raises(BoardSilentError, match=r"gave no valid reply to HELLO in 4 attempts .*no reply in time"):
+        with pytest.raises(
+            BoardSilentError, match=r"gave no valid reply to HELLO in 4 attempts .*no reply in time"
+        ):
             SerialDevice(os.ttyname(slave), 921600, reply_timeout_s=0.1)
     finally:
         os.close(master)
@@ -122,7 +130,10 @@ def test_a_silent_board_is_reported():
 
 
 def test_virtual_board_options_are_checked_with_one_sentence():
-    out = subprocess.run([sys.executable, "-m", "micronas.hardware.virtual_board", "--protocol-version", "0"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "micronas.hardware.virtual_board", "--protocol-version", "0"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert out.stderr.strip() == "error: --protocol-version 0 is not valid: use 1 to 255 except 165."

@@ -221,23 +221,29 @@ class SerialDevice(Device):
 
     def _recovering(self, what: str, action, reload: bool):
         """Run `action`; after a board restart, greet it, re-upload the model if `reload`, and retry."""
+        restarted = False
         for _ in range(self.retries + 1):
             try:
+                if restarted:
+                    self._greet_after_restart()
+                    if reload:
+                        self._upload(self._model)
                 return action()
             except _BoardRestarted:
                 self.stats.board_restarts += 1
-                info = self._hello()
-                if info != self._info:
-                    raise DeviceError(
-                        f"the board on {self.port} came back from a restart as another board "
-                        f"({info.board}, {info.firmware_build}); start the measurement again."
-                    ) from None
-                if reload:
-                    self._upload(self._model)
+                restarted = True
         raise DeviceError(
             f"the board on {self.port} restarted {self.retries + 1} times during {what}; check its power "
             "supply and whether the model crashes it."
         )
+
+    def _greet_after_restart(self) -> None:
+        info = self._hello()
+        if info != self._info:
+            raise DeviceError(
+                f"the board on {self.port} came back from a restart as another board "
+                f"({info.board}, {info.firmware_build}); start the measurement again."
+            )
 
     def _expect(self, message, kind, request: str):
         if isinstance(message, p.ErrorReply):

@@ -13,7 +13,7 @@ Faults for tests are requested one per line on stdin; each is acknowledged with 
     corrupt-reply      the next reply has one CRC bit flipped
     corrupt-request    the next request has one bit flipped
     stall SECONDS      the next request is answered SECONDS late
-    reset-on-run       the next RUN restarts the board instead of answering
+    reset-on-run [N]   the next N RUNs (default 1) restart the board instead of answering
 """
 
 from __future__ import annotations
@@ -73,15 +73,18 @@ class Faults:
     corrupt_reply: bool = False
     corrupt_request: bool = False
     stall_s: float = 0.0
-    reset_on_run: bool = False
+    reset_on_run: int = 0
 
     def arm(self, line: str) -> None:
         """Arm the fault a console line names; raises ValueError for an unknown or malformed one."""
         name, *args = line.split()
-        if name not in FAULTS or len(args) != (name in ("drop-reply", "drop-request", "stall")):
+        takes = {"drop-reply": (1,), "drop-request": (1,), "stall": (1,), "reset-on-run": (0, 1)}.get(
+            name, (0,)
+        )
+        if name not in FAULTS or len(args) not in takes:
             raise ValueError(
                 f"{line!r} is not a fault; valid: drop-reply N, drop-request N, corrupt-reply, "
-                "corrupt-request, stall SECONDS, reset-on-run"
+                "corrupt-request, stall SECONDS, reset-on-run [N]"
             )
         if name == "drop-reply":
             self.drop_reply = int(args[0])
@@ -89,6 +92,8 @@ class Faults:
             self.drop_request = int(args[0])
         elif name == "stall":
             self.stall_s = float(args[0])
+        elif name == "reset-on-run":
+            self.reset_on_run = int(args[0]) if args else 1
         else:
             setattr(self, name.replace("-", "_"), True)
 
@@ -123,8 +128,14 @@ class VirtualBoard:
             if self.faults.stall_s:
                 time.sleep(self.faults.stall_s)
                 self.faults.stall_s = 0.0
-            if self.faults.reset_on_run and isinstance(event, p.Frame) and event.type == p.FrameType.RUN:
-                self.faults.reset_on_run = False
+            running = self.session.load_report is not None  # a reset mid-run needs a run
+            if (
+                self.faults.reset_on_run
+                and running
+                and isinstance(event, p.Frame)
+                and event.type == p.FrameType.RUN
+            ):
+                self.faults.reset_on_run -= 1
                 self.session.power_on()
                 continue
             self._send(self.session.handle(event))

@@ -26,6 +26,7 @@ from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
 
 METHODS = ("dnas", "darts")
+COST_UNITS = {"latency": "ms", "memory": "bytes", "flash": "bytes"}
 ExpectedCosts = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 """Maps relaxed choice probabilities to differentiable expected costs, keyed by budget name
 (`latency` in ms, `memory` and `flash` in bytes)."""
@@ -166,8 +167,9 @@ class SearchModule(pl.LightningModule):
                 self.log(f"arch/p/{key}/{option}", value)
         if self.expected_costs is not None and self.cfg.method == "dnas":
             with torch.no_grad():
-                for name, value in self.expected_costs(self.arch_logits.probabilities(self.temperature)).items():
-                    self.log(f"arch/expected_{name}", value)
+                costs = self.expected_costs(self.arch_logits.probabilities(self.temperature))
+            for name, value in costs.items():
+                self.log(f"arch/expected_{name}_{COST_UNITS[name]}", float(value))
 
     def space_options(self, key: str) -> tuple:
         return next(d.options for d in self.space.decisions if d.key == key)

@@ -6,6 +6,8 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from micronas.config import load_config
+from micronas.cost.expected import ExpectedCosts
+from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.search.module import SearchModule
 from micronas.space.architecture import Architecture
@@ -86,3 +88,23 @@ def test_a_killed_search_resumes_to_the_same_result(data, tmp_path):
     for (name, a), (_, b) in zip(uninterrupted.supernet.state_dict().items(), resumed.supernet.state_dict().items()):
         torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
     assert resumed.derive() == uninterrupted.derive()
+
+
+def test_a_violated_latency_budget_moves_the_logits_toward_cheaper_architectures(data, tmp_path):
+    cfg, dm = data
+    cfg = load_config("search", ["dataset=basicmotions", "mcu=nucleo_l552", f"search.epochs={EPOCHS}"])
+    cost_model = CostModel.from_mcu(cfg.mcu)
+    space = SearchSpace(*dm.input_shape, dm.num_classes)
+    expected = ExpectedCosts(space, cost_model)
+    steps = len(dm.train_dataloader()) * EPOCHS
+    latency_ms = {}
+    for method in ("dnas", "darts"):
+        cfg.search.method = method
+        module = SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed,
+                              {"latency": 20.0}, expected)
+        initial = float(expected(module.arch_logits.probabilities())["latency"])
+        fit(module, dm, tmp_path / method)
+        latency_ms[method] = float(expected(module.arch_logits.probabilities())["latency"])
+    # DNAS pays the hardware loss, DARTS ignores the budget by construction.
+    assert latency_ms["dnas"] < 0.5 * initial
+    assert latency_ms["darts"] == pytest.approx(initial, rel=0.05)

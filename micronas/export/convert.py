@@ -18,15 +18,20 @@ from micronas.errors import DataError  # noqa: E402
 from micronas.export.flatbuffer import FlatbufferError, read_graph  # noqa: E402
 
 
-def check_representative(representative: np.ndarray, input_shape: tuple, what: str = "representative windows"):
+def check_representative(
+    representative: np.ndarray, input_shape: tuple, what: str = "representative windows"
+):
     """Refuse calibration data that is empty, of the wrong shape, or not finite."""
     data = np.asarray(representative)
     if data.ndim != len(input_shape) + 1 or tuple(data.shape[1:]) != tuple(input_shape) or len(data) == 0:
         raise DataError(
-            f"the {what} have shape {list(data.shape)}; the model needs [n >= 1, {', '.join(map(str, input_shape))}]."
+            f"the {what} have shape {list(data.shape)}; "
+            f"the model needs [n >= 1, {', '.join(map(str, input_shape))}]."
         )
     if not np.issubdtype(data.dtype, np.floating) or not np.all(np.isfinite(data)):
-        raise DataError(f"the {what} must be finite floating-point values (found NaN, inf or a non-float dtype).")
+        raise DataError(
+            f"the {what} must be finite floating-point values (found NaN, inf or a non-float dtype)."
+        )
 
 
 def to_int8_tflite(keras_model, representative: np.ndarray) -> bytes:

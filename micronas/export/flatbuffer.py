@@ -77,7 +77,9 @@ def read_graph(model: bytes) -> Graph:
     subgraph = fb.subgraphs[0]
     tensors = tuple(_tensor(i, t, fb.buffers) for i, t in enumerate(subgraph.tensors))
     operators = tuple(_operator(op, fb.operatorCodes) for op in subgraph.operators or [])
-    return Graph(tensors, operators, tuple(int(i) for i in subgraph.inputs), tuple(int(i) for i in subgraph.outputs))
+    return Graph(
+        tensors, operators, tuple(int(i) for i in subgraph.inputs), tuple(int(i) for i in subgraph.outputs)
+    )
 
 
 def _tensor(index: int, tensor, buffers) -> Tensor:
@@ -129,7 +131,9 @@ def to_opspecs(graph: Graph) -> list[OpSpec]:
         activation = op.activation or "none"
         if kind == "conv2d":
             _, kh, kw, _ = graph.tensors[op.inputs[1]].shape  # weights are [out, kh, kw, in]
-            specs.append(OpSpec(kind, x.shape[1:], out.shape[1:], (kh, kw), op.stride, op.padding, activation))
+            specs.append(
+                OpSpec(kind, x.shape[1:], out.shape[1:], (kh, kw), op.stride, op.padding, activation)
+            )
         else:
             specs.append(OpSpec(kind, x.shape[1:], out.shape[1:], activation=activation))
     return specs
@@ -140,7 +144,8 @@ def check_deployable(graph: Graph) -> None:
     foreign = sorted(set(graph.kinds) - set(DEPLOYABLE_KINDS))
     if foreign:
         raise FlatbufferError(
-            f"the graph contains {', '.join(foreign)}; micronas models contain only {', '.join(DEPLOYABLE_KINDS)}"
+            f"the graph contains {', '.join(foreign)}; "
+            f"micronas models contain only {', '.join(DEPLOYABLE_KINDS)}"
         )
     for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
         for index in indices:
@@ -148,4 +153,6 @@ def check_deployable(graph: Graph) -> None:
                 raise FlatbufferError(f"the model {role} is {graph.tensors[index].dtype}, not int8")
     floats = [t.name for t in graph.tensors if t.dtype.startswith("float")]
     if floats:
-        raise FlatbufferError(f"the model holds float tensors ({', '.join(floats[:3])}); it must be full int8")
+        raise FlatbufferError(
+            f"the model holds float tensors ({', '.join(floats[:3])}); it must be full int8"
+        )

@@ -13,7 +13,11 @@ def fold_batchnorm(block: ConvBNReLU) -> tuple[np.ndarray, np.ndarray]:
     """
     bn = block.bn
     weight = block.conv.weight.double()
-    bias = block.conv.bias.double() if block.conv.bias is not None else torch.zeros_like(bn.running_mean).double()
+    bias = (
+        block.conv.bias.double()
+        if block.conv.bias is not None
+        else torch.zeros_like(bn.running_mean).double()
+    )
     gain = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
     folded_weight = weight * gain.view(-1, 1, 1, 1)
     folded_bias = (bias - bn.running_mean.double()) * gain + bn.bias.double()

@@ -62,7 +62,9 @@ class TflmRunner:
         self.model = bytes(model)
         self._invoked = False
         self._arena_bytes = None
-        self._interpreter, self.arena_bytes_limit = self._load(max(arena_bytes_limit, safe_arena_floor(graph)))
+        self._interpreter, self.arena_bytes_limit = self._load(
+            max(arena_bytes_limit, safe_arena_floor(graph))
+        )
 
     def _load(self, size: int):
         while True:

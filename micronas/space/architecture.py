@@ -239,7 +239,9 @@ class Architecture:
         for decision in space.decisions:
             vector = torch.as_tensor(logits[decision.key]).detach().reshape(-1)
             if vector.numel() != decision.ways:
-                raise ValueError(f"logits {decision.key} have {vector.numel()} entries, expected {decision.ways}")
+                raise ValueError(
+                    f"logits {decision.key} have {vector.numel()} entries, expected {decision.ways}"
+                )
             choices[decision.cell][decision.name] = decision.options[int(torch.argmax(vector))]
         for plan, cell_choices in zip(space.cells, choices):
             if plan.type == "tr" or cell_choices.get("skip"):
@@ -256,7 +258,9 @@ class Architecture:
         cells = []
         for plan in space.cells:
             while True:
-                choices = {name: options[rng.integers(len(options))] for name, options in DECISIONS[plan.type]}
+                choices = {
+                    name: options[rng.integers(len(options))] for name, options in DECISIONS[plan.type]
+                }
                 cell = _cell_from_choices(plan.type, choices)
                 if not getattr(cell, "degenerate", False):
                     break
@@ -316,7 +320,9 @@ class Architecture:
         """One line per cell, for logs and the CLI."""
         lines = []
         for index, cell in enumerate(self.cells):
-            values = ", ".join(f"{f.name}={getattr(cell, f.name)}" for f in fields(cell) if f.name != "reducing")
+            values = ", ".join(
+                f"{f.name}={getattr(cell, f.name)}" for f in fields(cell) if f.name != "reducing"
+            )
             lines.append(f"cell {index} {cell.type}: {values}")
         return "\n".join(lines)
 

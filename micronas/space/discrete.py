@@ -44,7 +44,9 @@ class SFNet(nn.Module):
             {str(k): ConvBNReLU(cell.bottleneck_width, width, (k, 1), (1, 1)) for k in on}
         )
         self.residual = (
-            ConvBNReLU(in_channels, width, (1, 2) if cell.reducing else (1, 1), stride) if cell.residual else None
+            ConvBNReLU(in_channels, width, (1, 2) if cell.reducing else (1, 1), stride)
+            if cell.residual
+            else None
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -57,7 +57,9 @@ class SFSuperCell(nn.Module):
         stride = (1, 2) if plan.reducing else (1, 1)
         widest = SF_WIDTHS[-1]
         if not plan.reducing and in_channels != widest:
-            raise ValueError(f"a non-reducing SF cell needs {widest} input channels for its skip, got {in_channels}")
+            raise ValueError(
+                f"a non-reducing SF cell needs {widest} input channels for its skip, got {in_channels}"
+            )
         self.bottleneck = DynamicConv(in_channels, SF_WIDTHS, (1, w_in), stride)
         self.branches = nn.ModuleList(DynamicConv(widest, SF_WIDTHS, (k, 1), (1, 1)) for k in BRANCH_KERNELS)
         self.residual = DynamicConv(in_channels, SF_WIDTHS, (1, 2) if plan.reducing else (1, 1), stride)
@@ -92,7 +94,9 @@ class SuperNet(nn.Module):
         self.cells = nn.ModuleList(cells)
         self.dropout = nn.Dropout2d(dropout)
         self.head = SameConv2d(channels, space.num_classes, (1, 1), (1, 1), bias=True)
-        self._decisions_by_cell = [[d for d in space.decisions if d.cell == plan.index] for plan in space.cells]
+        self._decisions_by_cell = [
+            [d for d in space.decisions if d.cell == plan.index] for plan in space.cells
+        ]
 
     def check_weights(self, weights: dict) -> None:
         """Refuse weights that miss a decision, add an unknown one, or have the wrong length."""
@@ -102,7 +106,9 @@ class SuperNet(nn.Module):
             raise ValueError(f"relaxed weights lack {missing} and have unknown keys {unknown}")
         for key, shape in expected.items():
             if tuple(weights[key].shape) != shape:
-                raise ValueError(f"relaxed weights {key} have shape {tuple(weights[key].shape)}, expected {shape}")
+                raise ValueError(
+                    f"relaxed weights {key} have shape {tuple(weights[key].shape)}, expected {shape}"
+                )
 
     def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
         self.check_weights(weights)

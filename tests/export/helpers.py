@@ -1,4 +1,5 @@
-"""Helpers of the export and agreement tests: networks with non-trivial weights and the litert reference oracle."""
+"""Helpers of the export and agreement tests: networks with non-trivial weights, the litert reference
+oracle, and brief training."""
 
 import numpy as np
 import torch
@@ -15,7 +16,6 @@ def random_network(arch: Architecture, seed: int) -> DiscreteNet:
     net = DiscreteNet(arch)
     for bn in net.modules():
         if isinstance(bn, torch.nn.BatchNorm2d):
-            n = bn.num_features
             bn.running_mean.normal_(0, 0.2)
             bn.running_var.uniform_(0.5, 1.5)
             bn.weight.uniform_(0.5, 1.5)
@@ -39,3 +39,16 @@ def litert_reference(model: bytes, xs: np.ndarray) -> np.ndarray:
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(sink).copy())
     return np.concatenate(outputs)
+
+
+def train_briefly(net: DiscreteNet, loader, epochs: int, seed: int) -> DiscreteNet:
+    """Adam 1e-3 on cross-entropy for `epochs` (the METHOD.md 9.2 recipe, minus early stopping); eval mode."""
+    torch.manual_seed(seed)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.train()
+    for _ in range(epochs):
+        for x, y in loader:
+            optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            optimiser.step()
+    return net.eval()

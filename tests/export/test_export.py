@@ -7,7 +7,13 @@ import torch
 from micronas.errors import DataError
 from micronas.export.flatbuffer import DEPLOYABLE_KINDS, read_graph, to_opspecs
 from micronas.export.keras_model import logits_model, to_keras
-from micronas.export.pipeline import ExportError, check_ops, export_network, float_logits_difference, nchw_to_nhwc
+from micronas.export.pipeline import (
+    ExportError,
+    check_ops,
+    export_network,
+    float_logits_difference,
+    nchw_to_nhwc,
+)
 from micronas.export.tflm import TflmRunner
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
@@ -111,7 +117,13 @@ def test_arena_is_reported_and_covers_the_largest_layer(case):
     )
     assert largest_layer_bytes < runner.arena_bytes < runner.arena_bytes_limit
     # The total includes alignment padding that depends on where the arena buffer starts.
-    assert abs(TflmRunner(exported.tflite, arena_bytes_limit=4 * runner.arena_bytes).arena_bytes - runner.arena_bytes) <= 16
+    assert (
+        abs(
+            TflmRunner(exported.tflite, arena_bytes_limit=4 * runner.arena_bytes).arena_bytes
+            - runner.arena_bytes
+        )
+        <= 16
+    )
 
 
 def test_tflm_never_starts_with_a_crashing_arena(exports):
@@ -130,10 +142,15 @@ def test_runner_refuses_input_of_the_wrong_type_or_shape(exports):
 def test_check_ops_detects_a_different_operator_list(exports):
     net, exported = exports["ucihar-special"]
     ops = net.arch.ops()
-    with pytest.raises(ExportError, match=f"has {len(ops)} operators but the architecture lists {len(ops) - 1}"):
+    with pytest.raises(
+        ExportError, match=f"has {len(ops)} operators but the architecture lists {len(ops) - 1}"
+    ):
         check_ops(exported.tflite, ops[:-1])
     other = ops[:3] + [ops[4]] + ops[4:]
-    with pytest.raises(ExportError, match=re.escape(f"operator 3 is {ops[3].key()} but the architecture lists {ops[4].key()}")):
+    with pytest.raises(
+        ExportError,
+        match=re.escape(f"operator 3 is {ops[3].key()} but the architecture lists {ops[4].key()}"),
+    ):
         check_ops(exported.tflite, other)
 
 

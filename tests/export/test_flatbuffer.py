@@ -19,7 +19,9 @@ def test_a_graph_with_layout_and_dense_ops_is_not_deployable():
     x = tf.keras.layers.Conv2D(4, (3, 1), padding="same", activation="relu")(inputs)
     x = tf.keras.layers.Flatten()(x)
     outputs = tf.keras.layers.Dense(2)(x)
-    model = to_int8_tflite(tf.keras.Model(inputs, outputs), np.random.default_rng(0).normal(size=(16, 8, 3, 1)))
+    model = to_int8_tflite(
+        tf.keras.Model(inputs, outputs), np.random.default_rng(0).normal(size=(16, 8, 3, 1))
+    )
     graph = read_graph(model)
     assert "RESHAPE" in graph.kinds and "FULLY_CONNECTED" in graph.kinds
     assert graph.tensors[graph.inputs[0]].dtype == "int8"

@@ -39,8 +39,13 @@ def tricky_inputs(scale: float, zero_point: int) -> np.ndarray:
     rng = np.random.default_rng(1)
     ties = (np.arange(-140, 140) + 0.5).astype(np.float32) * np.float32(scale)
     values = np.concatenate(
-        [rng.normal(0, 3, 600).astype(np.float32), ties, np.nextafter(ties, np.inf), np.nextafter(ties, -np.inf),
-         np.array([1e6, -1e6, 300 * scale, -300 * scale], np.float32)]
+        [
+            rng.normal(0, 3, 600).astype(np.float32),
+            ties,
+            np.nextafter(ties, np.inf),
+            np.nextafter(ties, -np.inf),
+            np.array([1e6, -1e6, 300 * scale, -300 * scale], np.float32),
+        ]
     )
     values = values[: len(values) // 48 * 48]
     return values.reshape(-1, 1, 16, 3, 1)
@@ -59,7 +64,9 @@ def test_quantize_matches_tflite_and_tflm_quantize_kernels(float_input_model):
     )
     reference.allocate_tensors()
     micro = runtime.Interpreter.from_bytes(
-        float_input_model, arena_size=1 << 16, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
+        float_input_model,
+        arena_size=1 << 16,
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
     )
     windows = tricky_inputs(scale, zero_point)
     for window in windows:
@@ -70,4 +77,6 @@ def test_quantize_matches_tflite_and_tflm_quantize_kernels(float_input_model):
         micro.set_input(window, 0)
         micro.invoke()
         np.testing.assert_array_equal(ours, micro.GetTensor(quantized, 0)["tensor_data"])
-    assert (quantize(windows, scale, zero_point) == 127).any() and (quantize(windows, scale, zero_point) == -128).any()
+    assert (quantize(windows, scale, zero_point) == 127).any() and (
+        quantize(windows, scale, zero_point) == -128
+    ).any()

@@ -71,8 +71,13 @@ def test_json_round_trip_keeps_choices_and_costs(tmp_path):
     assert loaded == arch and loaded.costs == {"predicted/latency_ms": 12.5}
     data = json.loads(path.read_text())
     assert data["cells"][3] == {
-        "type": "sf_reduce", "bottleneck_width": 24, "block_width": 32,
-        "branch3": True, "branch5": False, "branch7": True, "residual": True,
+        "type": "sf_reduce",
+        "bottleneck_width": 24,
+        "block_width": 32,
+        "branch3": True,
+        "branch5": False,
+        "branch7": True,
+        "residual": True,
     }
     assert data["cells"][5]["skip"] is True
 
@@ -132,7 +137,9 @@ def test_a_degenerate_but_skipped_cell_is_valid():
 
 
 def test_an_architecture_for_another_window_is_refused():
-    with pytest.raises(ArchitectureError, match="128x9 windows and 6 classes but dataset basicmotions has 100x6"):
+    with pytest.raises(
+        ArchitectureError, match="128x9 windows and 6 classes but dataset basicmotions has 100x6"
+    ):
         ucihar_arch().check_compatible(100, 6, 4, "dataset basicmotions")
 
 
@@ -162,7 +169,9 @@ def test_derive_of_tied_branch_logits_keeps_the_branch_off_and_never_fails():
         if trial == 0:
             logits = {key: torch.zeros(shape) for key, shape in UCIHAR.logit_shapes().items()}
         else:
-            logits = {key: torch.as_tensor(rng.normal(size=shape)) for key, shape in UCIHAR.logit_shapes().items()}
+            logits = {
+                key: torch.as_tensor(rng.normal(size=shape)) for key, shape in UCIHAR.logit_shapes().items()
+            }
         arch = Architecture.derive(UCIHAR, logits)  # validated on construction: never degenerate
         if trial == 0:
             assert not arch.cells[3].residual and arch.cells[3].branches_on == (3,)

@@ -33,8 +33,22 @@ def test_skodar_matches_the_worked_example(spaces):
 
 @pytest.mark.parametrize(
     "size, limit, expected",
-    [(128, 16, 3), (64, 16, 2), (100, 16, 2), (25, 16, 1), (31, 16, 1), (32, 16, 1), (33, 16, 1), (60, 16, 1), (61, 16, 2),
-     (9, 5, 1), (30, 5, 2), (12, 5, 1), (6, 5, 1), (1, 5, 1)],
+    [
+        (128, 16, 3),
+        (64, 16, 2),
+        (100, 16, 2),
+        (25, 16, 1),
+        (31, 16, 1),
+        (32, 16, 1),
+        (33, 16, 1),
+        (60, 16, 1),
+        (61, 16, 2),
+        (9, 5, 1),
+        (30, 5, 2),
+        (12, 5, 1),
+        (6, 5, 1),
+        (1, 5, 1),
+    ],
 )
 def test_halvings_follow_the_dimension_limits(size, limit, expected):
     assert halvings(size, limit) == expected
@@ -56,7 +70,10 @@ def test_decisions_are_ordered_by_cell_then_decision_order(space):
         expected = {
             "tr": ["kernel", "width"],
             "sf_reduce": ["bottleneck_width", "block_width", "branch3", "branch5", "branch7", "residual"],
-        }.get(cell.type, ["bottleneck_width", "block_width", "branch3", "branch5", "branch7", "residual", "skip"])
+        }.get(
+            cell.type,
+            ["bottleneck_width", "block_width", "branch3", "branch5", "branch7", "residual", "skip"],
+        )
         assert names == expected
     binary = [d for d in space.decisions if d.ways == 2]
     assert all(d.options == (False, True) for d in binary)

@@ -59,7 +59,10 @@ def test_one_hot_width_zeroes_the_channels_beyond_it(spaces):
     cell = supernet.cells[0]
     weights = arch.one_hot()
     with torch.no_grad():
-        out = cell(torch.randn(2, 1, *space.input_shape), {"kernel": weights["cell0.kernel"], "width": weights["cell0.width"]})
+        out = cell(
+            torch.randn(2, 1, *space.input_shape),
+            {"kernel": weights["cell0.kernel"], "width": weights["cell0.width"]},
+        )
     width = arch.cells[0].width
     assert float(out[:, width:].abs().sum()) == 0.0
     assert float(out[:, :width].abs().sum()) > 0.0

@@ -1,0 +1,198 @@
+"""Cost-model figures: every estimator error of issue 4, each printed with what produced it.
+
+    .venv/bin/python bench/cost.py [--reference DIR] [--quick]
+
+1. Latency predictor (per board, reference records): hold-out and 5-fold CV, plain vs extended features
+   (the full report with learning curves: `python -m micronas.cost.calibrate mcu=NAME --records DIR`).
+2. Arena on the host: the emulated arena vs the arena tflite-micro reports, for random architectures
+   over the bundled BasicMotions, UCI-HAR and SkodaR shapes (exported with micronas.export).
+3. Arena on the boards: single-op predictions vs the measured `kTensorAreaUsed`, with the derived
+   32-bit layout and with the layout calibrated on the L552 (its error on the F446RE is out of sample).
+4. Flash: predicted vs real `.tflite` bytes of the same exported models.
+5. Arena map (METHOD 6.3, differentiable): its error against the emulated arena.
+6. End-to-end host latency: for 30 random UCI-HAR architectures, the sum of host LUT entries plus the
+   per-invoke overhead vs the measured median `Invoke()` (ops missing from the host LUT are profiled
+   first, into the host LUT file of `conf/mcu/host.yaml`).
+7. Latency and peak range of the UCI-HAR space on the L552 (cheapest and most expensive architecture).
+"""
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from micronas.config import load_config  # noqa: E402
+from micronas.cost.calibrate import cross_validated_predictions, load_entries, split_holdout, summarise  # noqa: E402
+from micronas.cost.expected import ExpectedCosts  # noqa: E402
+from micronas.cost.extremes import extreme  # noqa: E402
+from micronas.cost.fit_metrics import error_summary, format_summary  # noqa: E402
+from micronas.cost.graph import op_graph, single_op_graph  # noqa: E402
+from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
+from micronas.cost.memory import estimate_arena, tflm_build  # noqa: E402
+from micronas.cost.model import CostModel  # noqa: E402
+from micronas.cost.predictor import LatencyPredictor, op_group  # noqa: E402
+from micronas.cost.profile import profile_ops  # noqa: E402
+from micronas.cost.reference_records import load_records, record_op  # noqa: E402
+from micronas.space import Architecture, DiscreteNet, SearchSpace  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_REFERENCE = REPO.parent / "shared/reference/mcu-measurements"
+BOARDS = ("nucleo_l552", "nucleo_f446re")
+SHAPES = {"basicmotions": (100, 6, 4), "ucihar": (128, 9, 6), "skodar": (64, 30, 10)}
+
+
+def distribution(label: str, errors) -> None:
+    errors = np.asarray(errors, dtype=float)
+    print(f"  {label}: n={errors.size} exact={np.mean(errors == 0) * 100:.0f}% median={np.median(errors):+.1f} "
+          f"min={errors.min():+.1f} max={errors.max():+.1f} mean|err|={np.abs(errors).mean():.1f} bytes")
+
+
+def predictor_figures(reference: Path) -> None:
+    print("== 1. latency predictor, reference records (ms; hold-out 20 % stratified, seed 0)")
+    for board in BOARDS:
+        mcu = load_config("search", [f"mcu={board}"]).mcu
+        entries = load_entries(mcu, str(reference / board))
+        train, heldout = split_holdout(entries, 0.2, 0)
+        for features in ("plain", "extended"):
+            predictor = LatencyPredictor.fit(train, features, int(mcu.clock_hz))
+            held = summarise(heldout, {e.op.key(): predictor.predict_ms(e.op) for e in heldout})["overall"]
+            cv = summarise(entries, cross_validated_predictions(entries, features, int(mcu.clock_hz)))["overall"]
+            print(f"  {board:14s} {features:8s} hold-out {format_summary(held)}")
+            print(f"  {'':14s} {'':8s} 5-fold   {format_summary(cv)}")
+
+
+def export(arch: Architecture, rng) -> bytes:
+    from micronas.export.convert import to_int8_tflite
+    from micronas.export.keras_model import to_keras
+
+    t, s = arch.input_shape
+    return to_int8_tflite(to_keras(DiscreteNet(arch).eval()), rng.normal(size=(8, t, s, 1)).astype(np.float32))
+
+
+def host_arena_and_flash(count_per_shape: dict[str, int]) -> list[tuple[Architecture, bytes]]:
+    from micronas.export.tflm import TflmRunner
+
+    print("== 2. arena on the host: emulated vs tflite-micro's recording allocator (bytes)")
+    host = CostModel.from_mcu(load_config("search", ["mcu=host"]).mcu)
+    rng = np.random.default_rng(2024)
+    exported, errors, flash_errors, peaks = [], {}, [], []
+    for name, count in count_per_shape.items():
+        space = SearchSpace(*SHAPES[name])
+        for _ in range(count):
+            arch = Architecture.random(space, rng)
+            model = export(arch, rng)
+            measured = TflmRunner(model).arena_bytes
+            predicted = host.arena(arch)
+            errors.setdefault(name, []).append(predicted.arena_bytes - measured)
+            flash_errors.append((host.flash_bytes(arch), len(model)))
+            peaks.append(predicted.peak_bytes / measured)
+            exported.append((arch, model))
+    for name, errs in errors.items():
+        distribution(f"{name:12s} {SHAPES[name]}", errs)
+    distribution("all          ", [e for errs in errors.values() for e in errs])
+    print(f"  (the live-set peak alone is {np.median(peaks) * 100:.0f} % of the arena, median)")
+    print("== 4. flash: predicted vs .tflite bytes of the same models")
+    predicted, real = zip(*flash_errors)
+    print(f"  {format_summary(error_summary(real, predicted), 'B')}")
+    return exported
+
+
+def board_arena(reference: Path) -> None:
+    print("== 3. arena on the boards: single-op prediction vs kTensorAreaUsed (bytes)")
+    calibrated = load_config("search", ["mcu=nucleo_l552"]).mcu.cost.arena
+    builds = {
+        "derived 32-bit layout": tflm_build("32bit-cmsis-nn"),
+        "calibrated on L552": tflm_build(calibrated.build, dict(calibrated.overrides)),
+    }
+    for board in BOARDS:
+        records = [(record_op(r["modelConfig"]), int(r["memory"]["kTensorAreaUsed"]))
+                   for _, r in load_records(reference / board) if "memory" in r]
+        for label, build in builds.items():
+            errors = [estimate_arena(single_op_graph(op), build).arena_bytes - measured for op, measured in records]
+            relative = [100 * e / m for e, (_, m) in zip(errors, records)]
+            distribution(f"{board:14s} {label:22s}", errors)
+            print(f"  {'':14s} {'':22s} max |relative| {max(map(abs, relative)):.2f} %")
+
+
+def arena_map_figures() -> None:
+    print("== 5. differentiable arena map (METHOD 6.3) vs the emulated arena, 200 random architectures")
+    for board in BOARDS:
+        cost_model = CostModel.from_mcu(load_config("search", [f"mcu={board}"]).mcu)
+        for name in ("ucihar", "skodar"):
+            space = SearchSpace(*SHAPES[name])
+            expected = ExpectedCosts(space, cost_model)
+            rng = np.random.default_rng(7)
+            archs = [Architecture.random(space, rng) for _ in range(200)]
+            mapped = [float(expected(a.one_hot())["memory"]) for a in archs]
+            exact = [cost_model.arena(a).arena_bytes for a in archs]
+            print(f"  {board:14s} {name:7s} {format_summary(error_summary(exact, mapped), 'B')}")
+
+
+def end_to_end_latency(exported: list[tuple[Architecture, bytes]], repeats: int) -> None:
+    from micronas.hardware.local_device import LocalTflmDevice
+
+    print("== 6. end-to-end host latency: LUT sum + overhead vs measured median Invoke (ms)")
+    mcu = load_config("search", ["mcu=host"]).mcu
+    archs = [(a, m) for a, m in exported if a.input_shape == SHAPES["ucihar"][:2]][:30]
+    ops = list({op.key(): op for arch, _ in archs for op in arch.ops()}.values())
+    table = LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu))
+    with LocalTflmDevice() as device:
+        start = time.time()
+        added = profile_ops(ops, device, table)
+        print(f"  profiled {added} missing host entries of {len(ops)} in {time.time() - start:.0f} s "
+              f"({mcu.cost.lut_path})")
+        cost_model = CostModel.from_mcu(mcu)
+        predicted, measured, shares = [], [], []
+        for arch, model in archs:
+            device.load(model)
+            measured.append(device.run(2, repeats).latency_ms)
+            latency = cost_model.network_latency(arch.ops())
+            predicted.append(latency.total_ms)
+            shares.append(latency.predicted_share)
+    print(f"  n={len(archs)} UCI-HAR architectures, overhead {cost_model.invoke_overhead_ms:.4f} ms, "
+          f"predicted share max {max(shares) * 100:.0f} %")
+    print(f"  {format_summary(error_summary(measured, predicted))}")
+
+
+def range_figures() -> None:
+    print("== 7. UCI-HAR space on nucleo_l552: cheapest and most expensive (exact dynamic programming)")
+    cost_model = CostModel.from_mcu(load_config("search", ["mcu=nucleo_l552"]).mcu)
+    space = SearchSpace(*SHAPES["ucihar"])
+    for metric, unit in (("latency", "ms"), ("peak", "B"), ("flash", "B")):
+        low, high = extreme(space, cost_model, metric, True), extreme(space, cost_model, metric, False)
+        note = ""
+        if metric == "peak":
+            note = f" (arena of those: {cost_model.arena(low.arch).arena_bytes} .. {cost_model.arena(high.arch).arena_bytes} B)"
+        print(f"  {metric:8s} {low.value:10.2f} .. {high.value:10.2f} {unit}{note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="cost-model figures")
+    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
+    parser.add_argument("--quick", action="store_true", help="fewer exported models (not the issue's figures)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    have_reference = args.reference.is_dir()
+    if have_reference:
+        predictor_figures(args.reference)
+    else:
+        print(f"(reference measurements not found at {args.reference}: sections 1 and 3 skipped)")
+    counts = {"basicmotions": 2, "ucihar": 4, "skodar": 1} if args.quick else {"basicmotions": 15, "ucihar": 30, "skodar": 10}
+    exported = host_arena_and_flash(counts)
+    if have_reference:
+        board_arena(args.reference)
+    arena_map_figures()
+    end_to_end_latency(exported, repeats=10 if args.quick else 30)
+    range_figures()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

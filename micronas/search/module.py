@@ -26,7 +26,7 @@ from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
 
 METHODS = ("dnas", "darts")
-COST_UNITS = {"latency": "ms", "memory": "bytes", "flash": "bytes"}
+COST_UNITS = {"latency": "ms", "memory": "bytes", "peak": "bytes", "flash": "bytes"}
 ExpectedCosts = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 """Maps relaxed choice probabilities to differentiable expected costs, keyed by budget name
 (`latency` in ms, `memory` and `flash` in bytes)."""

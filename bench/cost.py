@@ -19,7 +19,6 @@
 import argparse
 import logging
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,15 +28,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from micronas.config import load_config  # noqa: E402
-from micronas.cost.calibrate import cross_validated_predictions, load_entries, split_holdout, summarise  # noqa: E402
+from micronas.cost.calibrate import (  # noqa: E402
+    cross_validated_predictions,
+    load_entries,
+    split_holdout,
+    summarise,
+)  # noqa: E402
 from micronas.cost.expected import ExpectedCosts  # noqa: E402
 from micronas.cost.extremes import extreme  # noqa: E402
 from micronas.cost.fit_metrics import error_summary, format_summary  # noqa: E402
-from micronas.cost.graph import op_graph, single_op_graph  # noqa: E402
+from micronas.cost.graph import single_op_graph  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
 from micronas.cost.memory import estimate_arena, tflm_build  # noqa: E402
 from micronas.cost.model import CostModel  # noqa: E402
-from micronas.cost.predictor import LatencyPredictor, op_group  # noqa: E402
+from micronas.cost.predictor import LatencyPredictor  # noqa: E402
 from micronas.cost.profile import profile_ops  # noqa: E402
 from micronas.cost.reference_records import load_records, record_op  # noqa: E402
 from micronas.space import Architecture, DiscreteNet, SearchSpace  # noqa: E402
@@ -50,8 +54,10 @@ SHAPES = {"basicmotions": (100, 6, 4), "ucihar": (128, 9, 6), "skodar": (64, 30,
 
 def distribution(label: str, errors) -> None:
     errors = np.asarray(errors, dtype=float)
-    print(f"  {label}: n={errors.size} exact={np.mean(errors == 0) * 100:.0f}% median={np.median(errors):+.1f} "
-          f"min={errors.min():+.1f} max={errors.max():+.1f} mean|err|={np.abs(errors).mean():.1f} bytes")
+    print(
+        f"  {label}: n={errors.size} exact={np.mean(errors == 0) * 100:.0f}% median={np.median(errors):+.1f} "
+        f"min={errors.min():+.1f} max={errors.max():+.1f} mean|err|={np.abs(errors).mean():.1f} bytes"
+    )
 
 
 def predictor_figures(reference: Path) -> None:
@@ -63,7 +69,9 @@ def predictor_figures(reference: Path) -> None:
         for features in ("plain", "extended"):
             predictor = LatencyPredictor.fit(train, features, int(mcu.clock_hz))
             held = summarise(heldout, {e.op.key(): predictor.predict_ms(e.op) for e in heldout})["overall"]
-            cv = summarise(entries, cross_validated_predictions(entries, features, int(mcu.clock_hz)))["overall"]
+            cv = summarise(entries, cross_validated_predictions(entries, features, int(mcu.clock_hz)))[
+                "overall"
+            ]
             print(f"  {board:14s} {features:8s} hold-out {format_summary(held)}")
             print(f"  {'':14s} {'':8s} 5-fold   {format_summary(cv)}")
 
@@ -73,7 +81,9 @@ def export(arch: Architecture, rng) -> bytes:
     from micronas.export.keras_model import to_keras
 
     t, s = arch.input_shape
-    return to_int8_tflite(to_keras(DiscreteNet(arch).eval()), rng.normal(size=(8, t, s, 1)).astype(np.float32))
+    return to_int8_tflite(
+        to_keras(DiscreteNet(arch).eval()), rng.normal(size=(8, t, s, 1)).astype(np.float32)
+    )
 
 
 def host_arena_and_flash(count_per_shape: dict[str, int]) -> list[tuple[Architecture, bytes]]:
@@ -112,10 +122,15 @@ def board_arena(reference: Path) -> None:
         "calibrated on L552": tflm_build(calibrated.build, dict(calibrated.overrides)),
     }
     for board in BOARDS:
-        records = [(record_op(r["modelConfig"]), int(r["memory"]["kTensorAreaUsed"]))
-                   for _, r in load_records(reference / board) if "memory" in r]
+        records = [
+            (record_op(r["modelConfig"]), int(r["memory"]["kTensorAreaUsed"]))
+            for _, r in load_records(reference / board)
+            if "memory" in r
+        ]
         for label, build in builds.items():
-            errors = [estimate_arena(single_op_graph(op), build).arena_bytes - measured for op, measured in records]
+            errors = [
+                estimate_arena(single_op_graph(op), build).arena_bytes - measured for op, measured in records
+            ]
             relative = [100 * e / m for e, (_, m) in zip(errors, records)]
             distribution(f"{board:14s} {label:22s}", errors)
             print(f"  {'':14s} {'':22s} max |relative| {max(map(abs, relative)):.2f} %")
@@ -146,8 +161,10 @@ def end_to_end_latency(exported: list[tuple[Architecture, bytes]], repeats: int)
     with LocalTflmDevice() as device:
         start = time.time()
         added = profile_ops(ops, device, table)
-        print(f"  profiled {added} missing host entries of {len(ops)} in {time.time() - start:.0f} s "
-              f"({mcu.cost.lut_path})")
+        print(
+            f"  profiled {added} missing host entries of {len(ops)} in {time.time() - start:.0f} s "
+            f"({mcu.cost.lut_path})"
+        )
         cost_model = CostModel.from_mcu(mcu)
         predicted, measured, shares = [], [], []
         for arch, model in archs:
@@ -156,8 +173,10 @@ def end_to_end_latency(exported: list[tuple[Architecture, bytes]], repeats: int)
             latency = cost_model.network_latency(arch.ops())
             predicted.append(latency.total_ms)
             shares.append(latency.predicted_share)
-    print(f"  n={len(archs)} UCI-HAR architectures, overhead {cost_model.invoke_overhead_ms:.4f} ms, "
-          f"predicted share max {max(shares) * 100:.0f} %")
+    print(
+        f"  n={len(archs)} UCI-HAR architectures, overhead {cost_model.invoke_overhead_ms:.4f} ms, "
+        f"predicted share max {max(shares) * 100:.0f} %"
+    )
     print(f"  {format_summary(error_summary(measured, predicted))}")
 
 
@@ -169,14 +188,17 @@ def range_figures() -> None:
         low, high = extreme(space, cost_model, metric, True), extreme(space, cost_model, metric, False)
         note = ""
         if metric == "peak":
-            note = f" (arena of those: {cost_model.arena(low.arch).arena_bytes} .. {cost_model.arena(high.arch).arena_bytes} B)"
+            arenas = [cost_model.arena(end.arch).arena_bytes for end in (low, high)]
+            note = f" (arena of those: {arenas[0]} .. {arenas[1]} B)"
         print(f"  {metric:8s} {low.value:10.2f} .. {high.value:10.2f} {unit}{note}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="cost-model figures")
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
-    parser.add_argument("--quick", action="store_true", help="fewer exported models (not the issue's figures)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer exported models (not the issue's figures)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -185,7 +207,11 @@ def main() -> None:
         predictor_figures(args.reference)
     else:
         print(f"(reference measurements not found at {args.reference}: sections 1 and 3 skipped)")
-    counts = {"basicmotions": 2, "ucihar": 4, "skodar": 1} if args.quick else {"basicmotions": 15, "ucihar": 30, "skodar": 10}
+    counts = (
+        {"basicmotions": 2, "ucihar": 4, "skodar": 1}
+        if args.quick
+        else {"basicmotions": 15, "ucihar": 30, "skodar": 10}
+    )
     exported = host_arena_and_flash(counts)
     if have_reference:
         board_arena(args.reference)

@@ -56,7 +56,9 @@ def _by_group(entries: list[LutEntry]) -> dict[str, list[LutEntry]]:
     return groups
 
 
-def split_holdout(entries: list[LutEntry], fraction: float, seed: int) -> tuple[list[LutEntry], list[LutEntry]]:
+def split_holdout(
+    entries: list[LutEntry], fraction: float, seed: int
+) -> tuple[list[LutEntry], list[LutEntry]]:
     """Stratified random split per group; groups with fewer than MIN_EVALUATED entries stay in training."""
     rng = np.random.default_rng(seed)
     train, heldout = [], []
@@ -110,8 +112,12 @@ def summarise(entries: list[LutEntry], predictions: dict[str, float]) -> dict[st
     scored = [e for e in entries if e.op.key() in predictions]
     result = {}
     for group, members in sorted(_by_group(scored).items()):
-        result[group] = error_summary([e.latency_ms for e in members], [predictions[e.op.key()] for e in members])
-    result["overall"] = error_summary([e.latency_ms for e in scored], [predictions[e.op.key()] for e in scored])
+        result[group] = error_summary(
+            [e.latency_ms for e in members], [predictions[e.op.key()] for e in members]
+        )
+    result["overall"] = error_summary(
+        [e.latency_ms for e in scored], [predictions[e.op.key()] for e in scored]
+    )
     return result
 
 
@@ -120,7 +126,8 @@ def largest_residuals(entries, predictions, count=8) -> list[str]:
     scored = [(predictions[e.op.key()] / e.latency_ms - 1.0, e) for e in entries if e.op.key() in predictions]
     scored.sort(key=lambda pair: -abs(pair[0]))
     return [
-        f"{100 * error:+7.1f}%  measured {e.latency_ms:8.3f} ms  predicted {e.latency_ms * (1 + error):8.3f} ms  {e.op.key()}"
+        f"{100 * error:+7.1f}%  measured {e.latency_ms:8.3f} ms  "
+        f"predicted {e.latency_ms * (1 + error):8.3f} ms  {e.op.key()}"
         for error, e in scored[:count]
     ]
 
@@ -150,7 +157,10 @@ def learning_curve(train, heldout, feature_set, clock_hz, seed=0) -> list[tuple[
         curve.append(
             (
                 round(statistics.median(n for n, _ in runs)),
-                {name: statistics.median(s[name] for _, s in runs) for name in ("r2", "mape_pct", "within_10pct")},
+                {
+                    name: statistics.median(s[name] for _, s in runs)
+                    for name in ("r2", "mape_pct", "within_10pct")
+                },
             )
         )
     return curve
@@ -160,7 +170,10 @@ def predictor_section(predictor, heldout_summary, plain_summary, cv_summary, ove
     """The YAML text of the `cost.predictor` block written into an MCU config."""
 
     def rounded(summary):
-        return {("entries" if k == "n" else k): (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}
+        return {
+            ("entries" if k == "n" else k): (round(v, 4) if isinstance(v, float) else v)
+            for k, v in summary.items()
+        }
 
     section = {
         "predictor": {
@@ -173,7 +186,8 @@ def predictor_section(predictor, heldout_summary, plain_summary, cv_summary, ove
     }
     lines = yaml.safe_dump(section, sort_keys=False, width=1000).splitlines()
     header = [
-        f"  # Written by `python -m micronas.cost.calibrate --write` on {date.today().isoformat()}: coefficients",
+        f"  # Written by `python -m micronas.cost.calibrate --write` on {date.today().isoformat()}: "
+        "coefficients",
         "  # fitted on the training part of a stratified 80/20 split; `heldout` is their error (ms) on the",
         "  # other 20 %, `cv5` the 5-fold cross-validated error; both over groups with >= 5 entries.",
         f"  invoke_overhead_ms: {overhead_ms:.6f}   # median(Invoke - op) over the measured single-op models",
@@ -203,7 +217,9 @@ def invoke_overhead_ms(entries: list[LutEntry]) -> float:
 def report(entries, clock_hz, holdout, seed) -> dict:
     """Print the calibration report for both feature sets; return the pieces `--write` needs."""
     train, heldout = split_holdout(entries, holdout, seed)
-    print(f"{len(entries)} ok entries: {len(train)} for fitting, {len(heldout)} held out (seed {seed}); groups:")
+    print(
+        f"{len(entries)} ok entries: {len(train)} for fitting, {len(heldout)} held out (seed {seed}); groups:"
+    )
     for group, members in sorted(_by_group(entries).items()):
         note = "" if len(members) >= MIN_EVALUATED else f"  (< {MIN_EVALUATED}: fitted on, not evaluated)"
         print(f"  {group:15s} {len(members):4d}{note}")
@@ -213,7 +229,10 @@ def report(entries, clock_hz, holdout, seed) -> dict:
         heldout_pred = {e.op.key(): predictor.predict_ms(e.op) for e in heldout}
         cv_pred = cross_validated_predictions(entries, feature_set, clock_hz, seed=seed)
         print(f"\n== features: {feature_set}")
-        for title, predictions, pool in (("hold-out", heldout_pred, heldout), ("5-fold CV", cv_pred, entries)):
+        for title, predictions, pool in (
+            ("hold-out", heldout_pred, heldout),
+            ("5-fold CV", cv_pred, entries),
+        ):
             print(f"-- {title}")
             for group, summary in summarise(pool, predictions).items():
                 print(f"  {group:15s} {format_summary(summary)}")
@@ -222,14 +241,21 @@ def report(entries, clock_hz, holdout, seed) -> dict:
             print("  " + line)
         print("-- learning curve (hold-out error vs training entries, median of 5 draws)")
         for size, summary in learning_curve(train, heldout, feature_set, clock_hz, seed):
-            print(f"  {size:4d} entries  R^2={summary['r2']:.4f}  MAPE={summary['mape_pct']:6.2f}%  "
-                  f"within+-10%={summary['within_10pct']:5.1f}%")
+            print(
+                f"  {size:4d} entries  R^2={summary['r2']:.4f}  MAPE={summary['mape_pct']:6.2f}%  "
+                f"within+-10%={summary['within_10pct']:5.1f}%"
+            )
         results[feature_set] = (
-            predictor, summarise(heldout, heldout_pred)["overall"], summarise(entries, cv_pred)["overall"]
+            predictor,
+            summarise(heldout, heldout_pred)["overall"],
+            summarise(entries, cv_pred)["overall"],
         )
     evaluated = [e for e in entries if len(_by_group(entries)[op_group(e.op)]) >= MIN_EVALUATED]
     flops = flops_proxy_predictions(evaluated, seed=seed)
-    print(f"\n== FLOPs proxy a + b*FLOPs (5-fold CV)\n  {'overall':15s} {format_summary(summarise(evaluated, flops)['overall'])}")
+    print(
+        "\n== FLOPs proxy a + b*FLOPs (5-fold CV)\n"
+        f"  {'overall':15s} {format_summary(summarise(evaluated, flops)['overall'])}"
+    )
     return results
 
 
@@ -241,7 +267,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--features", default="extended", choices=FEATURE_SETS, help="feature set to ship")
     parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per group")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write", action="store_true", help="store the fitted predictor in conf/mcu/<mcu>.yaml")
+    parser.add_argument(
+        "--write", action="store_true", help="store the fitted predictor in conf/mcu/<mcu>.yaml"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.holdout < 1:
         raise ConfigError(f"--holdout {args.holdout} is not valid; give a share between 0 and 1, e.g. 0.2.")
@@ -251,7 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     results = report(entries, clock_hz, args.holdout, args.seed)
     if args.write:
         predictor, heldout_summary, cv_summary = results[args.features]
-        origin = f"reference records {Path(args.records).name}" if args.records else f"LUT {mcu.cost.lut_path}"
+        origin = (
+            f"reference records {Path(args.records).name}" if args.records else f"LUT {mcu.cost.lut_path}"
+        )
         source = f"{origin}: {len(entries)} ok entries, 80/20 split with seed {args.seed}"
         section = predictor_section(
             predictor, heldout_summary, results["plain"][1], cv_summary, invoke_overhead_ms(entries), source

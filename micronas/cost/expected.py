@@ -9,7 +9,8 @@ layout of `SearchSpace.decisions`) to `{"latency": ms, "memory": bytes, "flash":
 - `peak_bytes`: the max over execution steps of `P_t * (expected live bytes + expected scratch)`
   (METHOD 6.2); memory is the arena map of METHOD 6.3, `kappa * peak + b0 + b_conv * E[n_conv] +
   b_add * E[n_add] + b_ch * E[sum C_out]` (the persistent tail is linear in these counts to within
-  about 16 bytes), fitted by non-negative least squares on the exact arena emulator over 200 random architectures.
+  about 16 bytes), fitted by non-negative least squares on the exact arena emulator over 200 random
+  architectures.
   It cannot see the greedy planner's fragmentation (the head exceeds the live-set peak by up to ~50 %
   on some architectures), so derivation reports the exact emulated arena, never this map;
 - flash: the expectation of `FlashModel`, exact because flash is linear in the ops.
@@ -66,12 +67,15 @@ class ExpectedCosts:
             self.sites.append(self._cell_sites(plan, widths))
             widths = TR_WIDTHS if plan.type == "tr" else SF_WIDTHS
         (h, w), n = space.head_hw, space.num_classes
+        self.head_widths = self._vector(widths)
         head = [_conv((h, w, c), (h, w, n), (1, 1), (1, 1), activation="none") for c in widths]
         self.head_lat = self._vector([cost_model.latency_ms(op) for op in head])
         self.head_flash = self._vector([self._op_flash(op) for op in head])
         self.head_scratch = self._vector([sum(self.build.scratch_buffers(op)) for op in head])
         mean, softmax = OpSpec("mean", (h, w, n), (n,)), OpSpec("softmax", (n,), (n,))
-        self.tail_lat = cost_model.latency_ms(mean) + cost_model.latency_ms(softmax) + cost_model.invoke_overhead_ms
+        self.tail_lat = (
+            cost_model.latency_ms(mean) + cost_model.latency_ms(softmax) + cost_model.invoke_overhead_ms
+        )
         self.mean_scratch = sum(self.build.scratch_buffers(mean))
         self.add_lat = {}
         for plan in space.cells:
@@ -148,7 +152,9 @@ class ExpectedCosts:
             b_bytes, y_bytes = h_out * w_out * (b @ widths), h_out * w_out * (u @ widths)
             add = u @ self.add_lat[(h_out, w_out)]
             n_adds = sum(q) - a + r * a
-            cell_latency = a * (b @ sites["bottleneck"].lat @ x) + r * (u @ sites["residual"].lat @ x) + n_adds * add
+            cell_latency = (
+                a * (b @ sites["bottleneck"].lat @ x) + r * (u @ sites["residual"].lat @ x) + n_adds * add
+            )
             cell_flash = a * (b @ sites["bottleneck"].flash @ x) + r * (u @ sites["residual"].flash @ x)
             cell_flash = cell_flash + n_adds * self.flash_model.per_add_bytes
             for k, qk in zip(BRANCH_KERNELS, q):
@@ -172,25 +178,32 @@ class ExpectedCosts:
             channels = channels + s * (a * (b @ widths) + (sum(q) + r) * (u @ widths))
             x = s * u + (1 - s) * x if plan.type == "sf" else u
         (h, w), n = self.space.head_hw, self.space.num_classes
-        head_in = h * w * (x @ self._vector(self.in_widths_head()))
+        head_in = h * w * (x @ self.head_widths)
         steps.append(head_in + h * w * n + self.head_scratch @ x)
         steps.append(torch.tensor(h * w * n + n + self.mean_scratch, dtype=DTYPE))
         steps.append(torch.tensor(2 * n, dtype=DTYPE))
         latency = latency + self.head_lat @ x + self.tail_lat
         flash = flash + self.head_flash @ x + self.flash_model.fixed_bytes
         return {
-            "latency": latency, "flash": flash, "peak": torch.stack(steps).max(),
-            "convs": convs + 1, "adds": adds, "channels": channels + n,
+            "latency": latency,
+            "flash": flash,
+            "peak": torch.stack(steps).max(),
+            "convs": convs + 1,
+            "adds": adds,
+            "channels": channels + n,
         }
-
-    def in_widths_head(self) -> tuple[int, ...]:
-        return TR_WIDTHS if self.space.cells[-1].type == "tr" else SF_WIDTHS
 
     def __call__(self, probs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`{"latency": ms, "memory": arena bytes, "flash": bytes, "peak": live-set peak bytes}`."""
         terms = self._walk(probs)
         kappa, b0, b_conv, b_add, b_ch = self.arena_coefficients
-        memory = kappa * terms["peak"] + b0 + b_conv * terms["convs"] + b_add * terms["adds"] + b_ch * terms["channels"]
+        memory = (
+            kappa * terms["peak"]
+            + b0
+            + b_conv * terms["convs"]
+            + b_add * terms["adds"]
+            + b_ch * terms["channels"]
+        )
         return {"latency": terms["latency"], "memory": memory, "flash": terms["flash"], "peak": terms["peak"]}
 
     # ---- arena map (METHOD 6.3) -------------------------------------------------------------------

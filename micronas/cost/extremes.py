@@ -88,7 +88,11 @@ class _Scorer:
                 h * w * n + n + sum(build.scratch_buffers(ops[1])),
                 2 * n,
             )
-        fixed = self.cost_model.invoke_overhead_ms if self.metric == "latency" else self.cost_model.flash.fixed_bytes
+        fixed = (
+            self.cost_model.invoke_overhead_ms
+            if self.metric == "latency"
+            else self.cost_model.flash.fixed_bytes
+        )
         return self.ops_cost(ops) + fixed
 
 
@@ -110,11 +114,16 @@ def extreme(space: SearchSpace, cost_model: CostModel, metric: str, cheapest: bo
                 if out not in following or better(total, following[out][0]):
                     following[out] = (total, cells + (cell,))
         states = following
-    finals = [(combine(value, scorer.head_cost(channels)), cells) for channels, (value, cells) in states.items()]
+    finals = [
+        (combine(value, scorer.head_cost(channels)), cells) for channels, (value, cells) in states.items()
+    ]
     value, cells = (min if cheapest else max)(finals, key=lambda pair: pair[0])
     return Extreme(Architecture(space.input_shape, space.num_classes, cells), value)
 
 
 def cost_range(space: SearchSpace, cost_model: CostModel) -> dict[str, tuple[Extreme, Extreme]]:
     """`{metric: (cheapest, most expensive)}` for latency (ms), flash (bytes) and peak (bytes)."""
-    return {metric: (extreme(space, cost_model, metric, True), extreme(space, cost_model, metric, False)) for metric in METRICS}
+    return {
+        metric: (extreme(space, cost_model, metric, True), extreme(space, cost_model, metric, False))
+        for metric in METRICS
+    }

@@ -33,13 +33,22 @@ class FlashModel:
 
     def flash_bytes(self, ops: list[OpSpec]) -> int:
         kinds = [op.kind for op in ops]
-        overhead = self.fixed_bytes + self.per_conv_bytes * kinds.count("conv2d") + self.per_add_bytes * kinds.count("add")
+        overhead = (
+            self.fixed_bytes
+            + self.per_conv_bytes * kinds.count("conv2d")
+            + self.per_add_bytes * kinds.count("add")
+        )
         return exact_bytes(ops) + overhead
 
     @classmethod
     def fit_overheads(cls, op_lists: list[list[OpSpec]], sizes: list[int]) -> "FlashModel":
         """Least-squares overhead constants from exported models' op lists and `.tflite` sizes."""
-        rows = np.array([[1.0, [o.kind for o in ops].count("conv2d"), [o.kind for o in ops].count("add")] for ops in op_lists])
+        rows = np.array(
+            [
+                [1.0, [o.kind for o in ops].count("conv2d"), [o.kind for o in ops].count("add")]
+                for ops in op_lists
+            ]
+        )
         rest = np.array([size - exact_bytes(ops) for ops, size in zip(op_lists, sizes)], dtype=float)
         fixed, per_conv, per_add = np.linalg.lstsq(rows, rest, rcond=None)[0]
         return cls(round(fixed), round(per_conv), round(per_add))

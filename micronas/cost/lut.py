@@ -136,8 +136,11 @@ class LutEntry:
             }
             record["invoke_ms"] = self.invoke_ms
         record.update(
-            arena_bytes=self.arena_bytes, flash_bytes=self.flash_bytes, macs=self.op.macs,
-            source=self.source, timestamp=self.timestamp,
+            arena_bytes=self.arena_bytes,
+            flash_bytes=self.flash_bytes,
+            macs=self.op.macs,
+            source=self.source,
+            timestamp=self.timestamp,
         )
         return record
 
@@ -203,7 +206,9 @@ def _refuse_other_device(path: Path, expected: DeviceIdentity, found: DeviceIden
         )
 
 
-def read_lut(path: str | Path, identity: DeviceIdentity | None = None) -> tuple[DeviceIdentity, list[LutEntry]]:
+def read_lut(
+    path: str | Path, identity: DeviceIdentity | None = None
+) -> tuple[DeviceIdentity, list[LutEntry]]:
     """Read a LUT file: its identity and its entries; refused if `identity` is given and differs."""
     path = Path(path)
     if not path.is_file():

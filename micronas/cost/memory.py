@@ -31,6 +31,8 @@ from micronas.errors import ConfigError
 from micronas.space.opspec import OpSpec
 
 BUFFER_ALIGNMENT = 16  # MicroArenaBufferAlignment()
+
+
 def align_up(value: int, alignment: int = BUFFER_ALIGNMENT) -> int:
     return -(-value // alignment) * alignment
 
@@ -74,34 +76,57 @@ _PARAMS = {"conv2d": (28, 4), "add": (8, 4), "mean": (1, 1), "softmax": (4, 4)}
 BUILDS = {
     # The installed tflite-micro Python interpreter: measured with its recording allocator.
     "host-64bit-reference": TflmBuild(
-        word_bytes=8, kernel_library="reference", fixed_bytes=448, builtin_allocator_bytes=16,
-        subgraph_bytes=24, eval_tensor_bytes=24, node_bytes=64, tensor_struct_bytes=64,
-        quantization_bytes=24, builtin_params=_PARAMS,
+        word_bytes=8,
+        kernel_library="reference",
+        fixed_bytes=448,
+        builtin_allocator_bytes=16,
+        subgraph_bytes=24,
+        eval_tensor_bytes=24,
+        node_bytes=64,
+        tensor_struct_bytes=64,
+        quantization_bytes=24,
+        builtin_params=_PARAMS,
         op_data_bytes={"conv2d": 80, "add": 60, "mean": 44, "softmax": 80},
     ),
     # The same structs with 4-byte pointers and CMSIS-NN kernels: derived, not measured.
     "32bit-cmsis-nn": TflmBuild(
-        word_bytes=4, kernel_library="cmsis-nn", fixed_bytes=224, builtin_allocator_bytes=8,
-        subgraph_bytes=12, eval_tensor_bytes=12, node_bytes=32, tensor_struct_bytes=40,
-        quantization_bytes=12, builtin_params=_PARAMS,
+        word_bytes=4,
+        kernel_library="cmsis-nn",
+        fixed_bytes=224,
+        builtin_allocator_bytes=8,
+        subgraph_bytes=12,
+        eval_tensor_bytes=12,
+        node_bytes=32,
+        tensor_struct_bytes=40,
+        quantization_bytes=12,
+        builtin_params=_PARAMS,
         op_data_bytes={"conv2d": 64, "add": 60, "mean": 44, "softmax": 72},
     ),
 }
 
 
+FIXED_FIELDS = ("word_bytes", "kernel_library")  # what a build is, not what calibration may change
+
+
 def tflm_build(name: str, overrides: dict | None = None) -> TflmBuild:
     """A named build (see `BUILDS`) with calibrated fields replaced (dict fields merged) by `overrides`."""
     if name not in BUILDS:
-        raise ConfigError(f"cost.arena.build={name} is not a known TFLM build; valid builds are: {', '.join(BUILDS)}.")
+        raise ConfigError(
+            f"cost.arena.build={name} is not a known TFLM build; valid builds are: {', '.join(BUILDS)}."
+        )
     base, changes = BUILDS[name], {}
     for key, value in (overrides or {}).items():
-        if key not in base.__dataclass_fields__ or key in ("word_bytes", "kernel_library"):
+        if key not in base.__dataclass_fields__ or key in FIXED_FIELDS:
             raise ConfigError(
                 f"cost.arena.overrides.{key} is not a calibratable field; valid fields are: "
-                f"{', '.join(k for k in base.__dataclass_fields__ if k not in ('word_bytes', 'kernel_library'))}."
+                f"{', '.join(k for k in base.__dataclass_fields__ if k not in FIXED_FIELDS)}."
             )
         current = getattr(base, key)
-        changes[key] = {**current, **value} if isinstance(current, dict) else tuple(value) if isinstance(current, tuple) else int(value)
+        changes[key] = (
+            {**current, **value}
+            if isinstance(current, dict)
+            else tuple(value) if isinstance(current, tuple) else int(value)
+        )
     return replace(base, **changes)
 
 

@@ -99,8 +99,13 @@ class CostModel:
                 f"mcu.cost.arena.build={cost.arena.build} has {build.word_bytes * 8}-bit pointers but "
                 f"mcu.word_bits={mcu.word_bits}; choose a build of the board's word size."
             )
-        log.info("cost model %s: %d measured entries, predictor %s, overhead %.4f ms",
-                 mcu.name, len(ok), "yes" if predictor else "none", overhead)
+        log.info(
+            "cost model %s: %d measured entries, predictor %s, overhead %.4f ms",
+            mcu.name,
+            len(ok),
+            "yes" if predictor else "none",
+            overhead,
+        )
         return cls(str(mcu.name), ok, predictor, overhead, build)
 
     def op_latency(self, op: OpSpec) -> OpLatency:
@@ -134,7 +139,11 @@ class CostModel:
         """Latency of one `Invoke()` of a network running `ops` (op sum plus per-invoke overhead)."""
         result = NetworkLatency(tuple(self.op_latency(op) for op in ops), self.invoke_overhead_ms)
         if result.predicted_share > PREDICTED_SHARE_WARNING:
-            log.warning("%s: %.0f %% of the latency comes from predicted entries", self.name, 100 * result.predicted_share)
+            log.warning(
+                "%s: %.0f %% of the latency comes from predicted entries",
+                self.name,
+                100 * result.predicted_share,
+            )
         return result
 
     def arena(self, arch: Architecture) -> ArenaEstimate:

@@ -91,14 +91,20 @@ class LatencyPredictor:
     def fit(cls, entries: list[LutEntry], feature_set: str = "extended", clock_hz: int | None = None):
         """Fit every group present among the `ok` entries; cycles are used when all entries have them."""
         if feature_set not in FEATURE_SETS:
-            raise ConfigError(f"predictor features {feature_set!r} is not valid; valid sets are: {', '.join(FEATURE_SETS)}.")
+            raise ConfigError(
+                f"predictor features {feature_set!r} is not valid; valid sets are: {', '.join(FEATURE_SETS)}."
+            )
         usable = [e for e in entries if e.ok]
         unit = "cycles" if clock_hz and all(e.latency_cycles is not None for e in usable) else "ms"
         by_group: dict[str, list[LutEntry]] = {}
         for entry in usable:
             by_group.setdefault(op_group(entry.op), []).append(entry)
         coefficients = {
-            group: fit_group([e.op for e in group_entries], np.array([_target(e, unit) for e in group_entries]), feature_set)
+            group: fit_group(
+                [e.op for e in group_entries],
+                np.array([_target(e, unit) for e in group_entries]),
+                feature_set,
+            )
             for group, group_entries in by_group.items()
         }
         return cls(feature_set, unit, clock_hz if unit == "cycles" else None, coefficients)
@@ -108,7 +114,8 @@ class LatencyPredictor:
         group = op_group(op)
         if group not in self.coefficients:
             raise ConfigError(
-                f"the latency predictor has no {group} model (fitted groups: {', '.join(self.coefficients)}); "
+                f"the latency predictor has no {group} model "
+                f"(fitted groups: {', '.join(self.coefficients)}); "
                 f"measure at least one {group} entry for this device."
             )
         values = features(op, self.feature_set)
@@ -127,6 +134,10 @@ class LatencyPredictor:
         """Rebuild from an MCU config's `cost.predictor` section."""
         unit = str(predictor["unit"])
         if unit == "cycles" and not clock_hz:
-            raise ConfigError("cost.predictor.unit=cycles needs the board's clock_hz; set clock_hz or refit in ms.")
-        coefficients = {str(g): {str(n): float(v) for n, v in c.items()} for g, c in predictor["coefficients"].items()}
+            raise ConfigError(
+                "cost.predictor.unit=cycles needs the board's clock_hz; set clock_hz or refit in ms."
+            )
+        coefficients = {
+            str(g): {str(n): float(v) for n, v in c.items()} for g, c in predictor["coefficients"].items()
+        }
         return cls(str(predictor["features"]), unit, clock_hz if unit == "cycles" else None, coefficients)

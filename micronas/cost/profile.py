@@ -17,7 +17,6 @@ overhead, measured first from chains of 1 and 8 SOFTMAX ops (`overhead = t1 - (t
 import argparse
 import logging
 import os
-import statistics
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,6 +33,7 @@ from micronas.space.searchspace import SearchSpace  # noqa: E402
 log = logging.getLogger(__name__)
 CALIBRATION_WINDOWS = 4
 OVERHEAD_CHAIN = 8
+OVERHEAD_PROBE = OpSpec("softmax", (16,), (16,))  # a tiny op, chained to separate op time from overhead
 
 
 def single_op_keras(op: OpSpec, chain: int = 1):
@@ -43,8 +43,9 @@ def single_op_keras(op: OpSpec, chain: int = 1):
     x = keras.Input(op.input_shape)
     if op.kind == "conv2d":
         activation = None if op.activation == "none" else op.activation
-        y = keras.layers.Conv2D(op.output_shape[-1], op.kernel, strides=op.stride, padding=op.padding,
-                                activation=activation)(x)
+        y = keras.layers.Conv2D(
+            op.output_shape[-1], op.kernel, strides=op.stride, padding=op.padding, activation=activation
+        )(x)
     elif op.kind == "add":
         y = keras.layers.Add()([x, x])
     elif op.kind == "mean":
@@ -69,12 +70,16 @@ def single_op_tflite(op: OpSpec, chain: int = 1) -> bytes:
     return model
 
 
-def measure_invoke_overhead_ms(device, op: OpSpec, warmups: int, repeats: int) -> float:
-    """Per-invoke overhead of a device that only times whole Invokes, from SOFTMAX chains of 1 and 8."""
+def measure_invoke_overhead_ms(device, warmups: int, repeats: int) -> float | None:
+    """Per-invoke overhead from SOFTMAX chains of 1 and 8, for a device that times whole Invokes only
+    (None for a device that times each operator: its op times need no correction)."""
     times = []
     for chain in (1, OVERHEAD_CHAIN):
-        device.load(single_op_tflite(op, chain))
-        times.append(device.run(warmups, repeats).latency_ms)
+        device.load(single_op_tflite(OVERHEAD_PROBE, chain))
+        measurement = device.run(warmups, repeats)
+        if measurement.ops_timed:
+            return None
+        times.append(measurement.latency_ms)
     one, many = times
     return max(0.0, one - (many - one) / (OVERHEAD_CHAIN - 1))
 
@@ -89,29 +94,42 @@ def profile_op(device, op: OpSpec, warmups: int, repeats: int, overhead_ms: floa
         log.warning("%s failed: %s", op.key(), error)
         return LutEntry(op=op, samples_ms=(), status=f"failed:{type(error).__name__}", source="profile")
     invoke_ms = measurement.latency_ms
+    cycles = None
     if measurement.ops_timed:
         op_ticks = [ticks[0] for ticks in measurement.op_ticks]
         samples = [1000.0 * t / measurement.counter_hz for t in op_ticks]
         cold = None
+        if measurement.counter_hz == device.info().core_clock_hz:  # a cycle counter (DWT)
+            cycles = op_ticks
     else:
         samples = [t - overhead_ms for t in measurement.latency_ms_runs]
         cold = measurement.cold_latency_ms - overhead_ms
     return LutEntry(
-        op=op, samples_ms=samples, cold_ms=cold, invoke_ms=invoke_ms, arena_bytes=report.arena_used_bytes,
-        flash_bytes=len(model), source="profile",
+        op=op,
+        samples_ms=samples,
+        samples_cycles=cycles,
+        cold_ms=cold,
+        invoke_ms=invoke_ms,
+        arena_bytes=report.arena_used_bytes,
+        flash_bytes=len(model),
+        source="profile",
     )
 
 
-def profile_ops(ops: list[OpSpec], device, table: LookupTable, warmups: int = 2, repeats: int = 10,
-                limit: int | None = None) -> int:
+def profile_ops(
+    ops: list[OpSpec],
+    device,
+    table: LookupTable,
+    warmups: int = 2,
+    repeats: int = 10,
+    limit: int | None = None,
+) -> int:
     """Measure the ops `table` lacks (at most `limit`), appending each entry; returns how many were added."""
     missing = [op for op in ops if op not in table][:limit]
     if not missing:
         return 0
-    overhead_ms = None
-    if not device.info().core_clock_hz:  # in-process host: whole Invokes only
-        overhead_ms = measure_invoke_overhead_ms(device, missing[-1] if missing[-1].kind == "softmax" else
-                                                 OpSpec("softmax", (16,), (16,)), warmups, repeats)
+    overhead_ms = measure_invoke_overhead_ms(device, warmups, repeats)
+    if overhead_ms is not None:
         log.info("per-invoke overhead %.4f ms", overhead_ms)
     for op in tqdm(missing, desc="profiling", unit="op", dynamic_ncols=True):
         table.append(profile_op(device, op, warmups, repeats, overhead_ms))

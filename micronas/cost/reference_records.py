@@ -32,7 +32,9 @@ def load_records(path: str | Path) -> list[tuple[str, dict]]:
         try:
             records = json.loads(file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise DataError(f"{file} is not valid JSON ({error}); expected a list of measured records.") from None
+            raise DataError(
+                f"{file} is not valid JSON ({error}); expected a list of measured records."
+            ) from None
         if not isinstance(records, list):
             raise DataError(f"{file} holds a {type(records).__name__}; expected a list of measured records.")
         pairs += [(f"{file.name}#{index}", record) for index, record in enumerate(records)]

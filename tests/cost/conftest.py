@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE_DIR = Path(os.environ.get("MICRONAS_REFERENCE_DIR", REPO.parent / "shared/reference/mcu-measurements"))
+REFERENCE_DIR = Path(
+    os.environ.get("MICRONAS_REFERENCE_DIR", REPO.parent / "shared/reference/mcu-measurements")
+)
 
 
 @pytest.fixture

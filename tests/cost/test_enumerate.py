@@ -29,7 +29,9 @@ def test_every_op_of_random_architectures_is_enumerated(shape):
     assert Architecture.largest(space).ops()[0].key() in keys
 
 
-@pytest.mark.parametrize("board, prefix, shape", [("nucleo_l552", "", (128, 9, 6)), ("nucleo_f446re", "skodar", (64, 30, 10))])
+@pytest.mark.parametrize(
+    "board, prefix, shape", [("nucleo_l552", "", (128, 9, 6)), ("nucleo_f446re", "skodar", (64, 30, 10))]
+)
 def test_the_reference_tables_hold_exactly_the_enumerated_ops(reference_dir, board, prefix, shape):
     """The reference implementation profiled the same set (its head conv carried a ReLU)."""
     classes = shape[2]

@@ -57,14 +57,24 @@ def test_expectation_matches_sampling_under_diffuse_probabilities(l552):
     for _ in range(4000):
         ops, channels = [], 1
         for plan in space.cells:
-            choices = {d.name: d.options[rng.choice(d.ways, p=probs[d.key].numpy())]
-                       for d in space.decisions if d.cell == plan.index}
-            cell = TRCell(**choices) if plan.type == "tr" else SFCell(reducing=plan.type == "sf_reduce", **choices)
+            choices = {
+                d.name: d.options[rng.choice(d.ways, p=probs[d.key].numpy())]
+                for d in space.decisions
+                if d.cell == plan.index
+            }
+            cell = (
+                TRCell(**choices)
+                if plan.type == "tr"
+                else SFCell(reducing=plan.type == "sf_reduce", **choices)
+            )
             ops += cell_ops(plan, cell, channels)
             if isinstance(cell, TRCell) or not cell.skip:
                 channels = cell.width if isinstance(cell, TRCell) else cell.block_width
         (h, w), n = space.head_hw, space.num_classes
-        ops += [OpSpec("conv2d", (h, w, channels), (h, w, n), (1, 1), (1, 1), "same", "none"),
-                OpSpec("mean", (h, w, n), (n,)), OpSpec("softmax", (n,), (n,))]
+        ops += [
+            OpSpec("conv2d", (h, w, channels), (h, w, n), (1, 1), (1, 1), "same", "none"),
+            OpSpec("mean", (h, w, n), (n,)),
+            OpSpec("softmax", (n,), (n,)),
+        ]
         samples.append(l552.network_latency(ops).total_ms)
     assert expected(probs)["latency"].item() == pytest.approx(np.mean(samples), rel=0.03)

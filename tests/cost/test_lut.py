@@ -70,7 +70,9 @@ def test_a_table_of_another_device_is_refused(tmp_path):
     path = tmp_path / "lut.jsonl"
     LookupTable(path, L552).append(entry(CONV))
     f446 = replace(L552, board="NUCLEO-F446RE", clock_hz=180_000_000)
-    with pytest.raises(LutIdentityError, match=r"another device \(board: 'NUCLEO-F446RE' != 'NUCLEO-L552ZE-Q'"):
+    with pytest.raises(
+        LutIdentityError, match=r"another device \(board: 'NUCLEO-F446RE' != 'NUCLEO-L552ZE-Q'"
+    ):
         LookupTable(path, f446)
     with pytest.raises(LutIdentityError, match="clock_hz: 180000000 != 80000000"):
         read_lut(path, f446)
@@ -101,7 +103,9 @@ def test_a_corrupt_line_inside_the_file_names_its_line(tmp_path):
 def test_identity_comes_from_the_mcu_config():
     mcu = load_config("search", ["mcu=nucleo_l552"]).mcu
     identity = DeviceIdentity.from_mcu(mcu)
-    assert identity.clock_hz == 80_000_000 and identity.word_bits == 32 and identity.kernel_library == "cmsis-nn"
+    assert (
+        identity.clock_hz == 80_000_000 and identity.word_bits == 32 and identity.kernel_library == "cmsis-nn"
+    )
     host = DeviceIdentity.from_mcu(load_config("search", ["mcu=host"]).mcu)
     assert host.runtime_version.startswith("tflite-micro ") and host.word_bits == 64
     with pytest.raises(ConfigError, match="mcu.cost.runtime_version is null for portenta_h7"):

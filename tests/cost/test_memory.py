@@ -108,7 +108,10 @@ def test_bad_arena_settings_are_refused_in_one_sentence():
         tflm_build("esp32")
     with pytest.raises(ConfigError, match="cost.arena.overrides.word_bytes is not a calibratable field"):
         tflm_build("32bit-cmsis-nn", {"word_bytes": 8})
-    mcu = load_config("search", ["mcu=nucleo_l552", "mcu.cost.arena.build=host-64bit-reference", "~mcu.cost.arena.overrides"]).mcu
+    mcu = load_config(
+        "search",
+        ["mcu=nucleo_l552", "mcu.cost.arena.build=host-64bit-reference", "~mcu.cost.arena.overrides"],
+    ).mcu
     with pytest.raises(ConfigError, match="has 64-bit pointers but mcu.word_bits=32"):
         CostModel.from_mcu(mcu)
 
@@ -117,4 +120,6 @@ def test_arena_grows_with_width():
     space = SearchSpace(128, 9, 6)
     narrow = Architecture.derive(space, {d.key: np.eye(d.ways)[0] for d in space.decisions})
     wide = Architecture.largest(space)
-    assert estimate_arena(op_graph(narrow), HOST).arena_bytes < estimate_arena(op_graph(wide), HOST).arena_bytes
+    assert (
+        estimate_arena(op_graph(narrow), HOST).arena_bytes < estimate_arena(op_graph(wide), HOST).arena_bytes
+    )

@@ -53,8 +53,12 @@ def test_network_latency_adds_the_invoke_overhead_and_flags_predicted_share(l552
 
 
 def test_without_config_overhead_or_predictor_the_table_supplies_both(compose, l552):
-    bare = compose("mcu=nucleo_l552", f"mcu.cost.lut_path={l552.cost.lut_path}",
-                   "~mcu.cost.invoke_overhead_ms", "~mcu.cost.predictor").mcu
+    bare = compose(
+        "mcu=nucleo_l552",
+        f"mcu.cost.lut_path={l552.cost.lut_path}",
+        "~mcu.cost.invoke_overhead_ms",
+        "~mcu.cost.predictor",
+    ).mcu
     model = CostModel.from_mcu(bare)
     assert model.invoke_overhead_ms == pytest.approx(0.15)  # median of 0.15 and 0.15
     assert model.predictor is not None and model.predictor.feature_set == "extended"
@@ -63,7 +67,10 @@ def test_without_config_overhead_or_predictor_the_table_supplies_both(compose, l
 def test_a_device_without_table_or_predictor_refuses_in_one_sentence(compose, tmp_path):
     mcu = compose("mcu=host", f"mcu.cost.lut_path={tmp_path / 'none.jsonl'}").mcu
     model = CostModel.from_mcu(mcu)
-    with pytest.raises(MicronasError, match=r"mcu=host has no measured entry for add\|16x5x16.*python -m micronas.cost.profile"):
+    with pytest.raises(
+        MicronasError,
+        match=r"mcu=host has no measured entry for add\|16x5x16.*python -m micronas.cost.profile",
+    ):
         model.latency_ms(ADD)
 
 

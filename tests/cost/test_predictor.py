@@ -18,10 +18,14 @@ def conv(cin, cout, kernel, h=16, w=5):
 
 def synthetic_entries(true_cycles):
     """Entries whose cycles follow `true_cycles(op)` exactly."""
-    ops = [conv(cin, cout, k) for cin in (4, 8, 24, 40) for cout in (8, 16, 48) for k in ((3, 1), (1, 5), (1, 1))]
+    ops = [
+        conv(cin, cout, k) for cin in (4, 8, 24, 40) for cout in (8, 16, 48) for k in ((3, 1), (1, 5), (1, 1))
+    ]
     ops += [OpSpec("add", (16, 5, c), (16, 5, c)) for c in (8, 16, 32, 64)]
     return [
-        LutEntry(op=op, samples_ms=(1000 * true_cycles(op) / CLOCK_HZ,), samples_cycles=(round(true_cycles(op)),))
+        LutEntry(
+            op=op, samples_ms=(1000 * true_cycles(op) / CLOCK_HZ,), samples_cycles=(round(true_cycles(op)),)
+        )
         for op in ops
     ]
 
@@ -34,9 +38,18 @@ def test_ops_fall_into_kernel_class_groups():
 
 
 def test_plain_features_are_the_method_form():
-    assert set(features(conv(8, 16, (3, 1)), "plain")) == {"const", "macs", "output_elements", "input_elements"}
+    assert set(features(conv(8, 16, (3, 1)), "plain")) == {
+        "const",
+        "macs",
+        "output_elements",
+        "input_elements",
+    }
     assert set(features(OpSpec("add", (16, 5, 8), (16, 5, 8)), "plain")) == {"const", "output_elements"}
-    assert set(features(OpSpec("mean", (16, 5, 6), (6,)), "plain")) == {"const", "output_elements", "input_elements"}
+    assert set(features(OpSpec("mean", (16, 5, 6), (6,)), "plain")) == {
+        "const",
+        "output_elements",
+        "input_elements",
+    }
     extended = features(conv(24, 16, (3, 1)), "extended")
     assert extended["taps"] == 16 * 5 * 3 and extended["im2col"] == 16 * 5 * 3 * 24
     assert extended["tail16"] == 16 * 5 * 16 * (3 * 24 % 16)
@@ -60,7 +73,9 @@ def test_a_noise_free_linear_truth_is_recovered_per_group():
 
 def test_coefficients_are_never_negative():
     rng = np.random.default_rng(0)
-    entries = synthetic_entries(lambda op: max(1.0, 5000 - 3 * op.macs + rng.normal(0, 50)) if op.kind == "conv2d" else 10.0)
+    entries = synthetic_entries(
+        lambda op: max(1.0, 5000 - 3 * op.macs + rng.normal(0, 50)) if op.kind == "conv2d" else 10.0
+    )
     predictor = LatencyPredictor.fit(entries, "extended", CLOCK_HZ)
     assert all(beta >= 0 for group in predictor.coefficients.values() for beta in group.values())
 
@@ -69,7 +84,9 @@ def test_a_group_measured_once_scales_with_its_size():
     mean = OpSpec("mean", (16, 5, 6), (6,))
     predictor = LatencyPredictor.fit([LutEntry(op=mean, samples_ms=(0.9,))], "plain")
     assert predictor.unit == "ms"
-    assert predictor.predict_ms(OpSpec("mean", (16, 8, 12), (12,))) == pytest.approx(0.9 * (16 * 8 * 12) / (16 * 5 * 6))
+    assert predictor.predict_ms(OpSpec("mean", (16, 8, 12), (12,))) == pytest.approx(
+        0.9 * (16 * 8 * 12) / (16 * 5 * 6)
+    )
 
 
 def test_the_config_form_round_trips_through_yaml():

@@ -31,7 +31,10 @@ def test_profiles_missing_entries_and_resumes_after_a_torn_line(tmp_path, capsys
     for entry in first:
         assert entry.invoke_ms > entry.latency_ms > 0
         # The arena tflite-micro reported for the single-op model is what the emulator predicts.
-        assert entry.arena_bytes == estimate_arena(single_op_graph(entry.op), tflm_build("host-64bit-reference")).arena_bytes
+        assert (
+            entry.arena_bytes
+            == estimate_arena(single_op_graph(entry.op), tflm_build("host-64bit-reference")).arena_bytes
+        )
 
     with open(lut, "a") as handle:  # a run killed while writing its fourth entry
         handle.write('{"key": "conv2d|100x6x1|50x6x4|k5x1|s2x1|sa')
@@ -46,9 +49,20 @@ def test_profiles_missing_entries_and_resumes_after_a_torn_line(tmp_path, capsys
 @pytest.mark.slow
 def test_a_killed_profile_run_continues_where_it_stopped(tmp_path):
     lut = tmp_path / "host.jsonl"
-    command = [sys.executable, "-m", "micronas.cost.profile", "mcu=host", "dataset=basicmotions",
-               f"mcu.cost.lut_path={lut}", *QUICK, "--limit", "40"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "micronas.cost.profile",
+        "mcu=host",
+        "dataset=basicmotions",
+        f"mcu.cost.lut_path={lut}",
+        *QUICK,
+        "--limit",
+        "40",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 300
     while time.time() < deadline and (not lut.exists() or len(lut.read_text().splitlines()) < 4):
         time.sleep(0.2)

@@ -17,20 +17,34 @@ CONV_RECORD = {
     "flashSize": 1416,
     "memory": {"kTensorAreaUsed": "4116"},
     "modelConfig": {
-        "name": "conv2d_2074", "activation": "relu", "filters": 4, "input_shape": [1, 128, 9, 1],
-        "output_shape": [1, 64, 9, 4], "kernel_size": [3, 1], "strides": [2, 1], "padding": "same",
+        "name": "conv2d_2074",
+        "activation": "relu",
+        "filters": 4,
+        "input_shape": [1, 128, 9, 1],
+        "output_shape": [1, 64, 9, 4],
+        "kernel_size": [3, 1],
+        "strides": [2, 1],
+        "padding": "same",
     },
-    "timing": [{"cpuCycles": 363013, "type": 1}, {"cpuCycles": 351463, "type": 255}, {"cpuCycles": 350847, "type": 3}],
+    "timing": [
+        {"cpuCycles": 363013, "type": 1},
+        {"cpuCycles": 351463, "type": 255},
+        {"cpuCycles": 350847, "type": 3},
+    ],
 }
 
 
 def test_every_reference_layer_kind_maps_to_an_opspec():
-    assert record_op(CONV_RECORD["modelConfig"]) == OpSpec("conv2d", (128, 9, 1), (64, 9, 4), (3, 1), (2, 1), "same", "relu")
+    assert record_op(CONV_RECORD["modelConfig"]) == OpSpec(
+        "conv2d", (128, 9, 1), (64, 9, 4), (3, 1), (2, 1), "same", "relu"
+    )
     add = {"name": "add_127", "input_shape": [[1, 16, 5, 8], [1, 16, 5, 8]], "output_shape": [1, 16, 5, 8]}
     assert record_op(add) == OpSpec("add", (16, 5, 8), (16, 5, 8))
     pool = {"name": "global_average_pooling2d", "input_shape": [1, 16, 8, 10], "output_shape": [1, 10]}
     assert record_op(pool) == OpSpec("mean", (16, 8, 10), (10,))
-    assert record_op({"name": "softmax", "input_shape": [1, 10], "output_shape": [1, 10]}) == OpSpec("softmax", (10,), (10,))
+    assert record_op({"name": "softmax", "input_shape": [1, 10], "output_shape": [1, 10]}) == OpSpec(
+        "softmax", (10,), (10,)
+    )
     linear = dict(CONV_RECORD["modelConfig"], activation="linear")
     assert record_op(linear).activation == "none"
 
@@ -59,7 +73,9 @@ def test_import_cli_fills_the_lut_once_and_refuses_another_device(reference_dir,
     identity, entries = read_lut(lut)
     assert identity.board == "NUCLEO-L552ZE-Q" and len(entries) == 510
     with pytest.raises(SystemExit) as stop:
-        import_records.main([str(reference_dir / "nucleo_l552"), "mcu=nucleo_f446re", f"mcu.cost.lut_path={lut}"])
+        import_records.main(
+            [str(reference_dir / "nucleo_l552"), "mcu=nucleo_f446re", f"mcu.cost.lut_path={lut}"]
+        )
     assert stop.value.code == 2
     assert "was measured on another device" in capsys.readouterr().err
 
@@ -67,8 +83,15 @@ def test_import_cli_fills_the_lut_once_and_refuses_another_device(reference_dir,
 def test_calibrate_cli_reports_holdout_cv_and_learning_curve(reference_dir, capsys):
     calibrate.main(["mcu=nucleo_l552", "--records", str(reference_dir / "nucleo_l552")])
     out = capsys.readouterr().out
-    for heading in ("== features: plain", "== features: extended", "-- hold-out", "-- 5-fold CV",
-                    "-- largest 5-fold CV residuals", "-- learning curve", "== FLOPs proxy"):
+    for heading in (
+        "== features: plain",
+        "== features: extended",
+        "-- hold-out",
+        "-- 5-fold CV",
+        "-- largest 5-fold CV residuals",
+        "-- learning curve",
+        "== FLOPs proxy",
+    ):
         assert heading in out
     assert "  10 entries" in out or "  12 entries" in out
 
@@ -94,6 +117,8 @@ def test_calibrate_refuses_a_bad_holdout_share(capsys):
 
 def test_an_identity_is_what_the_importer_writes(reference_dir, tmp_path):
     mcu = load_config("search", ["mcu=nucleo_f446re", f"mcu.cost.lut_path={tmp_path / 'f.jsonl'}"]).mcu
-    added, _ = import_records.import_records(str(reference_dir / "nucleo_f446re" / "ucihar_128x9_b.json"), mcu)
+    added, _ = import_records.import_records(
+        str(reference_dir / "nucleo_f446re" / "ucihar_128x9_b.json"), mcu
+    )
     identity, _ = read_lut(tmp_path / "f.jsonl")
     assert added == 10 and identity == DeviceIdentity.from_mcu(mcu)

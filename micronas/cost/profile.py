@@ -27,6 +27,7 @@ from micronas.config import load_config  # noqa: E402
 from micronas.cost.enumerate import enumerate_ops  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry  # noqa: E402
 from micronas.errors import ConfigError, MicronasError, exit_on_user_error  # noqa: E402
+from micronas.hardware.errors import LinkError  # noqa: E402
 from micronas.space.opspec import OpSpec  # noqa: E402
 from micronas.space.searchspace import SearchSpace  # noqa: E402
 
@@ -90,6 +91,8 @@ def profile_op(device, op: OpSpec, warmups: int, repeats: int, overhead_ms: floa
         model = single_op_tflite(op)
         report = device.load(model)
         measurement = device.run(warmups, repeats)
+    except LinkError:
+        raise  # an unplugged or silent board: stop; the entry is measured when the run resumes
     except (MicronasError, RuntimeError, ValueError) as error:
         log.warning("%s failed: %s", op.key(), error)
         return LutEntry(op=op, samples_ms=(), status=f"failed:{type(error).__name__}", source="profile")
@@ -137,11 +140,8 @@ def profile_ops(
 
 
 def open_profiling_device(mcu):
-    """The in-process interpreter for `mcu=host`, else the board the MCU config names."""
-    if mcu.board == "host":
-        from micronas.hardware.local_device import LocalTflmDevice
-
-        return LocalTflmDevice()
+    """The device `mcu.device` names: for `mcu=host` the in-process interpreter (kind local) or the
+    virtual board (kind serial); else the board on `mcu.device.port`."""
     from micronas.hardware.open import open_device
 
     return open_device(mcu)

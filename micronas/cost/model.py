@@ -15,7 +15,7 @@ from pathlib import Path
 
 from micronas.cost.flash import FlashModel
 from micronas.cost.graph import op_graph
-from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut
+from micronas.cost.lut import STATISTICS, DeviceIdentity, LutEntry, read_lut
 from micronas.cost.memory import ArenaEstimate, TflmBuild, estimate_arena, tflm_build
 from micronas.cost.predictor import LatencyPredictor
 from micronas.errors import ConfigError, MicronasError
@@ -65,9 +65,11 @@ class CostModel:
         invoke_overhead_ms: float,
         build: TflmBuild,
         flash: FlashModel = FlashModel(),
+        statistic: str = "median",
     ):
         self.name = name
         self.table = {e.op.key(): e for e in entries if e.ok}
+        self.statistic = statistic
         self.predictor = predictor
         self.invoke_overhead_ms = float(invoke_overhead_ms)
         self.build = build
@@ -83,10 +85,16 @@ class CostModel:
             _, entries = read_lut(cost.lut_path, DeviceIdentity.from_mcu(mcu))
         ok = [e for e in entries if e.ok]
         clock_hz = int(mcu.clock_hz) if mcu.clock_hz else None
+        statistic = str(cost.get("latency_statistic") or "median")
+        if statistic not in STATISTICS:
+            raise ConfigError(
+                f"mcu.cost.latency_statistic={statistic} is not valid; "
+                f"valid ones are: {', '.join(STATISTICS)}."
+            )
         if cost.get("predictor") is not None:
             predictor = LatencyPredictor.from_config(cost.predictor, clock_hz)
         elif ok:
-            predictor = LatencyPredictor.fit(ok, "extended", clock_hz)
+            predictor = LatencyPredictor.fit(ok, "extended", clock_hz, statistic)
         else:
             predictor = None
         overhead = cost.get("invoke_overhead_ms")
@@ -106,7 +114,7 @@ class CostModel:
             "yes" if predictor else "none",
             overhead,
         )
-        return cls(str(mcu.name), ok, predictor, overhead, build)
+        return cls(str(mcu.name), ok, predictor, overhead, build, statistic=statistic)
 
     def op_latency(self, op: OpSpec) -> OpLatency:
         """Latency of one op in ms, with its provenance."""
@@ -118,12 +126,12 @@ class CostModel:
         key = op.key()
         entry = self.table.get(key)
         if entry is not None:
-            return OpLatency(entry.latency_ms, "measured")
+            return OpLatency(entry.latency(self.statistic), "measured")
         if op.kind == "conv2d":
             for activation in ("relu", "none"):
                 other = self.table.get(replace(op, activation=activation).key())
                 if other is not None:
-                    return OpLatency(other.latency_ms, "measured-other-activation")
+                    return OpLatency(other.latency(self.statistic), "measured-other-activation")
         if self.predictor is None:
             raise MicronasError(
                 f"mcu={self.name} has no measured entry for {key} and no fitted predictor; profile the "

@@ -62,8 +62,8 @@ def features(op: OpSpec, feature_set: str) -> dict[str, float]:
     return values
 
 
-def _target(entry: LutEntry, unit: str) -> float:
-    return entry.latency_cycles if unit == "cycles" else entry.latency_ms
+def _target(entry: LutEntry, unit: str, statistic: str) -> float:
+    return entry.latency_cycles if unit == "cycles" else entry.latency(statistic)
 
 
 def fit_group(ops: list[OpSpec], targets: np.ndarray, feature_set: str) -> dict[str, float]:
@@ -88,8 +88,15 @@ class LatencyPredictor:
     coefficients: dict[str, dict[str, float]]
 
     @classmethod
-    def fit(cls, entries: list[LutEntry], feature_set: str = "extended", clock_hz: int | None = None):
-        """Fit every group present among the `ok` entries; cycles are used when all entries have them."""
+    def fit(
+        cls,
+        entries: list[LutEntry],
+        feature_set: str = "extended",
+        clock_hz: int | None = None,
+        statistic: str = "median",
+    ):
+        """Fit every group present among the `ok` entries: on their median cycles where all have cycles,
+        else on their ms by `statistic`."""
         if feature_set not in FEATURE_SETS:
             raise ConfigError(
                 f"predictor features {feature_set!r} is not valid; valid sets are: {', '.join(FEATURE_SETS)}."
@@ -102,7 +109,7 @@ class LatencyPredictor:
         coefficients = {
             group: fit_group(
                 [e.op for e in group_entries],
-                np.array([_target(e, unit) for e in group_entries]),
+                np.array([_target(e, unit, statistic) for e in group_entries]),
                 feature_set,
             )
             for group, group_entries in by_group.items()

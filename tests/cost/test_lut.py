@@ -110,3 +110,11 @@ def test_identity_comes_from_the_mcu_config():
     assert host.runtime_version.startswith("tflite-micro ") and host.word_bits == 64
     with pytest.raises(ConfigError, match="mcu.cost.runtime_version is null for portenta_h7"):
         DeviceIdentity.from_mcu(load_config("search", ["mcu=portenta_h7"]).mcu)
+
+
+def test_latency_statistics():
+    timed = entry(CONV)
+    assert timed.latency("median") == pytest.approx(1.1)
+    assert timed.latency("min") == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="latency statistic 'mean' is not valid"):
+        timed.latency("mean")

@@ -8,7 +8,7 @@ from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry
 from micronas.cost.model import CostModel
 from micronas.cost.predictor import LatencyPredictor
-from micronas.errors import MicronasError
+from micronas.errors import ConfigError, MicronasError
 from micronas.space.opspec import OpSpec
 
 HEAD_RELU = OpSpec("conv2d", (16, 5, 8), (16, 5, 6), (1, 1), (1, 1), "same", "relu")
@@ -84,3 +84,17 @@ def test_every_mcu_config_builds_a_cost_model():
     for name in ("host", "nucleo_l552", "nucleo_f446re"):
         model = CostModel.from_mcu(load_config("search", [f"mcu={name}"]).mcu)
         assert model.build.word_bytes * 8 == load_config("search", [f"mcu={name}"]).mcu.word_bits
+
+
+def test_the_host_uses_the_fastest_run_and_a_bad_statistic_is_refused(compose, tmp_path):
+    mcu = compose("mcu=host", f"mcu.cost.lut_path={tmp_path / 'host.jsonl'}").mcu
+    LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu)).append(
+        LutEntry(op=BRANCH, samples_ms=(0.50, 0.40, 0.90), invoke_ms=0.55)
+    )
+    model = CostModel.from_mcu(mcu)
+    assert model.statistic == "min" and model.latency_ms(BRANCH) == pytest.approx(0.40)
+    bad = compose(
+        "mcu=host", f"mcu.cost.lut_path={tmp_path / 'host.jsonl'}", "mcu.cost.latency_statistic=mean"
+    ).mcu
+    with pytest.raises(ConfigError, match="mcu.cost.latency_statistic=mean is not valid"):
+        CostModel.from_mcu(bad)

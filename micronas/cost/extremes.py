@@ -12,10 +12,10 @@ step's live tensors.
 from dataclasses import dataclass
 from itertools import product
 
-from micronas.cost.graph import cell_graph, cell_ops
+from micronas.cost.graph import cell_graph
 from micronas.cost.memory import step_bytes
 from micronas.cost.model import CostModel
-from micronas.space.architecture import Architecture, SFCell, TRCell
+from micronas.space.architecture import Architecture, SFCell, TRCell, cell_ops
 from micronas.space.opspec import OpSpec
 from micronas.space.searchspace import DECISIONS, CellPlan, SearchSpace
 

@@ -9,7 +9,7 @@ operator in execution order.
 from dataclasses import dataclass
 from math import prod
 
-from micronas.space.architecture import Architecture, TRCell
+from micronas.space.architecture import Architecture, TRCell, cell_ops
 from micronas.space.searchspace import CellPlan
 from micronas.space.opspec import OpSpec
 
@@ -81,40 +81,12 @@ def op_graph(arch: Architecture) -> OpGraph:
     return OpGraph(tuple(builder.shapes), tuple(builder.steps))
 
 
-def cell_ops(plan: CellPlan, cell, in_channels: int) -> list[OpSpec]:
-    """The ops one cell runs on a `(H_in, W_in, in_channels)` input, as `Architecture.ops()` emits them."""
-    (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
-    x_shape = (h_in, w_in, in_channels)
-    if isinstance(cell, TRCell):
-        return [_conv(x_shape, (h_out, w_out, cell.width), (cell.kernel, 1), (2, 1))]
-    if cell.skip:
-        return []
-    stride = (1, 2) if cell.reducing else (1, 1)
-    y_shape, ops = (h_out, w_out, cell.block_width), []
-    if cell.branches_on:
-        b_shape = (h_out, w_out, cell.bottleneck_width)
-        ops.append(_conv(x_shape, b_shape, (1, w_in), stride))
-        for position, k in enumerate(cell.branches_on):
-            ops.append(_conv(b_shape, y_shape, (k, 1), (1, 1)))
-            if position:
-                ops.append(OpSpec("add", y_shape, y_shape))
-    if cell.residual:
-        ops.append(_conv(x_shape, y_shape, (1, 2) if cell.reducing else (1, 1), stride))
-        if cell.branches_on:
-            ops.append(OpSpec("add", y_shape, y_shape))
-    return ops
-
-
 def cell_graph(plan: CellPlan, cell, in_channels: int) -> OpGraph:
     """One cell alone, its input as the graph input: the same per-step live sets as inside a network."""
     ops = cell_ops(plan, cell, in_channels)
     builder = _Builder((*plan.input_hw, in_channels))
     _emit_cell(builder, cell, iter(ops), 0)
     return OpGraph(tuple(builder.shapes), tuple(builder.steps))
-
-
-def _conv(in_shape, out_shape, kernel, stride, activation="relu") -> OpSpec:
-    return OpSpec("conv2d", in_shape, out_shape, kernel, stride, "same", activation)
 
 
 def single_op_graph(op: OpSpec) -> OpGraph:

@@ -23,7 +23,7 @@ import torch
 
 from micronas.errors import MicronasError
 from micronas.space.opspec import OpSpec
-from micronas.space.searchspace import BRANCH_KERNELS, DECISIONS, SearchSpace
+from micronas.space.searchspace import BRANCH_KERNELS, DECISIONS, CellPlan, SearchSpace
 
 
 class ArchitectureError(MicronasError):
@@ -287,28 +287,11 @@ class Architecture:
         """
         ops, channels = [], 1
         for plan, cell in zip(self.space.cells, self.cells):
-            (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
-            x_shape = (h_in, w_in, channels)
+            ops += cell_ops(plan, cell, channels)
             if isinstance(cell, TRCell):
-                ops.append(_conv(x_shape, (h_out, w_out, cell.width), (cell.kernel, 1), (2, 1)))
                 channels = cell.width
-                continue
-            if cell.skip:
-                continue
-            stride = (1, 2) if cell.reducing else (1, 1)
-            y_shape = (h_out, w_out, cell.block_width)
-            if cell.branches_on:
-                b_shape = (h_out, w_out, cell.bottleneck_width)
-                ops.append(_conv(x_shape, b_shape, (1, w_in), stride))
-                for position, k in enumerate(cell.branches_on):
-                    ops.append(_conv(b_shape, y_shape, (k, 1), (1, 1)))
-                    if position:
-                        ops.append(OpSpec("add", y_shape, y_shape))
-            if cell.residual:
-                ops.append(_conv(x_shape, y_shape, (1, 2) if cell.reducing else (1, 1), stride))
-                if cell.branches_on:
-                    ops.append(OpSpec("add", y_shape, y_shape))
-            channels = cell.block_width
+            elif not cell.skip:
+                channels = cell.block_width
         h, w = self.space.head_hw
         n = self.num_classes
         ops.append(_conv((h, w, channels), (h, w, n), (1, 1), (1, 1), activation="none"))
@@ -325,6 +308,30 @@ class Architecture:
             )
             lines.append(f"cell {index} {cell.type}: {values}")
         return "\n".join(lines)
+
+
+def cell_ops(plan: CellPlan, cell, in_channels: int) -> list[OpSpec]:
+    """The ops one cell runs on a `(H_in, W_in, in_channels)` input, as `Architecture.ops()` emits them."""
+    (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
+    x_shape = (h_in, w_in, in_channels)
+    if isinstance(cell, TRCell):
+        return [_conv(x_shape, (h_out, w_out, cell.width), (cell.kernel, 1), (2, 1))]
+    if cell.skip:
+        return []
+    stride = (1, 2) if cell.reducing else (1, 1)
+    y_shape, ops = (h_out, w_out, cell.block_width), []
+    if cell.branches_on:
+        b_shape = (h_out, w_out, cell.bottleneck_width)
+        ops.append(_conv(x_shape, b_shape, (1, w_in), stride))
+        for position, k in enumerate(cell.branches_on):
+            ops.append(_conv(b_shape, y_shape, (k, 1), (1, 1)))
+            if position:
+                ops.append(OpSpec("add", y_shape, y_shape))
+    if cell.residual:
+        ops.append(_conv(x_shape, y_shape, (1, 2) if cell.reducing else (1, 1), stride))
+        if cell.branches_on:
+            ops.append(OpSpec("add", y_shape, y_shape))
+    return ops
 
 
 def _conv(in_shape, out_shape, kernel, stride, activation="relu") -> OpSpec:

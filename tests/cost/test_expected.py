@@ -6,7 +6,8 @@ import torch
 
 from micronas.config import load_config
 from micronas.cost.expected import ExpectedCosts
-from micronas.cost.graph import cell_ops, op_graph
+from micronas.cost.graph import op_graph
+from micronas.space.architecture import cell_ops
 from micronas.cost.memory import peak_bytes
 from micronas.cost.model import CostModel
 from micronas.space import Architecture, SearchSpace

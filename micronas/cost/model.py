@@ -54,6 +54,27 @@ class NetworkLatency:
         return predicted / op_ms if op_ms else 0.0
 
 
+@dataclass(frozen=True)
+class ArchitectureCosts:
+    """The exact predicted costs of one discrete architecture on one device (METHOD 4.4 step 4)."""
+
+    latency_ms: float
+    predicted_share: float  # share of the op time that comes from the fallback predictor
+    arena_bytes: int
+    peak_bytes: int
+    flash_bytes: int
+
+    def value(self, budget: str) -> float:
+        """The figure a budget constrains, in the budget's units (latency ms, memory and flash kB)."""
+        return {"latency": self.latency_ms, "memory": self.arena_bytes / 1024, "flash": self.flash_bytes / 1024}[
+            budget
+        ]
+
+    def verdicts(self, constraints: dict) -> dict[str, bool]:
+        """`{budget: met?}` for every non-null budget of `constraints` (latency ms, memory/flash kB)."""
+        return {name: self.value(name) <= float(limit) for name, limit in constraints.items() if limit is not None}
+
+
 class CostModel:
     """Latency (table, else predictor, with provenance), TFLM arena and flash for one device."""
 
@@ -161,3 +182,11 @@ class CostModel:
     def flash_bytes(self, arch: Architecture) -> int:
         """Predicted `.tflite` size of `arch`."""
         return self.flash.flash_bytes(arch.ops())
+
+    def predict(self, arch: Architecture) -> ArchitectureCosts:
+        """Exact predicted latency (with its predicted share), arena, live-set peak and flash of `arch`."""
+        latency = self.network_latency(arch.ops())
+        arena = self.arena(arch)
+        return ArchitectureCosts(
+            latency.total_ms, latency.predicted_share, arena.arena_bytes, arena.peak_bytes, self.flash_bytes(arch)
+        )

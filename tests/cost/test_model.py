@@ -98,3 +98,21 @@ def test_the_host_uses_the_fastest_run_and_a_bad_statistic_is_refused(compose, t
     ).mcu
     with pytest.raises(ConfigError, match="mcu.cost.latency_statistic=mean is not valid"):
         CostModel.from_mcu(bad)
+
+
+def test_predict_gives_the_exact_costs_of_an_architecture_and_judges_budgets_in_their_units(l552):
+    from micronas.space.architecture import Architecture
+    from micronas.space.searchspace import SearchSpace
+
+    model = CostModel.from_mcu(l552)
+    arch = Architecture.largest(SearchSpace(100, 6, 4))
+    costs = model.predict(arch)
+    assert costs.latency_ms == pytest.approx(model.network_latency(arch.ops()).total_ms)
+    assert costs.predicted_share == 1.0  # the small table holds none of its ops
+    assert costs.arena_bytes == model.arena(arch).arena_bytes > costs.peak_bytes > 0
+    assert costs.flash_bytes == model.flash_bytes(arch)
+    kib = costs.arena_bytes / 1024
+    assert costs.verdicts({"latency": costs.latency_ms, "memory": kib - 0.01, "flash": None}) == {
+        "latency": True,
+        "memory": False,
+    }

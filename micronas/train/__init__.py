@@ -1,0 +1,1 @@
+"""Retraining a found architecture from scratch (METHOD.md section 9)."""

@@ -1,0 +1,113 @@
+"""`ClassifierModule`: a `DiscreteNet` trained with the METHOD.md 9.2 recipe, and its evaluation.
+
+Adam (lr 1e-3), cross-entropy without class weights, early stopping on the arch-val loss with the best
+weights restored. `fit_classifier` is shared by retraining and by the random-search baseline.
+"""
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.callbacks import Callback, EarlyStopping
+from torch import nn
+from torch.utils.data import DataLoader
+
+from micronas.metrics import accuracy, macro_f1
+
+
+class ClassifierModule(pl.LightningModule):
+    """Cross-entropy training of one network; logs train/val loss and accuracy per epoch."""
+
+    def __init__(self, net: nn.Module, lr: float = 1e-3):
+        super().__init__()
+        self.net, self.lr = net, lr
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch, split: str) -> torch.Tensor:
+        x, y = batch
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, prog_bar=split == "val")
+        self.log(f"{split}/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+
+
+class RestoreBest(Callback):
+    """Keeps a copy of the weights with the lowest `monitor` and loads them back when training ends."""
+
+    def __init__(self, monitor: str = "val/loss"):
+        self.monitor, self.best, self.best_state, self.best_epoch = monitor, float("inf"), None, -1
+
+    def on_validation_end(self, trainer, module) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or value is None or not float(value) < self.best:
+            return
+        self.best, self.best_epoch = float(value), trainer.current_epoch
+        self.best_state = copy.deepcopy(module.state_dict())
+
+    def on_fit_end(self, trainer, module) -> None:
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.best_state = state["best"], state["best_epoch"], state["best_state"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Accuracy and macro-F1 of predictions on one split, with the labels kept for a confusion matrix."""
+
+    accuracy: float
+    macro_f1: float
+    y_true: np.ndarray
+    y_pred: np.ndarray
+
+
+def evaluate(net: nn.Module, loader: DataLoader, num_classes: int) -> Evaluation:
+    """Run `net` in eval mode over `loader` and score its argmax predictions."""
+    was_training = net.training
+    net.eval()
+    truths, predictions = [], []
+    with torch.no_grad():
+        for x, y in loader:
+            predictions.append(net(x).argmax(1).numpy())
+            truths.append(y.numpy())
+    net.train(was_training)
+    y_true, y_pred = np.concatenate(truths), np.concatenate(predictions)
+    return Evaluation(accuracy(y_true, y_pred), macro_f1(y_true, y_pred, num_classes), y_true, y_pred)
+
+
+def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, lr: float = 1e-3,
+                   logger=False, callbacks=(), progress: bool = False, ckpt_path: str | None = None
+                   ) -> RestoreBest:
+    """Train `net` on the weight-training split, stop early on the arch-val loss, restore the best weights.
+
+    Returns the `RestoreBest` callback (best arch-val loss and its epoch). Seed first for repeatability.
+    """
+    best = RestoreBest("val/loss")
+    stopper = EarlyStopping(monitor="val/loss", patience=patience, mode="min")
+    trainer = pl.Trainer(
+        max_epochs=max_epochs, logger=logger, callbacks=[best, stopper, *callbacks], accelerator="cpu",
+        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+        deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
+    )
+    trainer.fit(ClassifierModule(net, lr), datamodule.train_dataloader(), datamodule.val_dataloader(),
+                ckpt_path=ckpt_path)
+    return best

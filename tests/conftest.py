@@ -13,3 +13,9 @@ def compose(tmp_path):
         return load_config(config, [f"data_dir={tmp_path / 'data'}", *overrides])
 
     return _compose
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory):
+    """One real sqlite MLflow store for the whole test session (creating its schema takes seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"

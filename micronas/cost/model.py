@@ -96,6 +96,7 @@ class CostModel:
         self.build = build
         self.flash = flash
         self._cache: dict[str, OpLatency] = {}
+        self._warned_predicted_share = False  # warn once per model, not once per architecture
 
     @classmethod
     def from_mcu(cls, mcu) -> "CostModel":
@@ -158,7 +159,7 @@ class CostModel:
                 f"mcu={self.name} has no measured entry for {key} and no fitted predictor; profile the "
                 f"device first (python -m micronas.cost.profile mcu={self.name} dataset=NAME)."
             )
-        log.info("%s: %s predicted (no measured entry)", self.name, key)
+        log.debug("%s: %s predicted (no measured entry)", self.name, key)
         return OpLatency(self.predictor.predict_ms(op), "predicted")
 
     def latency_ms(self, op: OpSpec) -> float:
@@ -168,7 +169,10 @@ class CostModel:
         """Latency of one `Invoke()` of a network running `ops` (op sum plus per-invoke overhead)."""
         result = NetworkLatency(tuple(self.op_latency(op) for op in ops), self.invoke_overhead_ms)
         if result.predicted_share > PREDICTED_SHARE_WARNING:
-            log.warning(
+            level = logging.DEBUG if self._warned_predicted_share else logging.WARNING
+            self._warned_predicted_share = True
+            log.log(
+                level,
                 "%s: %.0f %% of the latency comes from predicted entries",
                 self.name,
                 100 * result.predicted_share,

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from micronas.errors import ConfigError
 from micronas.search.hardware_loss import hardware_loss
 from micronas.search.relaxation import ArchitectureLogits, entropy
 from micronas.search.temperature import temperature
@@ -30,6 +31,24 @@ COST_UNITS = {"latency": "ms", "memory": "bytes", "peak": "bytes", "flash": "byt
 ExpectedCosts = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 """Maps relaxed choice probabilities to differentiable expected costs, keyed by budget name
 (`latency` in ms, `memory` and `flash` in bytes)."""
+
+
+CHECKPOINT_KEY = "micronas_search"
+
+
+def search_identity(space: SearchSpace, method: str, seed: int, total_steps: int, targets: dict) -> dict:
+    """The settings a search checkpoint records and a resumed search must repeat."""
+    return {"space": str(space), "method": method, "seed": int(seed), "total_steps": int(total_steps),
+            "targets": dict(targets) if method == "dnas" else {}}
+
+
+def check_resumable(saved: dict | None, current: dict) -> None:
+    """Refuse (one sentence) to resume a checkpoint written by a search with other settings."""
+    if saved != current:
+        raise ConfigError(
+            f"the checkpoint belongs to another search ({saved}), not to this one ({current}); resume with "
+            "the dataset, search method, seed, epochs and budgets it was started with."
+        )
 
 
 def budget_targets(constraints: dict) -> dict[str, float]:
@@ -79,6 +98,12 @@ class SearchModule(pl.LightningModule):
         """What the expected costs are taken under: noise-free `softmax(alpha / tau)` by default."""
         if self.cfg.costs_from_noisy_sample:
             return sample
+        return self.arch_logits.probabilities(self.temperature)
+
+    def cost_weights_now(self) -> dict[str, torch.Tensor]:
+        """The noise-free probabilities the expected costs are reported under (DARTS: softmax(alpha))."""
+        if self.cfg.method == "darts":
+            return self.arch_logits.probabilities()
         return self.arch_logits.probabilities(self.temperature)
 
     def hardware_terms(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -165,11 +190,21 @@ class SearchModule(pl.LightningModule):
             self.log(f"arch/entropy/{key}", entropy(p))
             for option, value in zip(self.space_options(key), p):
                 self.log(f"arch/p/{key}/{option}", value)
-        if self.expected_costs is not None and self.cfg.method == "dnas":
+        if self.expected_costs is not None:
             with torch.no_grad():
-                costs = self.expected_costs(self.arch_logits.probabilities(self.temperature))
+                costs = self.expected_costs(self.cost_weights_now())
             for name, value in costs.items():
                 self.log(f"arch/expected_{name}_{COST_UNITS[name]}", float(value))
+
+    def identity(self) -> dict:
+        """What a checkpoint must agree on to resume this search."""
+        return search_identity(self.space, self.cfg.method, self.seed, self.total_steps, self.targets)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = self.identity()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_resumable(checkpoint.get(CHECKPOINT_KEY), self.identity())
 
     def space_options(self, key: str) -> tuple:
         return next(d.options for d in self.space.decisions if d.key == key)

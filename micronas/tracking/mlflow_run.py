@@ -24,15 +24,30 @@ def flat_params(cfg: DictConfig) -> dict[str, object]:
     return params
 
 
-def make_mlflow_logger(cfg: DictConfig, extra_tags: dict[str, str] | None = None) -> MLFlowLogger:
-    """A Lightning logger writing to `cfg.logger.tracking_uri` under the configured experiment and run name."""
+def make_mlflow_logger(cfg: DictConfig, extra_tags: dict[str, str] | None = None,
+                       run_id: str | None = None) -> MLFlowLogger:
+    """A Lightning logger writing to `cfg.logger.tracking_uri` under the configured experiment and run name.
+
+    With `run_id`, it continues that run (a resumed search logs into the run it started).
+    """
     tags = run_tags(cfg) | (extra_tags or {})
     return MLFlowLogger(
         experiment_name=cfg.logger.experiment_name,
         run_name=cfg.logger.run_name,
         tracking_uri=cfg.logger.tracking_uri,
         tags=tags,
+        run_id=run_id,
     )
+
+
+def architecture_params(arch) -> dict[str, object]:
+    """The derived architecture as flat params, e.g. `arch.cell0.kernel`, `arch.cell2.block_width`."""
+    params = {}
+    for index, cell in enumerate(arch.to_dict()["cells"]):
+        for name, value in cell.items():
+            if name != "type":
+                params[f"arch.cell{index}.{name}"] = value
+    return params
 
 
 def log_config(logger: MLFlowLogger, cfg: DictConfig) -> None:

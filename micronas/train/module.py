@@ -4,7 +4,9 @@ Adam (lr 1e-3), cross-entropy without class weights, early stopping on the arch-
 weights restored. `fit_classifier` is shared by retraining and by the random-search baseline.
 """
 
+import contextlib
 import copy
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +96,18 @@ def evaluate(net: nn.Module, loader: DataLoader, num_classes: int) -> Evaluation
     return Evaluation(accuracy(y_true, y_pred), macro_f1(y_true, y_pred, num_classes), y_true, y_pred)
 
 
+@contextlib.contextmanager
+def quiet_lightning():
+    """Silence Lightning's per-Trainer banner (accelerator lines, tips) for many short fits."""
+    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, lr: float = 1e-3,
                    logger=False, callbacks=(), progress: bool = False, ckpt_path: str | None = None
                    ) -> RestoreBest:
@@ -103,11 +117,12 @@ def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, l
     """
     best = RestoreBest("val/loss")
     stopper = EarlyStopping(monitor="val/loss", patience=patience, mode="min")
-    trainer = pl.Trainer(
-        max_epochs=max_epochs, logger=logger, callbacks=[best, stopper, *callbacks], accelerator="cpu",
-        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-        deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
-    )
-    trainer.fit(ClassifierModule(net, lr), datamodule.train_dataloader(), datamodule.val_dataloader(),
-                ckpt_path=ckpt_path)
+    with quiet_lightning():
+        trainer = pl.Trainer(
+            max_epochs=max_epochs, logger=logger, callbacks=[best, stopper, *callbacks], accelerator="cpu",
+            enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+            deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
+        )
+        trainer.fit(ClassifierModule(net, lr), datamodule.train_dataloader(), datamodule.val_dataloader(),
+                    ckpt_path=ckpt_path)
     return best

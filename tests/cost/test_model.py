@@ -33,7 +33,7 @@ def test_answers_say_where_they_come_from(l552, caplog):
     assert model.latency_ms(BRANCH) == pytest.approx(2.1)
     assert model.op_latency(HEAD).provenance == "measured-other-activation"
     assert model.latency_ms(HEAD) == pytest.approx(0.30)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG):
         answer = model.op_latency(ADD)
     assert answer.provenance == "predicted" and answer.latency_ms > 0
     assert "add|16x5x16|16x5x16|none predicted" in caplog.text

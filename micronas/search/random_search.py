@@ -1,0 +1,164 @@
+"""Random search under the same limits (METHOD.md section 10), the baseline DNAS must beat.
+
+Architectures are drawn uniformly with `Architecture.random` (degenerate cells resampled) from a
+generator seeded by `seed`. A draw whose exact predicted costs break a budget is rejected, and so is one
+that deploys the same operators as an earlier draw. Each feasible candidate is trained from scratch with
+the same seed (`fit_classifier`: early stopping on the arch-val loss, best weights restored), scored on
+arch-val (selection) and on test (reported only), and the best by arch-val accuracy is kept (ties: macro-F1,
+then lower predicted latency).
+
+The draw sequence depends only on the seed, the space and the budgets, so a killed search resumes by
+replaying the draws and taking the candidates it already trained from `done` (their `to_dict()` records)
+instead of training them again.
+"""
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+
+from micronas.cost.model import ArchitectureCosts, CostModel
+from micronas.errors import ConfigError
+from micronas.space.architecture import Architecture
+from micronas.space.discrete import DiscreteNet
+from micronas.space.searchspace import SearchSpace
+from micronas.train.module import evaluate, fit_classifier
+
+log = logging.getLogger(__name__)
+
+BUDGET_UNITS = {"latency": "ms", "memory": "kB", "flash": "kB"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One feasible architecture, its predicted costs and the scores of its brief training."""
+
+    index: int  # order among the feasible candidates, from 0
+    draw: int  # which draw of the generator produced it, from 1
+    arch: Architecture
+    costs: ArchitectureCosts
+    val_loss: float  # best arch-val loss (the restored weights)
+    best_epoch: int
+    val_accuracy: float
+    val_macro_f1: float
+    test_accuracy: float
+    test_macro_f1: float
+
+    def to_dict(self) -> dict:
+        """A JSON-able record, for resuming a killed search and for logging the distribution."""
+        return {**asdict(self), "arch": self.arch.to_dict(), "costs": asdict(self.costs)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Candidate":
+        return cls(**{**data, "arch": Architecture.from_dict(data["arch"]),
+                      "costs": ArchitectureCosts(**data["costs"])})
+
+    def rank(self) -> tuple:
+        """Selection key: arch-val accuracy, then macro-F1, then lower predicted latency."""
+        return self.val_accuracy, self.val_macro_f1, -self.costs.latency_ms
+
+
+@dataclass(frozen=True)
+class RandomSearchResult:
+    """The selected candidate, every trained candidate in order, and how many draws it took."""
+
+    best: Candidate
+    candidates: tuple[Candidate, ...]
+    draws: int
+    infeasible: int  # distinct draws rejected for breaking a budget
+
+    @property
+    def arch(self) -> Architecture:
+        return self.best.arch
+
+
+def _check_settings(search_cfg) -> None:
+    for name in ("candidates", "max_draws", "epochs", "patience"):
+        value = search_cfg.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"search.{name}={value} is not valid; it must be a positive integer.")
+    lr = search_cfg.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ConfigError(f"search.lr={lr} is not valid; it must be a positive learning rate such as 1e-3.")
+
+
+def _deployed(arch: Architecture) -> tuple[str, ...]:
+    """Identity of the deployed network: choices inside skipped cells or dead bottlenecks do not count."""
+    return tuple(op.key() for op in arch.ops())
+
+
+def _train(index: int, draw: int, arch: Architecture, costs: ArchitectureCosts, datamodule, search_cfg,
+           seed: int) -> Candidate:
+    pl.seed_everything(seed, verbose=False)
+    net = DiscreteNet(arch)
+    best = fit_classifier(net, datamodule, search_cfg.epochs, search_cfg.patience, search_cfg.lr)
+    val = evaluate(net, datamodule.val_dataloader(), datamodule.num_classes)
+    test = evaluate(net, datamodule.test_dataloader(), datamodule.num_classes)
+    return Candidate(index, draw, arch, costs, best.best, best.best_epoch, val.accuracy, val.macro_f1,
+                     test.accuracy, test.macro_f1)
+
+
+def _no_feasible_draw(budgets: dict, cheapest: dict, draws: int, mcu: str) -> ConfigError:
+    limits = ", ".join(f"{name} <= {value:g} {BUDGET_UNITS[name]}" for name, value in budgets.items())
+    figures = ", ".join(f"{name} {value:.4g} {BUDGET_UNITS[name]}" for name, value in cheapest.items())
+    return ConfigError(
+        f"none of {draws} random architectures meets the budgets {limits} on {mcu} (the lowest "
+        f"figures drawn are {figures}); raise the budgets or search.max_draws."
+    )
+
+
+def random_search(space: SearchSpace, cost_model: CostModel, constraints: dict, datamodule, search_cfg,
+                  seed: int, on_candidate: Callable[[int, Candidate], None] | None = None,
+                  done: list[dict] = ()) -> RandomSearchResult:
+    """Train up to `search_cfg.candidates` random feasible architectures and keep the best on arch-val.
+
+    `constraints` are budgets in config units (latency ms, memory and flash kB; None = unconstrained).
+    `on_candidate(index, candidate)` is called after each newly trained candidate; `done` holds the
+    `Candidate.to_dict()` records of a killed run with the same seed, which are reused, not retrained.
+    Fewer candidates than asked are trained (with a warning) when `max_draws` runs out first; none at
+    all is a `ConfigError` naming the budgets and the cheapest figures drawn.
+    """
+    _check_settings(search_cfg)
+    budgets = {name: float(value) for name, value in dict(constraints or {}).items() if value is not None}
+    resumed = [Candidate.from_dict(record) for record in done]
+    rng = np.random.default_rng(seed)
+    seen, candidates, cheapest = set(), [], {name: math.inf for name in budgets}
+    draws = infeasible = 0
+    while len(candidates) < search_cfg.candidates and draws < search_cfg.max_draws:
+        arch = Architecture.random(space, rng)
+        draws += 1
+        if _deployed(arch) in seen:
+            continue
+        seen.add(_deployed(arch))
+        costs = cost_model.predict(arch)
+        for name in budgets:
+            cheapest[name] = min(cheapest[name], costs.value(name))
+        if not all(costs.verdicts(budgets).values()):
+            infeasible += 1
+            continue
+        index = len(candidates)
+        if index < len(resumed):
+            if resumed[index].arch != arch:
+                raise ConfigError(
+                    f"the saved random-search candidate {index} is not draw {draws} of seed {seed}; resume "
+                    "with the seed, dataset and budgets of the killed run, or start afresh."
+                )
+            candidates.append(resumed[index])
+            continue
+        candidate = _train(index, draws, arch, costs, datamodule, search_cfg, seed)
+        log.info("random search: candidate %d/%d (draw %d): arch-val accuracy %.4f, macro-F1 %.4f, %.3g ms",
+                 index + 1, search_cfg.candidates, draws, candidate.val_accuracy, candidate.val_macro_f1,
+                 costs.latency_ms)
+        candidates.append(candidate)
+        if on_candidate is not None:
+            on_candidate(index, candidate)
+    if not candidates:
+        raise _no_feasible_draw(budgets, cheapest, draws, cost_model.name)
+    if len(candidates) < search_cfg.candidates:
+        log.warning("random search: only %d of %d feasible distinct architectures in %d draws",
+                    len(candidates), search_cfg.candidates, draws)
+    best = max(candidates, key=Candidate.rank)
+    return RandomSearchResult(best, tuple(candidates), draws, infeasible)

@@ -1,0 +1,206 @@
+"""One architecture search from a composed config: the work behind `search.py`.
+
+data -> search space -> cost model -> refuse an impossible budget -> search (DNAS or DARTS in
+Lightning, or the random baseline) -> derived architecture -> exact predicted costs and budget
+verdicts -> arch-val accuracy and macro-F1 of the derived path -> run directory and MLflow.
+
+A search is resumed with `ckpt_path=` a `.ckpt` file or an earlier run directory: Lightning restores the
+epoch checkpoint (the random baseline re-reads its `candidates.jsonl`), and the MLflow run the search
+started is continued.
+"""
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+from micronas.config import to_yaml
+from micronas.cost.expected import ExpectedCosts
+from micronas.cost.model import CostModel
+from micronas.data import make_datamodule
+from micronas.errors import ConfigError
+from micronas.search.feasibility import check_feasible
+from micronas.search.history import ChoiceHistory, plot_choice_history
+from micronas.search.module import CHECKPOINT_KEY, SearchModule, budget_targets, check_resumable, search_identity
+from micronas.search.random_search import random_search
+from micronas.search.summary import build_summary, format_summary, violations
+from micronas.space.discrete import DiscreteNet
+from micronas.space.searchspace import SearchSpace
+from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
+from micronas.train.module import evaluate
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURE_FILE = "architecture.json"
+SUMMARY_FILE = "summary.json"
+RUN_ID_FILE = "mlflow_run_id"
+CANDIDATES_FILE = "candidates.jsonl"
+HISTORY_PLOT = "choice_probabilities.png"
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+class ResumeHint(Callback):
+    """On Ctrl-C, says which checkpoint resumes the search (the last finished epoch is on disk)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    def on_exception(self, trainer, module, exception) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            print(f"\nsearch interrupted; resume it with ckpt_path={self.run_dir}")
+
+
+def resume_source(ckpt_path) -> tuple[Path | None, Path | None]:
+    """`(earlier run directory, checkpoint file)` of `ckpt_path` (a `.ckpt` file or a run directory)."""
+    if ckpt_path is None:
+        return None, None
+    path = Path(str(ckpt_path))
+    if path.is_dir():
+        checkpoint = path / LAST_CHECKPOINT
+        return path, checkpoint if checkpoint.is_file() else None
+    if path.is_file() and path.suffix == ".ckpt":
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+        return run_dir, path
+    raise ConfigError(
+        f"ckpt_path={ckpt_path} is neither a .ckpt file nor a search run directory; give a checkpoint "
+        f"(e.g. outputs/DATE/TIME/{LAST_CHECKPOINT}) or the run directory that holds it."
+    )
+
+
+def _earlier_run_id(run_dir: Path | None) -> str | None:
+    if run_dir is None or not (run_dir / RUN_ID_FILE).is_file():
+        return None
+    return (run_dir / RUN_ID_FILE).read_text().strip() or None
+
+
+def _check_checkpoint(cfg, dm, space, checkpoint: Path | None) -> None:
+    """Refuse a missing, unreadable or foreign checkpoint before anything is logged."""
+    if checkpoint is None:
+        if cfg.get("ckpt_path") is not None:
+            raise ConfigError(f"ckpt_path={cfg.ckpt_path} holds no {LAST_CHECKPOINT}; nothing to resume.")
+        return
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False).get(CHECKPOINT_KEY)
+    except Exception as error:  # torch raises many types for a truncated or foreign file
+        raise ConfigError(f"ckpt_path={checkpoint} is not a readable checkpoint ({type(error).__name__}).") from None
+    steps = len(dm.train_dataloader()) * int(cfg.search.epochs)
+    check_resumable(saved, search_identity(space, cfg.search.method, cfg.seed, steps,
+                                           budget_targets(dict(cfg.constraints))))
+
+
+def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
+    """DNAS (Gumbel-softmax, hardware loss) or DARTS (softmax, no hardware loss) in Lightning."""
+    steps = len(dm.train_dataloader()) * int(cfg.search.epochs)
+    pl.seed_everything(int(cfg.seed), verbose=False)  # supernet weight initialisation
+    module = SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed,
+                          budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
+    history = ChoiceHistory()
+    trainer = pl.Trainer(
+        max_epochs=int(cfg.search.epochs),
+        logger=logger,
+        callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True), history,
+                   ResumeHint(out_dir)],
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        enable_progress_bar=cfg.trainer.enable_progress_bar,
+        deterministic=cfg.trainer.deterministic,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+    trainer.fit(module, dm.train_dataloader(), dm.val_dataloader(),
+                ckpt_path=str(checkpoint) if checkpoint else None)
+    arch = module.derive()
+    derived = evaluate(DiscreteNet(arch).load_from_supernet(module.supernet), dm.val_dataloader(), dm.num_classes)
+    plot_choice_history(history.epochs, space, out_dir / HISTORY_PLOT)
+    return arch, {"accuracy": derived.accuracy, "macro_f1": derived.macro_f1, "windows": len(derived.y_true)}
+
+
+def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
+    """Random search under the budgets; every finished candidate is flushed to `candidates.jsonl`."""
+    done = []
+    if earlier_dir is not None and (earlier_dir / CANDIDATES_FILE).is_file():
+        done = [json.loads(line) for line in (earlier_dir / CANDIDATES_FILE).read_text().splitlines() if line]
+    record = out_dir / CANDIDATES_FILE
+    record.write_text("".join(json.dumps(c) + "\n" for c in done))
+
+    def on_candidate(index, candidate):
+        with record.open("a") as stream:
+            stream.write(json.dumps(candidate.to_dict()) + "\n")
+        logger.log_metrics({"candidate/val_acc": candidate.val_accuracy,
+                            "candidate/latency_ms": candidate.costs.latency_ms}, step=index)
+
+    result = random_search(space, cost_model, dict(cfg.constraints), dm, cfg.search, cfg.seed,
+                           on_candidate=on_candidate, done=done)
+    best = result.best
+    return result.arch, {"accuracy": best.val_accuracy, "macro_f1": best.val_macro_f1, "windows": len(dm.val_dataset)}
+
+
+def run_search(cfg, out_dir: Path) -> dict:
+    """Run the search `cfg` describes, write its run directory, log it to MLflow; return the summary."""
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    earlier_dir, checkpoint = resume_source(cfg.get("ckpt_path"))
+    dm = make_datamodule(cfg)
+    dm.setup()
+    space = SearchSpace(*dm.input_shape, dm.num_classes)
+    cost_model = CostModel.from_mcu(cfg.mcu)
+    cheapest = check_feasible(space, cost_model, dict(cfg.constraints))
+    if cfg.search.method != "random":
+        _check_checkpoint(cfg, dm, space, checkpoint)
+
+    logger = make_mlflow_logger(cfg, {"search.method": cfg.search.method}, run_id=_earlier_run_id(earlier_dir))
+    (out_dir / RUN_ID_FILE).write_text(logger.run_id + "\n")
+    (out_dir / "config.yaml").write_text(to_yaml(cfg))
+    log_config(logger, cfg)
+
+    if cfg.search.method == "random":
+        arch, validation = _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir)
+    else:
+        arch, validation = _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint)
+
+    costs = cost_model.predict(arch)
+    summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol,
+                            time.monotonic() - started, logger.run_id)
+    arch = replace(arch, costs=summary["predicted"])
+    arch.save(out_dir / ARCHITECTURE_FILE)
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    _log_outcome(logger, summary, arch, out_dir)
+
+    print(format_summary(summary, out_dir))
+    for sentence in violations(summary):
+        log.warning(sentence)
+        print(f"WARNING: {sentence}")
+    return summary
+
+
+def _log_outcome(logger, summary: dict, arch, out_dir: Path) -> None:
+    """Predicted costs, verdicts, derived choices and the run-directory files, into the search's MLflow run."""
+    client, run_id = logger.experiment, logger.run_id
+    p, v = summary["predicted"], summary["validation"]
+    metrics = {
+        "predicted/latency_ms": p["latency_ms"],
+        "predicted/arena_bytes": p["arena_bytes"],
+        "predicted/flash_bytes": p["flash_bytes"],
+        "predicted/peak_bytes": p["peak_bytes"],
+        "predicted/latency_predicted_share": p["latency_predicted_share"],
+        "derived/val_acc": v["accuracy"],
+        "derived/val_macro_f1": v["macro_f1"],
+        "wall_time_s": summary["wall_time_s"],
+    }
+    metrics |= {f"constraint/{name}_met": float(c["met"]) for name, c in summary["constraints"].items()}
+    logger.log_metrics(metrics)
+    logger.log_hyperparams(architecture_params(arch))
+    client.set_tag(run_id, "constraints_met", str(summary["constraints_met"]).lower())
+    broken = violations(summary)
+    if broken:
+        client.set_tag(run_id, "violations", "; ".join(broken))
+    for name in (ARCHITECTURE_FILE, SUMMARY_FILE, HISTORY_PLOT, CANDIDATES_FILE):
+        if (out_dir / name).is_file():
+            client.log_artifact(run_id, str(out_dir / name))
+    logger.finalize("success")

@@ -1,0 +1,80 @@
+"""What a finished search reports: `summary.json` content, the budget verdicts, and the console table."""
+
+from micronas.cost.model import ArchitectureCosts
+from micronas.search.feasibility import UNITS
+from micronas.space.architecture import Architecture
+
+
+def constraint_report(costs: ArchitectureCosts, constraints: dict) -> dict[str, dict]:
+    """`{budget: {budget, unit, predicted, met}}` for every non-null budget (latency ms, memory/flash kB)."""
+    verdicts = costs.verdicts(constraints)
+    return {
+        name: {"budget": float(limit), "unit": UNITS[name], "predicted": costs.value(name), "met": verdicts[name]}
+        for name, limit in constraints.items()
+        if limit is not None
+    }
+
+
+def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation: dict,
+                  cheapest: dict[str, float], protocol: str, wall_time_s: float, run_id: str) -> dict:
+    """The JSON-able record of one search (written as `summary.json` and logged to MLflow).
+
+    `validation` holds the arch-val `accuracy`, `macro_f1` and number of `windows` of the found network.
+    """
+    constraints = constraint_report(costs, dict(cfg.constraints))
+    return {
+        "stage": "search",
+        "dataset": cfg.dataset.name,
+        "protocol": protocol,
+        "mcu": cfg.mcu.name,
+        "method": cfg.search.method,
+        "seed": int(cfg.seed),
+        "architecture": arch.to_dict(),
+        "predicted": {
+            "latency_ms": costs.latency_ms,
+            "latency_predicted_share": costs.predicted_share,
+            "arena_bytes": costs.arena_bytes,
+            "peak_bytes": costs.peak_bytes,
+            "flash_bytes": costs.flash_bytes,
+        },
+        "constraints": constraints,
+        "constraints_met": all(c["met"] for c in constraints.values()),
+        "cheapest_in_space": cheapest,
+        "validation": {key: validation[key] for key in ("accuracy", "macro_f1", "windows")},
+        "wall_time_s": wall_time_s,
+        "mlflow_run_id": run_id,
+    }
+
+
+def violations(summary: dict) -> list[str]:
+    """One sentence per budget the derived architecture breaks (empty when all are met)."""
+    return [
+        f"the derived architecture breaks constraints.{name}={c['budget']:g} {c['unit']}: "
+        f"predicted {c['predicted']:.4g} {c['unit']}"
+        for name, c in summary["constraints"].items()
+        if not c["met"]
+    ]
+
+
+def format_summary(summary: dict, out_dir) -> str:
+    """A short human table: budgets against predicted costs, validation scores, wall time, where things are."""
+    p = summary["predicted"]
+    rows = [
+        ("search", f"{summary['method']} on {summary['dataset']} for {summary['mcu']} (seed {summary['seed']})"),
+        ("latency", f"{p['latency_ms']:.3f} ms predicted ({100 * p['latency_predicted_share']:.0f} % from the "
+                    "fallback predictor)"),
+        ("arena", f"{p['arena_bytes'] / 1024:.2f} kB predicted"),
+        ("flash", f"{p['flash_bytes'] / 1024:.2f} kB predicted"),
+    ]
+    for name, c in summary["constraints"].items():
+        verdict = "met" if c["met"] else "VIOLATED"
+        rows.append((f"budget {name}", f"{c['predicted']:.4g} / {c['budget']:g} {c['unit']}: {verdict}"))
+    v = summary["validation"]
+    rows += [
+        ("arch-val", f"accuracy {100 * v['accuracy']:.2f} %, macro-F1 {v['macro_f1']:.4f} ({v['windows']} windows)"),
+        ("wall time", f"{summary['wall_time_s']:.1f} s"),
+        ("run dir", str(out_dir)),
+        ("mlflow run", summary["mlflow_run_id"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -1,0 +1,36 @@
+"""Hardware-aware architecture search for one dataset, MCU and set of budgets.
+
+    python search.py dataset=ucihar mcu=nucleo_l552 constraints.latency=50
+    python search.py search=darts          # baselines: search=darts, search=random
+    python search.py ckpt_path=outputs/DATE/TIME   # resume a killed search
+    python search.py -m constraints.latency=5,10,20,40   # a Hydra multirun sweep
+
+Writes architecture.json, summary.json, config.yaml and checkpoints into the Hydra run directory and
+logs the run to MLflow (`logger.tracking_uri`, sqlite:///mlflow.db by default).
+"""
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from micronas.config import validate
+from micronas.errors import exit_on_user_error
+from micronas.search.run import run_search
+
+
+@hydra.main(config_path="conf", config_name="search", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    validate(cfg)
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    summary = run_search(cfg, out_dir)
+    if cfg.retrain:
+        from micronas.train.chain import retrain_after_search
+
+        retrain_after_search(cfg, out_dir, summary["mlflow_run_id"])
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
     python search.py dataset=ucihar mcu=nucleo_l552 constraints.latency=50
     python search.py search=darts          # baselines: search=darts, search=random
     python search.py ckpt_path=outputs/DATE/TIME   # resume a killed search
+    python search.py mcu=host retrain=true         # then retrain, export int8 and measure (train.py)
     python search.py -m constraints.latency=5,10,20,40   # a Hydra multirun sweep
 
 Writes architecture.json, summary.json, config.yaml and checkpoints into the Hydra run directory and
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 
 from micronas.config import validate
 from micronas.errors import exit_on_user_error
+from micronas.search.chain import retrain_after_search
 from micronas.search.run import run_search
 
 
@@ -27,8 +29,6 @@ def main(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     summary = run_search(cfg, out_dir)
     if cfg.retrain:
-        from micronas.train.chain import retrain_after_search
-
         retrain_after_search(cfg, out_dir, summary["mlflow_run_id"])
 
 

@@ -1,0 +1,147 @@
+"""Search figures on this CPU.
+
+1. Seconds per search epoch on UCI-HAR-shaped data (128 x 9, 6 classes, batch 64; 7352 training
+   windows of which 1050 are arch-val, so 99 weight-training batches per epoch): the median wall time
+   of one full DNAS training step (architecture step + weight step, hardware loss for 50 ms on
+   nucleo_l552) times the batches per epoch, beside one epoch of training the largest DiscreteNet
+   (same data, same batch), and their ratio. Steps alternate between the two, so machine load hits
+   both alike.
+2. Constraint adherence on bundled basicmotions for nucleo_l552: full default searches (60 epochs)
+   under 5 latency and 3 memory budgets spread (log-uniformly) across the space's feasible range; the
+   share of DNAS searches whose derived architecture meets its budget by the cost model, beside the
+   same for DARTS (one DARTS search: it ignores budgets by construction), with arch-val accuracy.
+
+    python bench/search.py [--quick]   # --quick: 10 search epochs instead of 60
+"""
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import TensorDataset
+
+from micronas.config import load_config
+from micronas.cost.expected import ExpectedCosts
+from micronas.cost.extremes import extreme
+from micronas.cost.model import CostModel
+from micronas.search.feasibility import cheapest_figures
+from micronas.search.module import SearchModule, budget_targets
+from micronas.search.run import run_search
+from micronas.space import Architecture, DiscreteNet, SearchSpace
+from micronas.train.module import ClassifierModule, quiet_lightning
+
+BATCH = 64
+TRAIN_WINDOWS, ARCH_VAL_WINDOWS = 7352 - 1050, 1050
+WARMUP, REPEATS = 3, 12
+
+
+class StepTimer(pl.Callback):
+    """Wall time of every training step."""
+
+    def __init__(self):
+        self.times = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def step_times(module, data: TensorDataset, steps: int) -> list[float]:
+    timer = StepTimer()
+    with quiet_lightning():
+        trainer = pl.Trainer(max_epochs=1, limit_train_batches=steps, logger=False, callbacks=[timer],
+                             enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                             accelerator="cpu", num_sanity_val_steps=0)
+        trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=True))
+    return timer.times[WARMUP:]
+
+
+def epoch_seconds() -> None:
+    torch.manual_seed(0)
+    space = SearchSpace(128, 9, 6)
+    windows = lambda n: TensorDataset(torch.randn(n, 1, 128, 9), torch.randint(0, 6, (n,)))  # noqa: E731
+    train, arch_val = windows(BATCH * (WARMUP + REPEATS)), windows(ARCH_VAL_WINDOWS)
+    cfg = load_config("search", ["dataset=ucihar", "constraints.latency=50"])
+    cost_model = CostModel.from_mcu(cfg.mcu)
+    batches = math.ceil(TRAIN_WINDOWS / BATCH)
+    search, discrete = [], []
+    for _ in range(2):  # two alternating rounds
+        module = SearchModule(space, cfg.search, batches * cfg.search.epochs, arch_val, BATCH, 0,
+                              budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
+        search += step_times(module, train, WARMUP + REPEATS)
+        discrete += step_times(ClassifierModule(DiscreteNet(Architecture.largest(space))), train,
+                               WARMUP + REPEATS)
+    s, d = statistics.median(search), statistics.median(discrete)
+    print(f"UCI-HAR shape, batch {BATCH}, {batches} weight-training batches per epoch "
+          f"(median of {len(search)} steps each):")
+    print(f"  DNAS search step      {1000 * s:8.1f} ms  -> {s * batches:7.1f} s per search epoch")
+    print(f"  largest DiscreteNet   {1000 * d:8.1f} ms  -> {d * batches:7.1f} s per training epoch")
+    print(f"  ratio search / largest-net epoch: {s / d:.2f}")
+
+
+def log_spaced(low: float, high: float, count: int, margin: float = 0.15) -> list[float]:
+    """`count` budgets log-uniformly inside (low, high), `margin` of the log range away from both ends."""
+    a, b = math.log(low), math.log(high)
+    a, b = a + margin * (b - a), b - margin * (b - a)
+    return [math.exp(a + (b - a) * i / (count - 1)) for i in range(count)]
+
+
+def adherence(epochs: int) -> None:
+    base = load_config("search", ["dataset=basicmotions", "mcu=nucleo_l552"])
+    cost_model = CostModel.from_mcu(base.mcu)
+    space = SearchSpace(100, 6, 4)
+    cheapest = cheapest_figures(space, cost_model, ["latency", "memory"])
+    largest_latency = extreme(space, cost_model, "latency", cheapest=False).value
+    largest_arena = cost_model.arena(extreme(space, cost_model, "peak", cheapest=False).arch).arena_bytes / 1024
+    budgets = [("latency", round(v, 2)) for v in log_spaced(cheapest["latency"], largest_latency, 5)]
+    budgets += [("memory", round(v, 2)) for v in log_spaced(cheapest["memory"], largest_arena, 3)]
+    print(f"\nbasicmotions on nucleo_l552, {epochs} search epochs: latency range {cheapest['latency']:.2f}.."
+          f"{largest_latency:.1f} ms, arena range {cheapest['memory']:.2f}..{largest_arena:.2f} kB")
+
+    with tempfile.TemporaryDirectory() as folder:
+        def search(*overrides):
+            cfg = load_config("search", ["dataset=basicmotions", "mcu=nucleo_l552", f"search.epochs={epochs}",
+                                         f"logger.tracking_uri=sqlite:///{folder}/mlflow.db",
+                                         "trainer.enable_progress_bar=false", *overrides])
+            return run_search(cfg, Path(folder) / "_".join(overrides).replace("=", "-"))
+
+        darts = search("search=darts")
+        print(f"{'budget':>18} | {'DNAS predicted':>14} {'met':>4} {'val acc':>7} | "
+              f"{'DARTS predicted':>15} {'met':>4} {'val acc':>7}")
+        met = {"dnas": 0, "darts": 0}
+        for name, value in budgets:
+            dnas = search(f"constraints.{name}={value}")
+            unit = "ms" if name == "latency" else "kB"
+            key = "latency_ms" if name == "latency" else "arena_bytes"
+            scale = 1 if name == "latency" else 1 / 1024
+            row = []
+            for method, summary in (("dnas", dnas), ("darts", darts)):
+                figure = summary["predicted"][key] * scale
+                ok = figure <= value
+                met[method] += ok
+                row.append(f"{figure:12.2f} {unit} {'yes' if ok else 'NO':>4} {summary['validation']['accuracy']:7.3f}")
+            print(f"{name + ' <= ' + format(value, 'g') + ' ' + unit:>18} | {row[0]:>19} | {row[1]:>20}")
+        print(f"budgets met: DNAS {met['dnas']}/{len(budgets)}, DARTS {met['darts']}/{len(budgets)} "
+              f"(DARTS {darts['predicted']['latency_ms']:.1f} ms, "
+              f"{darts['predicted']['arena_bytes'] / 1024:.2f} kB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="10 search epochs instead of 60")
+    args = parser.parse_args()
+    epoch_seconds()
+    sys.stdout.flush()
+    adherence(10 if args.quick else 60)
+
+
+if __name__ == "__main__":
+    main()

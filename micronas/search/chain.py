@@ -1,0 +1,28 @@
+"""`search.py ... retrain=true`: retrain, export and measure the found architecture in the same command."""
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from micronas.config import load_config, validate
+from micronas.search.run import ARCHITECTURE_FILE
+
+SHARED_KEYS = ("dataset", "mcu", "constraints", "retraining", "trainer", "seed", "data_dir")
+
+
+def retrain_config(search_cfg: DictConfig, arch_path: Path) -> DictConfig:
+    """train.yaml for `arch_path` with the search's dataset, MCU, budgets, recipe, seed, data and store."""
+    cfg = load_config("train", [f"arch={arch_path}"])
+    for key in SHARED_KEYS:
+        cfg[key] = search_cfg[key]
+    cfg.logger.tracking_uri = search_cfg.logger.tracking_uri
+    validate(cfg)
+    return cfg
+
+
+def retrain_after_search(search_cfg: DictConfig, search_dir: Path, search_run_id: str) -> dict:
+    """Run train.py's work on the search's architecture, into `<search run dir>/retrain`, as a child run."""
+    from micronas.train.run import run_training  # the retraining stack is only needed when chaining
+
+    cfg = retrain_config(search_cfg, search_dir / ARCHITECTURE_FILE)
+    return run_training(cfg, search_dir / "retrain", search_run_id)

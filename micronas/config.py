@@ -26,9 +26,25 @@ def _check_override_groups(overrides: list[str]) -> None:
             )
 
 
+ALIASES = {"device.": "mcu.device."}  # `device.port=/dev/ttyACM0` is short for `mcu.device.port=...`
+
+
+def expand_aliases(overrides: list[str]) -> list[str]:
+    """Rewrite short override keys (`device.port=`) to their full config path (`mcu.device.port=`)."""
+    expanded = []
+    for override in overrides:
+        prefix = override[: len(override) - len(override.lstrip("+~"))]
+        body = override[len(prefix):]
+        for short, full in ALIASES.items():
+            if body.startswith(short):
+                body = full + body[len(short):]
+        expanded.append(prefix + body)
+    return expanded
+
+
 def load_config(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     """Compose `conf/<config_name>.yaml` with command-line style overrides, then validate it."""
-    overrides = list(overrides or [])
+    overrides = expand_aliases(list(overrides or []))
     _check_override_groups(overrides)
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

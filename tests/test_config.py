@@ -59,3 +59,9 @@ def test_bad_config_is_refused_in_one_sentence(overrides, message):
 def test_budgets_within_the_board_are_accepted():
     cfg = load_config("search", ["mcu=nucleo_f446re", "constraints.memory=128", "constraints.flash=512"])
     assert cfg.constraints.memory == 128
+
+
+def test_device_overrides_are_short_for_the_mcu_device_section():
+    cfg = load_config("search", ["mcu=nucleo_l552", "device.port=/dev/ttyACM0", "device.baud=115200"])
+    assert cfg.mcu.device.port == "/dev/ttyACM0" and cfg.mcu.device.baud == 115200
+    assert "device" not in cfg

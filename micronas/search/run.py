@@ -144,6 +144,9 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
 def run_search(cfg, out_dir: Path) -> dict:
     """Run the search `cfg` describes, write its run directory, log it to MLflow; return the summary."""
     started = time.monotonic()
+    if (out_dir / SUMMARY_FILE).is_file():  # a finished job of a re-run sweep is not repeated
+        print(f"{out_dir} holds a finished search; keeping it (delete {SUMMARY_FILE} to search again)")
+        return json.loads((out_dir / SUMMARY_FILE).read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
     earlier_dir, checkpoint = resume_source(cfg.get("ckpt_path"))
     dm = make_datamodule(cfg)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
@@ -47,8 +48,11 @@ def load_config(config_name: str, overrides: list[str] | None = None) -> DictCon
     overrides = expand_aliases(list(overrides or []))
     _check_override_groups(overrides)
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        if GlobalHydra.instance().is_initialized():  # inside a @hydra.main app, whose config dir is conf/
             cfg = compose(config_name=config_name, overrides=overrides)
+        else:
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                cfg = compose(config_name=config_name, overrides=overrides)
     except HydraException as error:
         first_line = str(error).strip().splitlines()[0]
         raise ConfigError(f"the overrides {' '.join(overrides)} are not valid: {first_line}") from None

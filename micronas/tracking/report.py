@@ -1,0 +1,56 @@
+"""Retraining report artefacts: the confusion-matrix PNG and the predicted-vs-measured table."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def confusion_png(matrix: np.ndarray, class_names: list[str], path: Path, title: str) -> Path:
+    """Draw `matrix` `[true, predicted]` with its counts into a PNG at `path`."""
+    n = len(class_names)
+    figure, axes = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n), dpi=120)
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(n), class_names, rotation=45, ha="right")
+    axes.set_yticks(range(n), class_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=9)
+    high = matrix.max() if matrix.size else 0
+    for (row, col), count in np.ndenumerate(matrix):
+        colour = "white" if count > high / 2 else "black"
+        axes.text(col, row, str(count), ha="center", va="center", color=colour)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return Path(path)
+
+
+def _number(value: float, unit: str) -> str:
+    return f"{value:.4f}" if unit == "ms" else f"{value:.0f}"
+
+
+def costs_markdown(rows: list[dict]) -> str:
+    """The rows of `micronas.train.costs.comparison` as a Markdown table."""
+    lines = ["| cost | unit | predicted | measured | error % |", "|---|---|---:|---:|---:|"]
+    for row in rows:
+        lines.append(
+            f"| {row['cost']} | {row['unit']} | {_number(row['predicted'], row['unit'])} | "
+            f"{_number(row['measured'], row['unit'])} | {row['error_pct']:+.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def costs_text(rows: list[dict]) -> str:
+    """The same rows as a plain aligned table for the terminal."""
+    lines = [f"{'':8s} {'predicted':>12s} {'measured':>12s} {'error':>9s}"]
+    for row in rows:
+        unit = row["unit"]
+        lines.append(
+            f"{row['cost']:8s} {_number(row['predicted'], unit):>9s} {unit:2s} "
+            f"{_number(row['measured'], unit):>9s} {unit:2s} {row['error_pct']:+8.2f}%"
+        )
+    return "\n".join(lines)

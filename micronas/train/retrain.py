@@ -1,0 +1,81 @@
+"""Train one repeat of a found architecture from scratch, resumable (METHOD.md section 9.2).
+
+Every epoch ends with `<folder>/last.ckpt` (weights, optimiser, early-stopping and best-weights state),
+so a killed or interrupted (Ctrl-C) run continues from its last finished epoch when it is started
+again with the same folder. A finished repeat is stored as `<folder>/trained.pt` and not trained again.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from micronas.space.architecture import Architecture
+from micronas.space.discrete import DiscreteNet
+from micronas.train.module import fit_classifier
+
+log = logging.getLogger(__name__)
+
+LAST_CHECKPOINT = "last.ckpt"
+TRAINED = "trained.pt"
+
+
+@dataclass(frozen=True)
+class TrainedRepeat:
+    """One retrained network (best arch-val weights) and how its training went."""
+
+    seed: int
+    net: DiscreteNet
+    best_epoch: int
+    arch_val_loss: float
+    resumed_from_epoch: int | None
+
+
+def train_repeat(
+    arch: Architecture,
+    datamodule,
+    recipe,
+    seed: int,
+    folder: Path,
+    logger=False,
+    callbacks=(),
+    progress: bool = False,
+) -> TrainedRepeat:
+    """Train `DiscreteNet(arch)` seeded with `seed` under `recipe` (max_epochs, patience, lr), with its
+    checkpoints in `folder`; resume from `folder/last.ckpt` or reuse `folder/trained.pt`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(seed, verbose=False)
+    net = DiscreteNet(arch)
+    trained = folder / TRAINED
+    if trained.is_file():
+        state = torch.load(trained, weights_only=True)
+        net.load_state_dict(state["weights"])
+        log.info("seed %d: reusing the finished training in %s", seed, trained)
+        return TrainedRepeat(seed, net.eval(), state["best_epoch"], state["arch_val_loss"], None)
+    last = folder / LAST_CHECKPOINT
+    resumed = None
+    if last.is_file():
+        resumed = int(torch.load(last, weights_only=False, map_location="cpu")["epoch"]) + 1
+        log.info("seed %d: resuming from %s after epoch %d", seed, last, resumed)
+    checkpoint = ModelCheckpoint(
+        dirpath=folder, filename=Path(LAST_CHECKPOINT).stem, monitor=None, save_top_k=1, every_n_epochs=1
+    )
+    best = fit_classifier(
+        net,
+        datamodule,
+        int(recipe.max_epochs),
+        int(recipe.patience),
+        float(recipe.lr),
+        logger=logger,
+        callbacks=[checkpoint, *callbacks],
+        progress=progress,
+        ckpt_path=str(last) if resumed is not None else None,
+    )
+    torch.save(
+        {"weights": net.state_dict(), "best_epoch": best.best_epoch, "arch_val_loss": best.best}, trained
+    )
+    return TrainedRepeat(seed, net.eval(), best.best_epoch, best.best, resumed)

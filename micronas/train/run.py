@@ -1,0 +1,329 @@
+"""`run_training`: an `architecture.json` becomes a retrained, evaluated, measured int8 model (METHOD.md 9).
+
+Steps: retrain `DiscreteNet` from scratch per seed (resumable), export full-int8 (PTQ; QAT fine-tuning
+when configured), score float and int8 (tflite-micro) on the test split, predict the costs with the
+MCU's cost model, measure the deployed model on the MCU's device, judge the budgets on the measured
+figures, and log everything to one MLflow run linked to its search run.
+"""
+
+import json
+import logging
+import shutil
+import statistics
+from pathlib import Path
+
+from micronas.config import to_yaml, validate
+from micronas.cost.model import CostModel
+from micronas.data import make_datamodule
+from micronas.errors import ConfigError
+from micronas.export.pipeline import HEADER_NAME, TFLITE_NAME
+from micronas.hardware.open import open_device
+from micronas.metrics import confusion_matrix
+from micronas.space.architecture import Architecture
+from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
+from micronas.tracking.report import confusion_png, costs_markdown, costs_text
+from micronas.train.costs import MeasuredCosts, comparison, measure_model, measured_verdicts
+from micronas.train.int8 import drop_points, export_and_score
+from micronas.train.module import Evaluation, evaluate
+from micronas.train.qat import quantization_aware_finetune
+from micronas.train.retrain import train_repeat
+
+log = logging.getLogger(__name__)
+
+METHODS = ("ptq", "qat", "auto")
+RUN_ID_FILE = "mlflow_retrain_run_id"  # distinct from the search's own file in its folder
+SEARCH_RUN_TAG = "micronas.search_run_id"
+
+
+def check_recipe(recipe) -> None:
+    """Refuse a retraining config that cannot run, with one sentence."""
+    method = recipe.quantization.method
+    if method not in METHODS:
+        raise ConfigError(
+            f"retraining.quantization.method={method} is not valid; valid methods are: {', '.join(METHODS)}."
+        )
+    for key, value, least in (
+        ("max_epochs", recipe.max_epochs, 1),
+        ("patience", recipe.patience, 1),
+        ("repeats", recipe.repeats, 1),
+        ("representative_windows", recipe.representative_windows, 1),
+        ("quantization.qat_epochs", recipe.quantization.qat_epochs, 1),
+        ("measurement.warmups", recipe.measurement.warmups, 0),
+        ("measurement.repeats", recipe.measurement.repeats, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"retraining.{key}={value} is not valid; use an integer of at least {least}.")
+
+
+def load_architecture(cfg) -> tuple[Architecture, Path]:
+    """The architecture `cfg.arch` names, and its path."""
+    if cfg.get("arch") is None:
+        raise ConfigError(
+            "arch is not set; pass arch=PATH/architecture.json (search.py writes one into its run folder)."
+        )
+    path = Path(str(cfg.arch)).expanduser()
+    return Architecture.load(path), path
+
+
+def search_run_of(arch_path: Path) -> str | None:
+    """The MLflow run id of the search that wrote `arch_path`, from `summary.json` beside it (if any)."""
+    summary = arch_path.parent / "summary.json"
+    if not summary.is_file():
+        return None
+    try:
+        run_id = json.loads(summary.read_text()).get("mlflow_run_id")
+    except (json.JSONDecodeError, AttributeError):
+        log.warning("%s is not a JSON object; the retrain run is not linked to a search run", summary)
+        return None
+    return str(run_id) if run_id else None
+
+
+def _logger(cfg, folder: Path, tags: dict, run_name: str | None = None):
+    """An MLflow logger for the run recorded in `folder` (a resumed retrain continues it), else a new one."""
+    stored = folder / RUN_ID_FILE
+    run_id = stored.read_text().strip() if stored.is_file() else None
+    if run_name is not None:
+        cfg = cfg.copy()
+        cfg.logger.run_name = run_name
+    logger = make_mlflow_logger(cfg, tags, run_id=run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored.write_text(logger.run_id + "\n")
+    return logger
+
+
+def _scores(evaluation: Evaluation) -> dict:
+    return {"accuracy": evaluation.accuracy, "macro_f1": evaluation.macro_f1}
+
+
+def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger) -> dict:
+    """Train, export and score one seed in `folder`; QAT fine-tuning as `retraining.quantization` says."""
+    recipe, k = cfg.retraining, dm.num_classes
+    quant = recipe.quantization
+    trained = train_repeat(arch, dm, recipe, seed, folder / "checkpoints", logger=logger)
+    net = trained.net
+    floats = {
+        "arch-val": evaluate(net, dm.val_dataloader(), k),
+        "test": evaluate(net, dm.test_dataloader(), k),
+    }
+    splits = {"arch-val": dm.val_dataset, "test": dm.test_dataset}
+    representative = dm.representative_windows(int(recipe.representative_windows))
+    exported, ptq = export_and_score(net, representative, splits, k, folder)
+    val_drop = drop_points(floats["arch-val"], ptq["arch-val"])
+    qat_applied = quant.method == "qat" or (
+        quant.method == "auto" and val_drop > float(quant.qat_threshold_points)
+    )
+    int8, qat = ptq, None
+    if qat_applied:
+        ptq_bytes = exported.tflite
+        best = quantization_aware_finetune(
+            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience)
+        )
+        exported, qat = export_and_score(net, representative, splits, k, folder)
+        int8 = qat
+        log.info("seed %d: QAT best arch-val loss %.4f at epoch %d", seed, best.best, best.best_epoch)
+        if exported.tflite == ptq_bytes:
+            raise RuntimeError("quantisation-aware fine-tuning left the int8 model unchanged")
+    return {
+        "seed": seed,
+        "folder": folder,
+        "exported": exported,
+        "float": floats,
+        "int8": int8,
+        "record": {
+            "seed": seed,
+            "best_epoch": trained.best_epoch,
+            "arch_val_loss": trained.arch_val_loss,
+            "resumed_from_epoch": trained.resumed_from_epoch,
+            "quantization": "qat" if qat_applied else "ptq",
+            "arch_val_int8_drop_points_ptq": val_drop,
+            "float_test": _scores(floats["test"]),
+            "int8_ptq_test": _scores(ptq["test"]),
+            "int8_qat_test": _scores(qat["test"]) if qat else None,
+            "int8_test": _scores(int8["test"]),
+            "int8_drop_points": drop_points(floats["test"], int8["test"]),
+        },
+    }
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, standard deviation (n-1), median, min and max."""
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
+    """Retrain `cfg.arch` on `cfg.dataset`, export, evaluate and measure it on `cfg.mcu`; write the
+    artefacts and `summary.json` into `out_dir`, log one MLflow run, and return the summary."""
+    validate(cfg)
+    recipe = cfg.retraining
+    check_recipe(recipe)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arch, arch_path = load_architecture(cfg)
+    dm = make_datamodule(cfg)
+    dm.setup()
+    arch.check_compatible(*dm.input_shape, dm.num_classes, f"dataset={cfg.dataset.name}")
+    predicted = CostModel.from_mcu(cfg.mcu).predict(arch)
+    with open_device(cfg.mcu):  # a missing port or another board is refused before training starts
+        pass
+    search_run_id = search_run_id or search_run_of(arch_path)
+    (out_dir / "config.yaml").write_text(to_yaml(cfg))
+
+    link = {SEARCH_RUN_TAG: search_run_id, "mlflow.parentRunId": search_run_id} if search_run_id else {}
+    logger = _logger(cfg, out_dir, link)
+    log_config(logger, cfg)
+    logger.log_hyperparams({"arch.path": str(arch_path), **architecture_params(arch)})
+    client, run_id = logger.experiment, logger.run_id
+    try:
+        summary = _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir, logger)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    summary.update(
+        {"search_run_id": search_run_id, "mlflow_run_id": run_id, "tracking_uri": cfg.logger.tracking_uri}
+    )
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for name in ("summary.json", "config.yaml", "measurement.json", TFLITE_NAME, HEADER_NAME,
+                 "confusion_float_test.png", "confusion_int8_test.png", "costs.md"):
+        client.log_artifact(run_id, str(out_dir / name))
+    client.set_terminated(run_id, "FINISHED")
+    _print_report(summary, out_dir)
+    return summary
+
+
+def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logger) -> dict:
+    recipe = cfg.retraining
+    seeds = [int(cfg.seed) + i for i in range(int(recipe.repeats))]
+    results = []
+    for seed in seeds:
+        if len(seeds) == 1:
+            results.append(retrain_repeat(cfg, arch, dm, seed, out_dir, logger))
+            continue
+        folder = out_dir / f"seed_{seed}"
+        child = _logger(
+            cfg, folder, {"mlflow.parentRunId": logger.run_id, "seed": str(seed)},
+            run_name=f"{cfg.logger.run_name}-seed{seed}",
+        )
+        results.append(retrain_repeat(cfg, arch, dm, seed, folder, child))
+        child.log_metrics({f"test/{k}": v for k, v in _flat_scores(results[-1]).items()})
+        child.finalize("success")
+    chosen = min(results, key=lambda r: r["record"]["arch_val_loss"])  # selection never looks at test
+    if chosen["folder"] != out_dir:
+        for name in (TFLITE_NAME, HEADER_NAME):
+            shutil.copyfile(chosen["folder"] / name, out_dir / name)
+
+    k = dm.num_classes
+    for label, evaluation in (("float", chosen["float"]["test"]), ("int8", chosen["int8"]["test"])):
+        matrix = confusion_matrix(evaluation.y_true, evaluation.y_pred, k)
+        confusion_png(
+            matrix, dm.class_names, out_dir / f"confusion_{label}_test.png",
+            f"{cfg.dataset.name} test ({dm.protocol}), {label}, seed {chosen['seed']}: "
+            f"acc {100 * evaluation.accuracy:.2f} %",
+        )
+
+    meas = recipe.measurement
+    record = measure_model(cfg.mcu, chosen["exported"].tflite, int(meas.warmups), int(meas.repeats))
+    (out_dir / "measurement.json").write_text(json.dumps(record, indent=2) + "\n")
+    statistic = str(cfg.mcu.cost.get("latency_statistic") or "median")
+    measured = MeasuredCosts.from_record(record, statistic)
+    rows = comparison(predicted, measured)
+    (out_dir / "costs.md").write_text(costs_markdown(rows))
+
+    scores = _flat_scores(chosen)
+    metrics = {f"test/{name}": value for name, value in scores.items()}
+    for row in rows:
+        metrics[f"predicted/{row['field']}"] = float(row["predicted"])
+        metrics[f"measured/{row['field']}"] = float(row["measured"])
+        metrics[f"error/{row['cost']}_pct"] = row["error_pct"]
+    metrics["measured/latency_median_ms"] = measured.latency_median_ms
+    metrics["predicted/peak_bytes"] = float(predicted.peak_bytes)
+    metrics["predicted/latency_predicted_share"] = predicted.predicted_share
+    over_repeats = None
+    if len(results) > 1:
+        per_seed = [_flat_scores(r) for r in results]
+        over_repeats = {name: spread([s[name] for s in per_seed]) for name in scores}
+        for name, stats in over_repeats.items():
+            metrics[f"test/{name}_mean"], metrics[f"test/{name}_std"] = stats["mean"], stats["std"]
+    logger.log_metrics(metrics)
+
+    verdicts = measured_verdicts(cfg.constraints, measured)
+    return {
+        "architecture": str(arch_path),
+        "dataset": cfg.dataset.name,
+        "protocol": dm.protocol,
+        "mcu": cfg.mcu.name,
+        "device": record["device"],
+        "selected_seed": chosen["seed"],
+        "quantization": chosen["record"]["quantization"],
+        "float": _scores(chosen["float"]["test"]),
+        "int8": _scores(chosen["int8"]["test"]),
+        "int8_drop_points": scores["int8_drop_points"],
+        "repeats": [r["record"] for r in results],
+        "over_repeats": over_repeats,
+        "predicted": {
+            "latency_ms": predicted.latency_ms,
+            "arena_bytes": predicted.arena_bytes,
+            "flash_bytes": predicted.flash_bytes,
+            "peak_bytes": predicted.peak_bytes,
+            "latency_predicted_share": predicted.predicted_share,
+        },
+        "measured": measured.to_dict(),
+        "relative_error_pct": {row["cost"]: row["error_pct"] for row in rows},
+        "comparison": rows,
+        "constraints": {name: value for name, value in cfg.constraints.items()},
+        "verdicts_measured": verdicts,
+        "constraints_met": all(verdicts.values()),
+        "files": {
+            "model": str(out_dir / TFLITE_NAME),
+            "header": str(out_dir / HEADER_NAME),
+            "measurement": str(out_dir / "measurement.json"),
+        },
+    }
+
+
+def _flat_scores(result: dict) -> dict[str, float]:
+    floats, int8 = result["float"]["test"], result["int8"]["test"]
+    return {
+        "float_acc": floats.accuracy,
+        "float_macro_f1": floats.macro_f1,
+        "int8_acc": int8.accuracy,
+        "int8_macro_f1": int8.macro_f1,
+        "int8_drop_points": drop_points(floats, int8),
+    }
+
+
+def _print_report(summary: dict, out_dir: Path) -> None:
+    verdicts = ", ".join(
+        f"{b} {'met' if ok else 'VIOLATED'}" for b, ok in summary["verdicts_measured"].items()
+    )
+    lines = [
+        f"{summary['dataset']} ({summary['protocol']}) test: "
+        f"float acc {100 * summary['float']['accuracy']:.2f} % "
+        f"(macro-F1 {summary['float']['macro_f1']:.3f}), int8 {100 * summary['int8']['accuracy']:.2f} % "
+        f"(macro-F1 {summary['int8']['macro_f1']:.3f}), drop {summary['int8_drop_points']:+.2f} points "
+        f"[{summary['quantization']}]",
+    ]
+    if summary["over_repeats"]:
+        acc = summary["over_repeats"]["int8_acc"]
+        lines.append(
+            f"over {len(summary['repeats'])} seeds: int8 acc {100 * acc['mean']:.2f} +- "
+            f"{100 * acc['std']:.2f} % (median {100 * acc['median']:.2f} %), "
+            f"deployed seed {summary['selected_seed']} (lowest arch-val loss)"
+        )
+    lines += [
+        f"predicted ({summary['mcu']} cost model) vs measured on {summary['device']['board']} "
+        f"(latency: {summary['measured']['latency_statistic']} of the timed runs):",
+        costs_text(summary["comparison"]),
+        f"budgets (measured): {verdicts or 'none set'}",
+        f"model:    {summary['files']['model']}",
+        f"C header: {summary['files']['header']}",
+        f"summary:  {out_dir / 'summary.json'}",
+        f"MLflow:   run {summary['mlflow_run_id']} in {summary['tracking_uri']}"
+        + (f" (child of search run {summary['search_run_id']})" if summary["search_run_id"] else ""),
+    ]
+    print("\n".join(lines))

@@ -16,8 +16,10 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Profile this machine's latency table (resumes; skips what it has), then search and retrain on it.
 demo: $(STAMP)
-	$(PY) -m micronas.data dataset=basicmotions
+	$(PY) -m micronas.cost.profile mcu=host dataset=basicmotions
+	$(PY) search.py dataset=basicmotions mcu=host retrain=true
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,5 +1,6 @@
 """One MLflow run per stage: store, names and tags from the config, the resolved config as an artifact."""
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -28,9 +29,11 @@ def make_mlflow_logger(cfg: DictConfig, extra_tags: dict[str, str] | None = None
                        run_id: str | None = None) -> MLFlowLogger:
     """A Lightning logger writing to `cfg.logger.tracking_uri` under the configured experiment and run name.
 
-    With `run_id`, it continues that run (a resumed search logs into the run it started).
+    With `run_id`, it continues that run (a resumed search logs into the run it started). Inside a sweep
+    (`MICRONAS_PARENT_RUN_ID`, set by `micronas.tracking.sweep`) the run is a child of the sweep's run.
     """
-    tags = run_tags(cfg) | (extra_tags or {})
+    parent = os.environ.get("MICRONAS_PARENT_RUN_ID")
+    tags = ({"mlflow.parentRunId": parent} if parent else {}) | run_tags(cfg) | (extra_tags or {})
     return MLFlowLogger(
         experiment_name=cfg.logger.experiment_name,
         run_name=cfg.logger.run_name,

@@ -28,6 +28,7 @@ from micronas.search.feasibility import check_feasible
 from micronas.search.history import ChoiceHistory, plot_choice_history
 from micronas.search.module import CHECKPOINT_KEY, SearchModule, budget_targets, check_resumable, search_identity
 from micronas.search.random_search import random_search
+from micronas.search.repair import repair
 from micronas.search.summary import build_summary, format_summary, violations
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
@@ -116,9 +117,16 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
     trainer.fit(module, dm.train_dataloader(), dm.val_dataloader(),
                 ckpt_path=str(checkpoint) if checkpoint else None)
     arch = module.derive()
+    changes = []
+    if cfg.search.get("repair", False):
+        logits = {key: value.detach() for key, value in module.arch_logits.as_dict().items()}
+        arch, changes = repair(arch, logits, cost_model, dict(cfg.constraints))
+        for change in changes:
+            log.info("greedy repair: %s", change)
     derived = evaluate(DiscreteNet(arch).load_from_supernet(module.supernet), dm.val_dataloader(), dm.num_classes)
     plot_choice_history(history.epochs, space, out_dir / HISTORY_PLOT)
-    return arch, {"accuracy": derived.accuracy, "macro_f1": derived.macro_f1, "windows": len(derived.y_true)}
+    return arch, {"accuracy": derived.accuracy, "macro_f1": derived.macro_f1, "windows": len(derived.y_true),
+                  "repair": [str(change) for change in changes]}
 
 
 def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
@@ -138,7 +146,8 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
     result = random_search(space, cost_model, dict(cfg.constraints), dm, cfg.search, cfg.seed,
                            on_candidate=on_candidate, done=done)
     best = result.best
-    return result.arch, {"accuracy": best.val_accuracy, "macro_f1": best.val_macro_f1, "windows": len(dm.val_dataset)}
+    return result.arch, {"accuracy": best.val_accuracy, "macro_f1": best.val_macro_f1,
+                         "windows": len(dm.val_dataset), "repair": []}
 
 
 def run_search(cfg, out_dir: Path) -> dict:

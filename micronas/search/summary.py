@@ -19,7 +19,8 @@ def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation:
                   cheapest: dict[str, float], protocol: str, wall_time_s: float, run_id: str) -> dict:
     """The JSON-able record of one search (written as `summary.json` and logged to MLflow).
 
-    `validation` holds the arch-val `accuracy`, `macro_f1` and number of `windows` of the found network.
+    `validation` holds the arch-val `accuracy`, `macro_f1` and number of `windows` of the found network,
+    and `repair`, the decisions the greedy repair changed after derivation.
     """
     constraints = constraint_report(costs, dict(cfg.constraints))
     return {
@@ -39,6 +40,7 @@ def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation:
         },
         "constraints": constraints,
         "constraints_met": all(c["met"] for c in constraints.values()),
+        "repair": list(validation["repair"]),
         "cheapest_in_space": cheapest,
         "validation": {key: validation[key] for key in ("accuracy", "macro_f1", "windows")},
         "wall_time_s": wall_time_s,
@@ -66,6 +68,8 @@ def format_summary(summary: dict, out_dir) -> str:
         ("arena", f"{p['arena_bytes'] / 1024:.2f} kB predicted"),
         ("flash", f"{p['flash_bytes'] / 1024:.2f} kB predicted"),
     ]
+    if summary["repair"]:
+        rows.append(("repair", "; ".join(summary["repair"])))
     for name, c in summary["constraints"].items():
         verdict = "met" if c["met"] else "VIOLATED"
         rows.append((f"budget {name}", f"{c['predicted']:.4g} / {c['budget']:g} {c['unit']}: {verdict}"))

@@ -121,5 +121,6 @@ def test_the_darts_config_is_dnas_with_plain_softmax():
     dnas = OmegaConf.to_container(load_config("search", ["search=dnas"]).search)
     assert (darts.pop("method"), dnas.pop("method")) == ("darts", "dnas")
     assert (darts.pop("gumbel_noise"), dnas.pop("gumbel_noise")) == (False, True)
+    assert (darts.pop("repair"), dnas.pop("repair")) == (False, True)
     assert darts == dnas
     assert load_config("search", ["search=darts", "search.epochs=3"]).search.epochs == 3

@@ -30,3 +30,20 @@ def test_fit_classifier_learns_basicmotions_and_restores_the_best_arch_val_weigh
         losses = [torch.nn.functional.cross_entropy(net(x), y, reduction="sum") for x, y in dm.val_dataloader()]
     assert float(sum(losses)) / len(dm.val_dataset) == pytest.approx(best.best, rel=1e-4)
 
+
+
+def test_recalibrate_batchnorm_replaces_running_statistics_by_those_of_the_loader():
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from micronas.train.module import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 1), nn.BatchNorm2d(3), nn.Dropout(0.5))
+    net[1].running_mean.fill_(7.0)
+    x = 3 + 2 * torch.randn(32, 1, 4, 4)
+    recalibrate_batchnorm(net, DataLoader(TensorDataset(x, torch.zeros(32)), batch_size=8))
+    with torch.no_grad():
+        features = net[0](x)
+    torch.testing.assert_close(net[1].running_mean, features.mean(dim=(0, 2, 3)))
+    assert not net.training and net[1].momentum == 0.1

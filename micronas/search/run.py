@@ -2,7 +2,8 @@
 
 data -> search space -> cost model -> refuse an impossible budget -> search (DNAS or DARTS in
 Lightning, or the random baseline) -> derived architecture -> exact predicted costs and budget
-verdicts -> arch-val accuracy and macro-F1 of the derived path -> run directory and MLflow.
+verdicts -> arch-val accuracy and macro-F1 of the derived path (supernet weights, BatchNorm statistics
+re-estimated for that path on the weight-training windows) -> run directory and MLflow.
 
 A search is resumed with `ckpt_path=` a `.ckpt` file or an earlier run directory: Lightning restores the
 epoch checkpoint (the random baseline re-reads its `candidates.jsonl`), and the MLflow run the search
@@ -33,7 +34,7 @@ from micronas.search.summary import build_summary, format_summary, violations
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
-from micronas.train.module import evaluate
+from micronas.train.module import evaluate, recalibrate_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
         arch, changes = repair(arch, logits, cost_model, dict(cfg.constraints))
         for change in changes:
             log.info("greedy repair: %s", change)
-    derived = evaluate(DiscreteNet(arch).load_from_supernet(module.supernet), dm.val_dataloader(), dm.num_classes)
+    path = recalibrate_batchnorm(DiscreteNet(arch).load_from_supernet(module.supernet), dm.train_dataloader())
+    derived = evaluate(path, dm.val_dataloader(), dm.num_classes)
     plot_choice_history(history.epochs, space, out_dir / HISTORY_PLOT)
     return arch, {"accuracy": derived.accuracy, "macro_f1": derived.macro_f1, "windows": len(derived.y_true),
                   "repair": [str(change) for change in changes]}

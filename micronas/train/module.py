@@ -82,6 +82,27 @@ class Evaluation:
     y_pred: np.ndarray
 
 
+def recalibrate_batchnorm(net: nn.Module, loader: DataLoader) -> nn.Module:
+    """Re-estimate every BatchNorm's running statistics on `loader` (a cumulative average); eval mode after.
+
+    A supernet's running statistics average over all the paths it sampled; a path taken out of it (a
+    derived architecture with sliced weights) needs the statistics of its own activations.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    net.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+        norm.train()
+    with torch.no_grad():
+        for x, _ in loader:
+            net(x)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    return net.eval()
+
+
 def evaluate(net: nn.Module, loader: DataLoader, num_classes: int) -> Evaluation:
     """Run `net` in eval mode over `loader` and score its argmax predictions."""
     was_training = net.training

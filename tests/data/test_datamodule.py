@@ -54,9 +54,10 @@ def test_zscore_is_fitted_on_weight_training_windows_only(basicmotions):
 
 
 def test_dataloaders_give_batches_of_one_channel_images(basicmotions):
-    x, y = next(iter(basicmotions.train_dataloader()))
-    assert x.shape == (32, 1, 100, 6) and y.shape == (32,)
-    assert next(iter(basicmotions.test_dataloader()))[0].shape == (40, 1, 100, 6)
+    x, y = next(iter(basicmotions.train_dataloader()))  # batch 8 (conf/dataset/basicmotions.yaml)
+    assert x.shape == (8, 1, 100, 6) and y.shape == (8,)
+    assert sum(len(y) for _, y in basicmotions.train_dataloader()) == 32
+    assert next(iter(basicmotions.test_dataloader()))[0].shape == (8, 1, 100, 6)
     assert len(basicmotions.val_dataloader().dataset) == 8
 
 

@@ -100,7 +100,7 @@ def test_a_lightning_trainer_consumes_the_datamodule(compose):
     )  # fmt: skip
     model = TinyClassifier(dm.input_shape, dm.num_classes)
     trainer.fit(model, datamodule=dm)
-    assert trainer.global_step == 2  # 32 training windows, batch 64: one step per epoch
+    assert trainer.global_step == 8  # 32 training windows, batch 8: four steps per epoch
     assert trainer.train_dataloader.sampler.epoch == 1  # Lightning sets the epoch of the shuffling sampler
     assert 0.0 <= trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"] <= 1.0
 

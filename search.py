@@ -10,14 +10,16 @@ Writes architecture.json, summary.json, config.yaml and checkpoints into the Hyd
 logs the run to MLflow (`logger.tracking_uri`, sqlite:///mlflow.db by default).
 """
 
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from micronas.config import validate
-from micronas.errors import exit_on_user_error
+from micronas.errors import MicronasError, exit_on_user_error
 from micronas.search.chain import retrain_after_search
 from micronas.search.run import run_search
 
@@ -25,11 +27,19 @@ from micronas.search.run import run_search
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    validate(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    summary = run_search(cfg, out_dir)
-    if cfg.retrain:
-        retrain_after_search(cfg, out_dir, summary["mlflow_run_id"])
+    try:
+        validate(cfg)
+        summary = run_search(cfg, out_dir)
+        if cfg.retrain:
+            retrain_after_search(cfg, out_dir, summary["mlflow_run_id"])
+    except MicronasError as error:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise
+        # One impossible job (e.g. a budget below the cheapest network) must not end the whole sweep.
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "error.txt").write_text(f"{error}\n")
+        print(f"error: {error} This job is skipped; the sweep goes on.", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -91,3 +91,13 @@ def test_a_search_logs_to_a_real_mlflow_server(tmp_path, mlflow_server):
     assert {"architecture.json", "summary.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     assert any((tmp_path / "artifacts").rglob("architecture.json"))  # stored by the server, not the client
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_an_impossible_job_of_a_sweep_is_skipped_with_its_sentence_and_the_sweep_goes_on(tmp_path):
+    result = search("-m", "constraints.latency=1,30", "search.epochs=1", "trainer.enable_progress_bar=false",
+                    "hydra.sweep.dir=sweep", cwd=tmp_path)
+    impossible, feasible = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
+    assert "constraints.latency=1 ms is below the cheapest architecture" in (impossible / "error.txt").read_text()
+    assert "This job is skipped; the sweep goes on." in result.stderr
+    assert not (impossible / "summary.json").exists()
+    assert json.loads((feasible / "summary.json").read_text())["constraints"]["latency"]["budget"] == 30

@@ -1,0 +1,95 @@
+"""Write a sweep's report (Pareto fronts, adherence, predictor error) as PNG and CSV, and into MLflow."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from micronas.cost.fit_metrics import error_summary
+from micronas.report.figures import pareto_png, prediction_png
+from micronas.report.pareto import pareto_front
+from micronas.report.runs import SearchPoint, collect_points
+from micronas.report.tables import POINT_COLUMNS, adherence_rows, point_row, write_csv
+
+COSTS = {  # report name -> (cost of a point, axis label)
+    "latency": (lambda p: p.latency_ms, "latency (ms; measured if retrained, else predicted)"),
+    "arena": (lambda p: p.arena_bytes / 1024, "tensor arena (kB; measured if retrained, else predicted)"),
+}
+PREDICTIONS = {  # name -> (predicted, measured, unit) of a retrained point, both for the board it ran on
+    "latency": (lambda p: p.retrain_predicted_latency_ms, lambda p: p.measured_latency_ms, "ms"),
+    "arena": (lambda p: p.retrain_predicted_arena_bytes, lambda p: p.measured_arena_bytes, "bytes"),
+}
+
+
+@dataclass
+class Report:
+    """What `write_report` found and wrote."""
+
+    points: list[SearchPoint]
+    parent_run_id: str | None
+    files: list[Path]
+    fronts: dict[str, list[SearchPoint]]       # cost name -> Pareto points of all methods, by method
+    prediction_errors: dict[str, dict]         # cost name -> error_summary, when measurements exist
+
+
+def _fronts(points: list[SearchPoint], cost) -> list[SearchPoint]:
+    front = []
+    for method in sorted({p.method for p in points}):
+        front += pareto_front([p for p in points if p.method == method], cost, lambda p: p.accuracy)
+    return front
+
+
+def _prediction_errors(points: list[SearchPoint], out_dir: Path) -> tuple[dict, list[Path]]:
+    errors, files = {}, []
+    for name, (predicted, measured, unit) in PREDICTIONS.items():
+        pairs = [(predicted(p), measured(p)) for p in points if None not in (predicted(p), measured(p))]
+        if not pairs:
+            continue
+        pred, meas = [a for a, _ in pairs], [b for _, b in pairs]
+        errors[name] = error_summary(meas, pred)
+        files.append(prediction_png(pred, meas, errors[name], unit, out_dir / f"prediction_{name}.png"))
+    if errors:
+        rows = [{"cost": name} | summary for name, summary in errors.items()]
+        files.append(write_csv(rows, out_dir / "prediction_error.csv"))
+    return errors, files
+
+
+def write_report(client: MlflowClient, target: str, out_dir: Path, log_to_parent: bool = True) -> Report:
+    """Report the runs of `target` (experiment name or sweep parent run id) into `out_dir`.
+
+    With a parent run and `log_to_parent`, the files are also logged to it under `report/`.
+    """
+    points, parent = collect_points(client, target)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [write_csv([point_row(p) for p in points], out_dir / "points.csv", POINT_COLUMNS),
+             write_csv(adherence_rows(points), out_dir / "adherence.csv")]
+    fronts = {}
+    for name, (cost, label) in COSTS.items():
+        fronts[name] = _fronts(points, cost)
+        front_rows = [point_row(p) for p in fronts[name]]
+        files.append(write_csv(front_rows, out_dir / f"pareto_{name}.csv", POINT_COLUMNS))
+        files.append(pareto_png(points, cost, label, out_dir / f"pareto_{name}.png"))
+    errors, error_files = _prediction_errors(points, out_dir)
+    files += error_files
+    if parent is not None and log_to_parent:
+        for path in files:
+            client.log_artifact(parent, str(path), "report")
+    return Report(points, parent, files, fronts, errors)
+
+
+def format_report(report: Report) -> str:
+    """The Pareto points per cost and the prediction errors, as plain text for the terminal."""
+    lines = []
+    for name, front in report.fronts.items():
+        lines.append(f"Pareto front, accuracy vs {name}:")
+        for p in front:
+            lines.append(f"  {p.method:7s} {p.budget_label:18s} acc {100 * p.accuracy:6.2f} %  "
+                         f"latency {p.latency_ms:9.3f} ms  arena {p.arena_bytes / 1024:8.2f} kB  "
+                         f"({p.source})")
+    for row in adherence_rows(report.points):
+        lines.append(f"constraints met, {row['method']:7s}: {row['all_met']}/{row['runs']} runs (predicted costs)")
+    for name, summary in report.prediction_errors.items():
+        lines.append(f"predicted vs measured {name}: n={summary['n']} R^2={summary['r2']:.4f} "
+                     f"MAPE={summary['mape_pct']:.2f} %")
+    return "\n".join(lines)

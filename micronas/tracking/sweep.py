@@ -1,0 +1,91 @@
+"""One parent MLflow run per Hydra multirun sweep; every job's run becomes its child.
+
+`SweepParentRun` is registered under `hydra.callbacks` in conf/search.yaml. At multirun start it creates
+the parent run (or reuses the one named in `<sweep dir>/mlflow_parent_run_id`, so a re-run of an
+interrupted sweep with the same `hydra.sweep.dir` continues it) and logs the sweep's config. At each
+job's start, in whatever process the launcher runs it, it reads that file and exports the id in
+`MICRONAS_PARENT_RUN_ID`, which `make_mlflow_logger` turns into the `mlflow.parentRunId` tag. At
+multirun end it writes the Pareto report into `<sweep dir>/report` and logs it to the parent run.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import mlflow
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from micronas.config import to_yaml
+from micronas.tracking.mlflow_run import run_tags
+
+PARENT_RUN_ENV = "MICRONAS_PARENT_RUN_ID"
+PARENT_RUN_FILE = "mlflow_parent_run_id"
+REPORT_DIR = "report"
+
+
+def _task_config(config: DictConfig) -> DictConfig:
+    """The job config without the `hydra` node (what search.py's main receives)."""
+    return OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+
+
+def _sweep_dir(config: DictConfig) -> Path:
+    return Path(str(config.hydra.sweep.dir))
+
+
+def sweep_description(config: DictConfig) -> str:
+    """The sweep's command-line overrides, sweeper params and resolved base config, as YAML."""
+    sweep = OmegaConf.create({
+        "overrides": list(config.hydra.overrides.task),
+        "sweeper_params": config.hydra.sweeper.get("params"),
+        "launcher": config.hydra.launcher._target_,
+    })
+    return to_yaml(OmegaConf.create({"sweep": sweep})) + to_yaml(_task_config(config))
+
+
+def start_parent_run(config: DictConfig) -> str:
+    """Create the sweep's parent run (or return the one an earlier, interrupted run of the sweep created)."""
+    id_file = _sweep_dir(config) / PARENT_RUN_FILE
+    client = mlflow.MlflowClient(config.logger.tracking_uri)
+    if id_file.is_file():
+        run_id = id_file.read_text().strip()
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    experiment = client.get_experiment_by_name(config.logger.experiment_name)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
+        config.logger.experiment_name)
+    task = _task_config(config)
+    tags = run_tags(task) | {"stage": "sweep", "micronas.sweep_dir": str(_sweep_dir(config).resolve())}
+    run = client.create_run(experiment_id, run_name=f"sweep-{task.dataset.name}-{task.mcu.name}", tags=tags)
+    client.log_param(run.info.run_id, "sweep.overrides", " ".join(config.hydra.overrides.task)[:6000])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sweep_config.yaml"
+        path.write_text(sweep_description(config))
+        client.log_artifact(run.info.run_id, str(path))
+    id_file.parent.mkdir(parents=True, exist_ok=True)
+    id_file.write_text(run.info.run_id + "\n")
+    return run.info.run_id
+
+
+class SweepParentRun(Callback):
+    """Hydra callback: one parent MLflow run per multirun, jobs as children, the Pareto report at the end."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        start_parent_run(config)
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        id_file = _sweep_dir(config) / PARENT_RUN_FILE
+        if config.hydra.mode == RunMode.MULTIRUN and id_file.is_file():
+            os.environ[PARENT_RUN_ENV] = id_file.read_text().strip()
+        else:
+            os.environ.pop(PARENT_RUN_ENV, None)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from micronas.report.build import write_report  # plotting is only needed once the sweep is done
+
+        os.environ.pop(PARENT_RUN_ENV, None)
+        parent = (_sweep_dir(config) / PARENT_RUN_FILE).read_text().strip()
+        client = mlflow.MlflowClient(config.logger.tracking_uri)
+        write_report(client, parent, _sweep_dir(config) / REPORT_DIR, log_to_parent=True)
+        client.set_terminated(parent, "FINISHED")

@@ -7,10 +7,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from micronas.budgets import UNITS
 from micronas.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-BUDGETS = {"latency": "ms", "memory": "kB", "flash": "kB"}
+BUDGETS = UNITS
 
 
 def group_options(group: str) -> list[str]:

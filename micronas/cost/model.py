@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from micronas.budgets import budget_value, verdicts
 from micronas.cost.flash import FlashModel
 from micronas.cost.graph import op_graph
 from micronas.cost.lut import STATISTICS, DeviceIdentity, LutEntry, read_lut
@@ -66,13 +67,11 @@ class ArchitectureCosts:
 
     def value(self, budget: str) -> float:
         """The figure a budget constrains, in the budget's units (latency ms, memory and flash kB)."""
-        return {"latency": self.latency_ms, "memory": self.arena_bytes / 1024, "flash": self.flash_bytes / 1024}[
-            budget
-        ]
+        return budget_value(self, budget)
 
     def verdicts(self, constraints: dict) -> dict[str, bool]:
         """`{budget: met?}` for every non-null budget of `constraints` (latency ms, memory/flash kB)."""
-        return {name: self.value(name) <= float(limit) for name, limit in constraints.items() if limit is not None}
+        return verdicts(self, constraints)
 
 
 class CostModel:

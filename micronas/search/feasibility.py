@@ -6,12 +6,12 @@ architecture with the smallest live-set peak (no arena is below that peak, and o
 paper datasets this architecture is also the cheapest in latency).
 """
 
+from micronas.budgets import UNITS
 from micronas.cost.extremes import extreme
 from micronas.cost.model import CostModel
 from micronas.errors import ConfigError
 from micronas.space.searchspace import SearchSpace
 
-UNITS = {"latency": "ms", "memory": "kB", "flash": "kB"}
 
 
 def cheapest_figures(space: SearchSpace, cost_model: CostModel, budgets: list[str]) -> dict[str, float]:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from micronas.budgets import FIELDS
 from micronas.errors import ConfigError
 from micronas.search.hardware_loss import hardware_loss
 from micronas.search.relaxation import ArchitectureLogits, entropy
@@ -53,8 +54,7 @@ def check_resumable(saved: dict | None, current: dict) -> None:
 
 def budget_targets(constraints: dict) -> dict[str, float]:
     """The constrained budgets in the units of the expected costs: latency ms, memory and flash bytes."""
-    scale = {"latency": 1.0, "memory": 1024.0, "flash": 1024.0}
-    return {name: float(value) * scale[name] for name, value in constraints.items() if value is not None}
+    return {name: float(value) * FIELDS[name][1] for name, value in constraints.items() if value is not None}
 
 
 class SearchModule(pl.LightningModule):

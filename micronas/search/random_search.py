@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pytorch_lightning as pl
 
+from micronas.budgets import UNITS
 from micronas.cost.model import ArchitectureCosts, CostModel
 from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture
@@ -28,9 +29,6 @@ from micronas.space.searchspace import SearchSpace
 from micronas.train.module import evaluate, fit_classifier
 
 log = logging.getLogger(__name__)
-
-BUDGET_UNITS = {"latency": "ms", "memory": "kB", "flash": "kB"}
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -102,8 +100,8 @@ def _train(index: int, draw: int, arch: Architecture, costs: ArchitectureCosts, 
 
 
 def _no_feasible_draw(budgets: dict, cheapest: dict, draws: int, mcu: str) -> ConfigError:
-    limits = ", ".join(f"{name} <= {value:g} {BUDGET_UNITS[name]}" for name, value in budgets.items())
-    figures = ", ".join(f"{name} {value:.4g} {BUDGET_UNITS[name]}" for name, value in cheapest.items())
+    limits = ", ".join(f"{name} <= {value:g} {UNITS[name]}" for name, value in budgets.items())
+    figures = ", ".join(f"{name} {value:.4g} {UNITS[name]}" for name, value in cheapest.items())
     return ConfigError(
         f"none of {draws} random architectures meets the budgets {limits} on {mcu} (the lowest "
         f"figures drawn are {figures}); raise the budgets or search.max_draws."

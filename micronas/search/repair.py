@@ -60,17 +60,17 @@ def repair(arch: Architecture, logits: dict, cost_model: CostModel, constraints:
     while current > 0 and len(changes) < max_changes:
         best = None
         for neighbour, change, decision in _neighbours(arch):
-            gained = current - excess(cost_model.predict(neighbour), constraints)
+            remaining = excess(cost_model.predict(neighbour), constraints)
+            gained = current - remaining
             if gained <= 0:
                 continue
             vector = [float(v) for v in logits[decision.key]]
             lost = vector[decision.options.index(change.before)] - vector[decision.options.index(change.after)]
             score = gained / (max(lost, 0.0) + 1e-3)
             if best is None or score > best[0]:
-                best = (score, neighbour, change)
+                best = (score, neighbour, change, remaining)
         if best is None:
             break
-        _, arch, change = best
+        _, arch, change, current = best
         changes.append(change)
-        current = excess(cost_model.predict(arch), constraints)
     return arch, changes

@@ -1,7 +1,7 @@
 """What a finished search reports: `summary.json` content, the budget verdicts, and the console table."""
 
+from micronas.budgets import UNITS
 from micronas.cost.model import ArchitectureCosts
-from micronas.search.feasibility import UNITS
 from micronas.space.architecture import Architecture
 
 

@@ -3,16 +3,12 @@
 import statistics
 from dataclasses import asdict, dataclass
 
+from micronas.budgets import verdicts
 from micronas.cost.model import ArchitectureCosts
 from micronas.hardware.measure import measure
 from micronas.hardware.open import open_device
 
 COSTS = (("latency", "latency_ms", "ms"), ("arena", "arena_bytes", "B"), ("flash", "flash_bytes", "B"))
-BUDGET_OF = {  # budget -> (measured field, units per budget unit): latency ms, memory and flash kB
-    "latency": ("latency_ms", 1.0),
-    "memory": ("arena_bytes", 1024.0),
-    "flash": ("flash_bytes", 1024.0),
-}
 
 
 @dataclass(frozen=True)
@@ -66,9 +62,4 @@ def comparison(predicted: ArchitectureCosts, measured: MeasuredCosts) -> list[di
 
 def measured_verdicts(constraints, measured: MeasuredCosts) -> dict[str, bool]:
     """`{budget: met?}` for every non-null budget (latency ms, memory and flash kB), on measured figures."""
-    verdicts = {}
-    for budget, limit in (constraints or {}).items():
-        if limit is not None:
-            field, per_unit = BUDGET_OF[budget]
-            verdicts[budget] = getattr(measured, field) / per_unit <= float(limit)
-    return verdicts
+    return verdicts(measured, constraints)

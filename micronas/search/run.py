@@ -7,7 +7,8 @@ re-estimated for that path on the weight-training windows) -> run directory and 
 
 A search is resumed with `ckpt_path=` a `.ckpt` file or an earlier run directory: Lightning restores the
 epoch checkpoint (the random baseline re-reads its `candidates.jsonl`), and the MLflow run the search
-started is continued.
+started is continued. A re-run sweep does this by itself for a job whose directory holds a search that
+was started but not finished; a finished one is kept as it is.
 """
 
 import json
@@ -158,8 +159,12 @@ def run_search(cfg, out_dir: Path) -> dict:
     if (out_dir / SUMMARY_FILE).is_file():  # a finished job of a re-run sweep is not repeated
         print(f"{out_dir} holds a finished search; keeping it (delete {SUMMARY_FILE} to search again)")
         return json.loads((out_dir / SUMMARY_FILE).read_text())
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is None and (out_dir / RUN_ID_FILE).is_file():  # a killed job of a re-run sweep
+        print(f"{out_dir} holds an interrupted search; resuming it from its last checkpoint")
+        ckpt_path = out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    earlier_dir, checkpoint = resume_source(cfg.get("ckpt_path"))
+    earlier_dir, checkpoint = resume_source(ckpt_path)
     dm = make_datamodule(cfg)
     dm.setup()
     space = SearchSpace(*dm.input_shape, dm.num_classes)

@@ -3,7 +3,9 @@
 `SweepParentRun` is registered under `hydra.callbacks` in conf/search.yaml. At multirun start it creates
 the parent run (or reuses the one named in `<sweep dir>/mlflow_parent_run_id`, so a re-run of an
 interrupted sweep with the same `hydra.sweep.dir` continues it) and logs the sweep's config. At each
-job's start, in whatever process the launcher runs it, it reads that file and exports the id in
+job's start, in whatever process or machine the launcher (basic, joblib, ray) runs it, it finds the
+parent's id — in that file, or, on a cluster node that does not share the sweep directory, in the MLflow
+store as the sweep run tagged with the job's `hydra.sweep.dir` — and exports it in
 `MICRONAS_PARENT_RUN_ID`, which `make_mlflow_logger` turns into the `mlflow.parentRunId` tag. At
 multirun end it writes the Pareto report into `<sweep dir>/report` and logs it to the parent run.
 """
@@ -23,6 +25,7 @@ from micronas.tracking.mlflow_run import run_tags
 PARENT_RUN_ENV = "MICRONAS_PARENT_RUN_ID"
 PARENT_RUN_FILE = "mlflow_parent_run_id"
 REPORT_DIR = "report"
+SWEEP_TAG = "micronas.sweep"   # the sweep's `hydra.sweep.dir` as configured (the same string in every job)
 
 
 def _task_config(config: DictConfig) -> DictConfig:
@@ -56,7 +59,8 @@ def start_parent_run(config: DictConfig) -> str:
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(
         config.logger.experiment_name)
     task = _task_config(config)
-    tags = run_tags(task) | {"stage": "sweep", "micronas.sweep_dir": str(_sweep_dir(config).resolve())}
+    tags = run_tags(task) | {"stage": "sweep", SWEEP_TAG: str(config.hydra.sweep.dir),
+                             "micronas.sweep_dir": str(_sweep_dir(config).resolve())}
     run = client.create_run(experiment_id, run_name=f"sweep-{task.dataset.name}-{task.mcu.name}", tags=tags)
     client.log_param(run.info.run_id, "sweep.overrides", " ".join(config.hydra.overrides.task)[:6000])
     with tempfile.TemporaryDirectory() as folder:
@@ -68,6 +72,22 @@ def start_parent_run(config: DictConfig) -> str:
     return run.info.run_id
 
 
+def find_parent_run(config: DictConfig) -> str | None:
+    """The id of the sweep run a job of `config` belongs to: from the sweep dir, else from MLflow."""
+    id_file = _sweep_dir(config) / PARENT_RUN_FILE
+    if id_file.is_file():
+        return id_file.read_text().strip()
+    client = mlflow.MlflowClient(config.logger.tracking_uri)
+    experiment = client.get_experiment_by_name(config.logger.experiment_name)
+    if experiment is None:
+        return None
+    sweep = str(config.hydra.sweep.dir)
+    quote = '"' if "'" in sweep else "'"
+    runs = client.search_runs([experiment.experiment_id], f"tags.`{SWEEP_TAG}` = {quote}{sweep}{quote}",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
 class SweepParentRun(Callback):
     """Hydra callback: one parent MLflow run per multirun, jobs as children, the Pareto report at the end."""
 
@@ -75,9 +95,9 @@ class SweepParentRun(Callback):
         start_parent_run(config)
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        id_file = _sweep_dir(config) / PARENT_RUN_FILE
-        if config.hydra.mode == RunMode.MULTIRUN and id_file.is_file():
-            os.environ[PARENT_RUN_ENV] = id_file.read_text().strip()
+        parent = find_parent_run(config) if config.hydra.mode == RunMode.MULTIRUN else None
+        if parent:
+            os.environ[PARENT_RUN_ENV] = parent
         else:
             os.environ.pop(PARENT_RUN_ENV, None)
 

@@ -1,9 +1,17 @@
 """`search.py -m`: one parent MLflow run per sweep, every job a child, resumable with the same sweep dir."""
 
+import os
 import shutil
 
 import mlflow
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.types import RunMode
+from omegaconf import open_dict
+
+from micronas.config import CONF_DIR
+from micronas.tracking.sweep import PARENT_RUN_ENV, PARENT_RUN_FILE, SweepParentRun, find_parent_run, \
+    start_parent_run
 
 
 def children(client, parent_id):
@@ -31,8 +39,50 @@ def test_a_joblib_sweep_logs_one_parent_run_with_a_child_per_job_and_the_pareto_
     assert {"report/pareto_latency.png", "report/pareto_arena.csv", "report/adherence.csv"} <= logged
 
 
+def test_a_ray_sweep_runs_its_jobs_on_a_local_ray_instance_as_children_of_one_parent(run_sweep, tmp_path):
+    result = run_sweep(tmp_path, tmp_path / "multirun", "hydra/launcher=ray",
+                       "+hydra.launcher.ray.init.num_cpus=2")
+    output = result.stdout + result.stderr
+    assert "Ray Launcher is launching 2 jobs" in output and "Started a local Ray instance" in output
+    assert output.count("(_run_job pid=") >= 2    # the jobs printed from Ray worker processes
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parent = (tmp_path / "multirun" / PARENT_RUN_FILE).read_text().strip()
+    runs = children(client, parent)
+    assert sorted(r.data.params["constraints.latency"] for r in runs) == ["20", "40"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert client.get_run(parent).info.status == "FINISHED"
+    assert "report/pareto_latency.csv" in {a.path for a in client.list_artifacts(parent, "report")}
+
+
+def sweep_job_config(sweep_dir, tracking_uri, latency):
+    """The config a launcher hands to one job of a sweep into `sweep_dir`, as Hydra composes it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        config = compose(config_name="search", return_hydra_config=True,
+                         overrides=[f"hydra.sweep.dir={sweep_dir}", f"logger.tracking_uri={tracking_uri}",
+                                    "logger.experiment_name=cluster", f"constraints.latency={latency}"])
+    with open_dict(config):
+        config.hydra.mode = RunMode.MULTIRUN
+        config.hydra.overrides.task = [f"constraints.latency={latency}"]
+        config.hydra.launcher._target_ = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+    return config
+
+
+def test_a_job_on_a_node_without_the_sweep_dir_finds_its_parent_run_in_mlflow(tmp_path, mlflow_uri, monkeypatch):
+    driver = sweep_job_config(tmp_path / "sweeps" / "a", mlflow_uri, 20)
+    parent = start_parent_run(driver)
+    other = start_parent_run(sweep_job_config(tmp_path / "sweeps" / "b", mlflow_uri, 20))
+    (tmp_path / "sweeps" / "a" / PARENT_RUN_FILE).unlink()   # the job runs where this file is not
+
+    job = sweep_job_config(tmp_path / "sweeps" / "a", mlflow_uri, 40)
+    assert find_parent_run(job) == parent != other
+    monkeypatch.delenv(PARENT_RUN_ENV, raising=False)
+    SweepParentRun().on_job_start(job)
+    assert os.environ[PARENT_RUN_ENV] == parent
+    assert find_parent_run(sweep_job_config(tmp_path / "sweeps" / "never", mlflow_uri, 20)) is None
+
+
 @pytest.mark.slow   # a second sweep (~40 s)
-def test_rerunning_an_interrupted_sweep_reuses_its_parent_and_repeats_only_unfinished_jobs(
+def test_rerunning_an_interrupted_sweep_reuses_its_parent_and_resumes_only_unfinished_jobs(
         tiny_sweep, run_sweep, tmp_path):
     folder = shutil.copytree(tiny_sweep.folder, tmp_path / "copy")
     sweep_dir = folder / "multirun"
@@ -46,11 +96,14 @@ def test_rerunning_an_interrupted_sweep_reuses_its_parent_and_repeats_only_unfin
     result = run_sweep(folder, sweep_dir)                  # the basic launcher this time
     assert (sweep_dir / "mlflow_parent_run_id").read_text().strip() == tiny_sweep.parent_run_id
     assert result.stdout.count("holds a finished search") == 1
+    assert result.stdout.count("holds an interrupted search; resuming it") == 1
+    assert "Restoring states from the checkpoint" in result.stdout + result.stderr
     assert (sweep_dir / "0" / "mlflow_run_id").read_text().strip() == kept
-    rerun = (sweep_dir / "1" / "mlflow_run_id").read_text().strip()
+    assert (sweep_dir / "1" / "mlflow_run_id").read_text().strip() == interrupted  # the same run, continued
     runs = {r.info.run_id: r for r in children(client, tiny_sweep.parent_run_id)}
-    assert set(runs) == {kept, interrupted, rerun} and rerun != interrupted
-    assert runs[rerun].info.status == "FINISHED" and runs[rerun].data.params["constraints.latency"] == "40"
+    assert set(runs) == {kept, interrupted}
+    assert runs[interrupted].info.status == "FINISHED"
+    assert runs[interrupted].data.params["constraints.latency"] == "40"
     assert client.get_run(tiny_sweep.parent_run_id).info.status == "FINISHED"
     points = (sweep_dir / "report" / "points.csv").read_text().splitlines()[1:]
-    assert sorted(line.split(",")[-2] for line in points) == sorted([kept, rerun])
+    assert sorted(line.split(",")[-2] for line in points) == sorted([kept, interrupted])

@@ -1,14 +1,17 @@
-"""Sweep figures: wall time of a 4-job sweep, sequential vs joblib, and the Pareto points per search method.
+"""Sweep figures: wall time of a 4-job sweep per launcher, and the Pareto points per search method.
 
-    .venv/bin/python bench/sweep.py [--epochs 1] [--candidates 3] [--skip-pareto] [--skip-timing]
+    .venv/bin/python bench/sweep.py [--repeats 1] [--budgets 0.25,1] [--skip-timing] [--skip-pareto]
 
-1. `search.py -m constraints.latency=7,10,20,40` with the basic launcher (one job after another) and with
-   `hydra/launcher=joblib hydra.launcher.n_jobs=2` (two processes on this 2-core machine): wall time of
-   each, median of `--repeats` runs, and their ratio.
-2. On basicmotions and japanesevowels, `search=dnas,darts,random` under latency budgets of 10 and 40 ms
-   (nucleo_l552, predicted costs): the Pareto points of accuracy vs latency and vs arena per method, as
-   `python -m micronas.report` computes them from the sweep's parent run.
-Everything runs in a temporary folder with its own sqlite MLflow store; the command lines are printed.
+1. `search.py -m constraints.latency=7,10,20,40 search.epochs=1` with the basic launcher (one job after
+   another), with `hydra/launcher=joblib hydra.launcher.n_jobs=2` (two processes on this 2-core machine)
+   and with `hydra/launcher=ray` (a local Ray instance): wall time of each, median of `--repeats` runs,
+   and the ratio sequential / parallel.
+2. On basicmotions and japanesevowels, `search=dnas,darts,random` under the same latency budgets on
+   `mcu=host`, each found network retrained, exported to int8 and measured in tflite-micro
+   (`retrain=true`, the default recipes): the Pareto points of int8 test accuracy vs measured latency
+   and vs measured arena per method, as `python -m micronas.report` computes them from the sweep's
+   parent run. The host latency table is profiled first into `--data-dir` (it resumes; entries persist).
+The MLflow store and sweep dirs are in a temporary folder; the command lines are printed.
 """
 
 import argparse
@@ -27,63 +30,78 @@ from micronas.tracking.sweep import PARENT_RUN_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ("trainer.enable_progress_bar=false",)
+LAUNCHERS = {"sequential (basic)": [],
+             "joblib n_jobs=2": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+             "ray (local)": ["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2"]}
 
 
-def sweep(folder: Path, name: str, overrides: list[str]) -> tuple[float, Path]:
-    """Run `search.py -m overrides` into `folder/name`; return (wall seconds, sweep dir)."""
-    sweep_dir = folder / name
-    command = [sys.executable, str(ROOT / "search.py"), "-m", *overrides, *QUIET,
-               f"hydra.sweep.dir={sweep_dir}"]
+def run(command: list[str], folder: Path, data_dir: Path) -> float:
+    """Run `command` in `folder`; return its wall seconds (exit with its stderr if it fails)."""
     print("$ " + " ".join(command[1:]), flush=True)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True,
-                            env={**os.environ, "MICRONAS_DATA_DIR": str(folder / "data")})
-    seconds = time.perf_counter() - started
+                            env={**os.environ, "MICRONAS_DATA_DIR": str(data_dir)})
     if result.returncode != 0:
-        sys.exit(f"sweep {name} failed:\n{result.stderr[-3000:]}")
-    return seconds, sweep_dir
+        sys.exit(f"{command[1]} failed:\n{result.stderr[-3000:]}")
+    return time.perf_counter() - started
 
 
-def timing(folder: Path, epochs: int, repeats: int) -> None:
-    budgets = ["dataset=basicmotions", f"search.epochs={epochs}", "constraints.latency=7,10,20,40"]
-    launchers = {"sequential (basic)": [],
-                 "joblib n_jobs=2": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
+def sweep(folder: Path, data_dir: Path, name: str, overrides: list[str]) -> tuple[float, Path]:
+    """Run `search.py -m overrides` into `folder/name`; return (wall seconds, sweep dir)."""
+    sweep_dir = folder / name
+    command = [sys.executable, str(ROOT / "search.py"), "-m", *overrides, *QUIET, f"hydra.sweep.dir={sweep_dir}"]
+    return run(command, folder, data_dir), sweep_dir
+
+
+def timing(folder: Path, data_dir: Path, repeats: int) -> None:
+    budgets = ["dataset=basicmotions", "search.epochs=1", "constraints.latency=7,10,20,40"]
     medians = {}
-    for label, extra in launchers.items():
-        times = [sweep(folder, f"timing-{label.split()[0]}-{i}", budgets + extra)[0] for i in range(repeats)]
+    for label, extra in LAUNCHERS.items():
+        times = [sweep(folder, data_dir, f"timing-{label.split()[0]}-{i}", budgets + extra)[0]
+                 for i in range(repeats)]
         medians[label] = statistics.median(times)
         print(f"{label:20s} median {medians[label]:6.1f} s over {repeats} runs: "
               + ", ".join(f"{t:.1f}" for t in times))
-    sequential, parallel = medians.values()
-    print(f"4-job sweep, {epochs} search epoch(s): sequential / joblib = {sequential / parallel:.2f}x\n")
+    sequential = medians["sequential (basic)"]
+    for label in list(LAUNCHERS)[1:]:
+        print(f"4-job sweep, 1 search epoch: sequential / {label} = {sequential / medians[label]:.2f}x")
+    print()
 
 
-def pareto(folder: Path, epochs: int, candidates: int) -> None:
+def pareto(folder: Path, data_dir: Path, budgets: str) -> None:
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     for dataset in ("basicmotions", "japanesevowels"):
-        overrides = [f"dataset={dataset}", "search=dnas,darts,random", "constraints.latency=10,40",
-                     f"search.epochs={epochs}", f"++search.candidates={candidates}",
+        run([sys.executable, "-m", "micronas.cost.profile", "mcu=host", f"dataset={dataset}"], folder, data_dir)
+        overrides = [f"dataset={dataset}", "mcu=host", "search=dnas,darts,random",
+                     f"constraints.latency={budgets}", "retrain=true",
                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-        seconds, sweep_dir = sweep(folder, f"pareto-{dataset}", overrides)
+        seconds, sweep_dir = sweep(folder, data_dir, f"pareto-{dataset}", overrides)
         parent = (sweep_dir / PARENT_RUN_FILE).read_text().strip()
         report = write_report(client, parent, sweep_dir / "report")
-        print(f"== {dataset} ({seconds:.0f} s; report in {sweep_dir / 'report'})")
-        print(format_report(report) + "\n")
+        print(f"== {dataset} ({seconds:.0f} s)")
+        print(format_report(report))
+        print("all points (method, budget, int8 test acc, measured latency ms / arena kB, predicted latency ms):")
+        for p in sorted(report.points, key=lambda p: (p.method, p.latency_ms)):
+            print(f"  {p.method:7s} {p.budget_label:18s} {100 * p.accuracy:6.2f} %  "
+                  f"{p.latency_ms:8.3f} ms  {p.arena_bytes / 1024:7.2f} kB  predicted {p.predicted_latency_ms:8.3f} ms")
+        print()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=1, help="search epochs (random: epochs per candidate)")
-    parser.add_argument("--candidates", type=int, default=3, help="random search: candidates trained")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs of each launcher")
+    parser.add_argument("--budgets", default="0.25,1", help="latency budgets (ms on mcu=host) of the Pareto sweeps")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MICRONAS_DATA_DIR", ROOT / "data")),
+                        help="datasets and the host latency table (default: $MICRONAS_DATA_DIR or ./data)")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-pareto", action="store_true")
     args = parser.parse_args()
+    data_dir = args.data_dir.resolve()
     with tempfile.TemporaryDirectory() as folder:
         if not args.skip_timing:
-            timing(Path(folder), args.epochs, args.repeats)
+            timing(Path(folder), data_dir, args.repeats)
         if not args.skip_pareto:
-            pareto(Path(folder), args.epochs, args.candidates)
+            pareto(Path(folder), data_dir, args.budgets)
 
 
 if __name__ == "__main__":

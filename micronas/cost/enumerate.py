@@ -11,10 +11,6 @@ from micronas.space.opspec import OpSpec
 from micronas.space.searchspace import BRANCH_KERNELS, SF_WIDTHS, TIME_KERNELS, TR_WIDTHS, SearchSpace
 
 
-def _conv(in_shape, out_shape, kernel, stride, activation="relu") -> OpSpec:
-    return OpSpec("conv2d", in_shape, out_shape, kernel, stride, "same", activation)
-
-
 def enumerate_ops(space: SearchSpace) -> list[OpSpec]:
     """Unique OpSpecs of `space` in a stable order (510 for UCI-HAR 128x9, 918 for SkodaR 64x30)."""
     ops: dict[str, OpSpec] = {}
@@ -27,23 +23,23 @@ def enumerate_ops(space: SearchSpace) -> list[OpSpec]:
         (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
         if plan.type == "tr":
             for c_in, c_out, k in product(in_widths, TR_WIDTHS, TIME_KERNELS):
-                add(_conv((h_in, w_in, c_in), (h_out, w_out, c_out), (k, 1), (2, 1)))
+                add(OpSpec.conv((h_in, w_in, c_in), (h_out, w_out, c_out), (k, 1), (2, 1)))
             in_widths = TR_WIDTHS
             continue
         stride = (1, 2) if plan.reducing else (1, 1)
         residual_kernel = (1, 2) if plan.reducing else (1, 1)
         for c_in, c_out in product(in_widths, SF_WIDTHS):
-            add(_conv((h_in, w_in, c_in), (h_out, w_out, c_out), (1, w_in), stride))
-            add(_conv((h_in, w_in, c_in), (h_out, w_out, c_out), residual_kernel, stride))
+            add(OpSpec.conv((h_in, w_in, c_in), (h_out, w_out, c_out), (1, w_in), stride))
+            add(OpSpec.conv((h_in, w_in, c_in), (h_out, w_out, c_out), residual_kernel, stride))
         for c_b, c_y, k in product(SF_WIDTHS, SF_WIDTHS, BRANCH_KERNELS):
-            add(_conv((h_out, w_out, c_b), (h_out, w_out, c_y), (k, 1), (1, 1)))
+            add(OpSpec.conv((h_out, w_out, c_b), (h_out, w_out, c_y), (k, 1), (1, 1)))
         for c_y in SF_WIDTHS:
             add(OpSpec("add", (h_out, w_out, c_y), (h_out, w_out, c_y)))
         # A skipped non-reducing cell passes its input on, which is also an SF width.
         in_widths = SF_WIDTHS
     (h, w), n = space.head_hw, space.num_classes
     for c in in_widths:
-        add(_conv((h, w, c), (h, w, n), (1, 1), (1, 1), activation="none"))
+        add(OpSpec.conv((h, w, c), (h, w, n), (1, 1), (1, 1), activation="none"))
     add(OpSpec("mean", (h, w, n), (n,)))
     add(OpSpec("softmax", (n,), (n,)))
     return list(ops.values())

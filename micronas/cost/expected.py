@@ -39,10 +39,6 @@ DTYPE = torch.float64
 ARENA_FIT_ARCHITECTURES = 200
 
 
-def _conv(in_shape, out_shape, kernel, stride, activation="relu") -> OpSpec:
-    return OpSpec("conv2d", in_shape, out_shape, kernel, stride, "same", activation)
-
-
 @dataclass
 class ConvSite:
     """One dynamic conv: latency `lat[i, j]`, flash and scratch per (output width i, input width j)."""
@@ -68,7 +64,7 @@ class ExpectedCosts:
             widths = TR_WIDTHS if plan.type == "tr" else SF_WIDTHS
         (h, w), n = space.head_hw, space.num_classes
         self.head_widths = self._vector(widths)
-        head = [_conv((h, w, c), (h, w, n), (1, 1), (1, 1), activation="none") for c in widths]
+        head = [OpSpec.conv((h, w, c), (h, w, n), (1, 1), (1, 1), activation="none") for c in widths]
         self.head_lat = self._vector([cost_model.latency_ms(op) for op in head])
         self.head_flash = self._vector([self._op_flash(op) for op in head])
         self.head_scratch = self._vector([sum(self.build.scratch_buffers(op)) for op in head])
@@ -96,7 +92,7 @@ class ExpectedCosts:
         return op.weight_count + BYTES_PER_CHANNEL * op.output_shape[-1] + self.flash_model.per_conv_bytes
 
     def _site(self, in_shapes, out_shapes, kernel, stride) -> ConvSite:
-        ops = [[_conv(i, o, kernel, stride) for i in in_shapes] for o in out_shapes]
+        ops = [[OpSpec.conv(i, o, kernel, stride) for i in in_shapes] for o in out_shapes]
         return ConvSite(
             lat=self._vector([[self.cost_model.latency_ms(op) for op in row] for row in ops]),
             flash=self._vector([[self._op_flash(op) for op in row] for row in ops]),

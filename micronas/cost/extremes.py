@@ -61,7 +61,7 @@ class _Scorer:
         self.space, self.cost_model, self.metric = space, cost_model, metric
         (h, w), n = space.head_hw, space.num_classes
         self.head = lambda c: [
-            OpSpec("conv2d", (h, w, c), (h, w, n), (1, 1), (1, 1), "same", "none"),
+            OpSpec.conv((h, w, c), (h, w, n), (1, 1), (1, 1), "none"),
             OpSpec("mean", (h, w, n), (n,)),
             OpSpec("softmax", (n,), (n,)),
         ]

@@ -294,7 +294,7 @@ class Architecture:
                 channels = cell.block_width
         h, w = self.space.head_hw
         n = self.num_classes
-        ops.append(_conv((h, w, channels), (h, w, n), (1, 1), (1, 1), activation="none"))
+        ops.append(OpSpec.conv((h, w, channels), (h, w, n), (1, 1), (1, 1), activation="none"))
         ops.append(OpSpec("mean", (h, w, n), (n,)))
         ops.append(OpSpec("softmax", (n,), (n,)))
         return ops
@@ -315,27 +315,23 @@ def cell_ops(plan: CellPlan, cell, in_channels: int) -> list[OpSpec]:
     (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
     x_shape = (h_in, w_in, in_channels)
     if isinstance(cell, TRCell):
-        return [_conv(x_shape, (h_out, w_out, cell.width), (cell.kernel, 1), (2, 1))]
+        return [OpSpec.conv(x_shape, (h_out, w_out, cell.width), (cell.kernel, 1), (2, 1))]
     if cell.skip:
         return []
     stride = (1, 2) if cell.reducing else (1, 1)
     y_shape, ops = (h_out, w_out, cell.block_width), []
     if cell.branches_on:
         b_shape = (h_out, w_out, cell.bottleneck_width)
-        ops.append(_conv(x_shape, b_shape, (1, w_in), stride))
+        ops.append(OpSpec.conv(x_shape, b_shape, (1, w_in), stride))
         for position, k in enumerate(cell.branches_on):
-            ops.append(_conv(b_shape, y_shape, (k, 1), (1, 1)))
+            ops.append(OpSpec.conv(b_shape, y_shape, (k, 1), (1, 1)))
             if position:
                 ops.append(OpSpec("add", y_shape, y_shape))
     if cell.residual:
-        ops.append(_conv(x_shape, y_shape, (1, 2) if cell.reducing else (1, 1), stride))
+        ops.append(OpSpec.conv(x_shape, y_shape, (1, 2) if cell.reducing else (1, 1), stride))
         if cell.branches_on:
             ops.append(OpSpec("add", y_shape, y_shape))
     return ops
-
-
-def _conv(in_shape, out_shape, kernel, stride, activation="relu") -> OpSpec:
-    return OpSpec("conv2d", in_shape, out_shape, kernel, stride, "same", activation)
 
 
 def _on_margin(logits) -> float:

@@ -35,6 +35,11 @@ class OpSpec:
         if is_conv != (self.kernel is not None and self.stride is not None and self.padding is not None):
             raise ValueError(f"{self.kind} must {'' if is_conv else 'not '}have kernel, stride and padding")
 
+    @classmethod
+    def conv(cls, in_shape, out_shape, kernel, stride, activation: str = "relu") -> "OpSpec":
+        """A 'same'-padded `CONV_2D` (every convolution of the search space is one)."""
+        return cls("conv2d", in_shape, out_shape, kernel, stride, "same", activation)
+
     @property
     def input_elements(self) -> int:
         """Elements read: both operands for `ADD`."""

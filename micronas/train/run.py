@@ -21,7 +21,7 @@ from micronas.hardware.open import open_device
 from micronas.metrics import confusion_matrix
 from micronas.space.architecture import Architecture
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
-from micronas.tracking.report import confusion_png, costs_markdown, costs_text
+from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
 from micronas.train.costs import MeasuredCosts, comparison, measure_model, measured_verdicts
 from micronas.train.int8 import drop_points, export_and_score
 from micronas.train.module import Evaluation, evaluate

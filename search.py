@@ -4,7 +4,8 @@
     python search.py search=darts          # baselines: search=darts, search=random
     python search.py ckpt_path=outputs/DATE/TIME   # resume a killed search
     python search.py mcu=host retrain=true         # then retrain, export int8 and measure (train.py)
-    python search.py -m constraints.latency=5,10,20,40   # a Hydra multirun sweep
+    python search.py -m constraints.latency=5,10,20,40   # a Hydra multirun sweep (re-run it to resume)
+    python search.py -m constraints.latency=5,10,20,40 hydra/launcher=joblib   # or hydra/launcher=ray
 
 Writes architecture.json, summary.json, config.yaml and checkpoints into the Hydra run directory and
 logs the run to MLflow (`logger.tracking_uri`, sqlite:///mlflow.db by default).

@@ -1,7 +1,7 @@
 """Sweep figures: wall time of a 4-job sweep per launcher, and the Pareto points per search method.
 
-    .venv/bin/python bench/sweep.py [--repeats 1] [--timing-epochs 20] [--budgets 0.25,1] [--skip-timing]
-                                    [--skip-pareto]
+    .venv/bin/python bench/sweep.py [--repeats 1] [--timing-epochs 20] [--budgets 0.25,1] [--seeds 0]
+                                    [--skip-timing] [--skip-pareto]
 
 1. `search.py -m constraints.latency=7,10,20,40 search.epochs=20` with the basic launcher (one job after
    another), with `hydra/launcher=joblib hydra.launcher.n_jobs=2` (two processes on this 2-core machine)
@@ -12,7 +12,8 @@
    `mcu=host`, each found network retrained, exported to int8 and measured in tflite-micro
    (`retrain=true`, the default recipes): the Pareto points of int8 test accuracy vs measured latency
    and vs measured arena per method, as `python -m micronas.report` computes them from the sweep's
-   parent run. The host latency table is profiled first into `--data-dir` (it resumes; entries persist).
+   parent run, then per method and budget the mean and spread over `--seeds` (e.g. `--seeds 0,1,2`,
+   one search and one retraining per seed). The host latency table is profiled first into `--data-dir` (it resumes; entries persist).
 The MLflow store and sweep dirs are in a temporary folder; the command lines are printed.
 """
 
@@ -70,12 +71,30 @@ def timing(folder: Path, data_dir: Path, repeats: int, epochs: int) -> None:
     print()
 
 
-def pareto(folder: Path, data_dir: Path, budgets: str) -> None:
+def _stdev(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def seed_spread(points: list) -> list[str]:
+    """Per method and budget: mean and sample standard deviation over seeds of accuracy and latency."""
+    groups = {}
+    for p in points:
+        groups.setdefault((p.method, p.budget_label), []).append(p)
+    lines = []
+    for (method, budget), group in sorted(groups.items()):
+        acc = [100 * p.accuracy for p in group]
+        latency = [p.latency_ms for p in group]
+        lines.append(f"  {method:7s} {budget:18s} n={len(group)}  acc {statistics.mean(acc):6.2f} +- "
+                     f"{_stdev(acc):5.2f} %  latency {statistics.mean(latency):8.3f} +- {_stdev(latency):6.3f} ms")
+    return lines
+
+
+def pareto(folder: Path, data_dir: Path, budgets: str, seeds: str) -> None:
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     for dataset in ("basicmotions", "japanesevowels"):
         run([sys.executable, "-m", "micronas.cost.profile", "mcu=host", f"dataset={dataset}"], folder, data_dir)
         overrides = [f"dataset={dataset}", "mcu=host", "search=dnas,darts,random",
-                     f"constraints.latency={budgets}", "retrain=true",
+                     f"constraints.latency={budgets}", f"seed={seeds}", "retrain=true",
                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
         seconds, sweep_dir = sweep(folder, data_dir, f"pareto-{dataset}", overrides)
         parent = (sweep_dir / PARENT_RUN_FILE).read_text().strip()
@@ -86,7 +105,8 @@ def pareto(folder: Path, data_dir: Path, budgets: str) -> None:
         for p in sorted(report.points, key=lambda p: (p.method, p.latency_ms)):
             print(f"  {p.method:7s} {p.budget_label:18s} {100 * p.accuracy:6.2f} %  "
                   f"{p.latency_ms:8.3f} ms  {p.arena_bytes / 1024:7.2f} kB  predicted {p.predicted_latency_ms:8.3f} ms")
-        print()
+        print(f"over seeds {seeds} (int8 test accuracy, measured latency):")
+        print("\n".join(seed_spread(report.points)) + "\n")
 
 
 def main() -> None:
@@ -94,6 +114,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="timed runs of each launcher")
     parser.add_argument("--timing-epochs", type=int, default=20, help="search epochs of each timed job")
     parser.add_argument("--budgets", default="0.25,1", help="latency budgets (ms on mcu=host) of the Pareto sweeps")
+    parser.add_argument("--seeds", default="0", help="seeds of the Pareto sweeps, e.g. 0,1,2")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MICRONAS_DATA_DIR", ROOT / "data")),
                         help="datasets and the host latency table (default: $MICRONAS_DATA_DIR or ./data)")
     parser.add_argument("--skip-timing", action="store_true")
@@ -104,7 +125,7 @@ def main() -> None:
         if not args.skip_timing:
             timing(Path(folder), data_dir, args.repeats, args.timing_epochs)
         if not args.skip_pareto:
-            pareto(Path(folder), data_dir, args.budgets)
+            pareto(Path(folder), data_dir, args.budgets, args.seeds)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """`search.py -m`: one parent MLflow run per sweep, every job a child, resumable with the same sweep dir."""
 
 import os
+import re
 import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -52,6 +57,42 @@ def test_a_ray_sweep_runs_its_jobs_on_a_local_ray_instance_as_children_of_one_pa
     assert all(r.info.status == "FINISHED" for r in runs)
     assert client.get_run(parent).info.status == "FINISHED"
     assert "report/pareto_latency.csv" in {a.path for a in client.list_artifacts(parent, "report")}
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A real one-node Ray cluster (`ray start --head`) in its own working directory: `(port, node dir)`."""
+    node = tmp_path / "node"
+    node.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    ray = str(Path(sys.executable).with_name("ray"))
+    env = {**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data")}
+    subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    "--disable-usage-stats"], cwd=node, env=env, check=True, capture_output=True, timeout=120)
+    try:
+        yield port, node
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
+
+
+def test_a_sweep_on_an_existing_ray_cluster_whose_nodes_do_not_share_the_sweep_dir(run_sweep, ray_cluster,
+                                                                                    tmp_path):
+    port, node = ray_cluster
+    driver = tmp_path / "driver"
+    driver.mkdir()
+    result = run_sweep(driver, Path("multirun"), "hydra/launcher=ray_cluster",  # address=auto: this node's
+                       f"logger.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}")
+    assert re.search(rf"Connecting to existing Ray cluster at address: \S+:{port}", result.stdout + result.stderr)
+    parent = (driver / "multirun" / PARENT_RUN_FILE).read_text().strip()
+    # the jobs ran in the node's working directory, where the parent's id file is not
+    assert sorted(p.name for p in (node / "multirun").iterdir() if p.name.isdigit()) == ["0", "1"]
+    assert not (node / "multirun" / PARENT_RUN_FILE).exists()
+    job_runs = {(node / "multirun" / job / "mlflow_run_id").read_text().strip() for job in ("0", "1")}
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert {r.info.run_id for r in children(client, parent)} == job_runs
+    assert client.get_run(parent).info.status == "FINISHED"
 
 
 def sweep_job_config(sweep_dir, tracking_uri, latency):

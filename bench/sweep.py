@@ -13,7 +13,8 @@
    (`retrain=true`, the default recipes): the Pareto points of int8 test accuracy vs measured latency
    and vs measured arena per method, as `python -m micronas.report` computes them from the sweep's
    parent run, then per method and budget the mean and spread over `--seeds` (e.g. `--seeds 0,1,2`,
-   one search and one retraining per seed). The host latency table is profiled first into `--data-dir` (it resumes; entries persist).
+   one search and one retraining per seed). The host latency table is profiled first into
+   `--data-dir` (it resumes; entries persist).
 The MLflow store and sweep dirs are in a temporary folder; the command lines are printed.
 """
 

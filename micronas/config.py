@@ -11,7 +11,6 @@ from micronas.budgets import UNITS
 from micronas.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-BUDGETS = UNITS
 
 
 def group_options(group: str) -> list[str]:
@@ -87,13 +86,13 @@ def validate(cfg: DictConfig) -> None:
                     f"{', '.join(group_options(group))}."
                 )
     constraints = cfg.get("constraints") or {}
-    unknown = set(constraints) - set(BUDGETS)
+    unknown = set(constraints) - set(UNITS)
     if unknown:
         raise ConfigError(
             f"constraints.{sorted(unknown)[0]} is not a known budget; valid budgets are: "
-            f"{', '.join(BUDGETS)}."
+            f"{', '.join(UNITS)}."
         )
-    budgets = {name: _positive_or_null(name, constraints.get(name), unit) for name, unit in BUDGETS.items()}
+    budgets = {name: _positive_or_null(name, constraints.get(name), unit) for name, unit in UNITS.items()}
     mcu = cfg.get("mcu")
     if mcu is None:
         return

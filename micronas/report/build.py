@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 from micronas.cost.fit_metrics import error_summary
 from micronas.report.figures import pareto_png, prediction_png
 from micronas.report.pareto import pareto_front
-from micronas.report.runs import SearchPoint, collect_points
+from micronas.report.runs import SearchPoint, by_method, collect_points
 from micronas.report.tables import POINT_COLUMNS, adherence_rows, point_row, write_csv
 
 COSTS = {  # report name -> (cost of a point, axis label)
@@ -34,8 +34,8 @@ class Report:
 
 def _fronts(points: list[SearchPoint], cost) -> list[SearchPoint]:
     front = []
-    for method in sorted({p.method for p in points}):
-        front += pareto_front([p for p in points if p.method == method], cost, lambda p: p.accuracy)
+    for mine in by_method(points).values():
+        front += pareto_front(mine, cost, lambda p: p.accuracy)
     return front
 
 

@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from micronas.report.pareto import pareto_front  # noqa: E402
+from micronas.report.runs import by_method  # noqa: E402
 
 
 def pareto_png(points: list, cost, cost_label: str, path: Path) -> Path:
@@ -17,9 +18,8 @@ def pareto_png(points: list, cost, cost_label: str, path: Path) -> Path:
     (arch-val accuracy, predicted cost).
     """
     figure, axes = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    for index, method in enumerate(sorted({p.method for p in points})):
+    for index, (method, mine) in enumerate(by_method(points).items()):
         colour = f"C{index}"
-        mine = [p for p in points if p.method == method]
         for p in mine:
             axes.scatter(cost(p), 100 * p.accuracy, color=colour, s=36,
                          facecolors=colour if p.measured else "none")

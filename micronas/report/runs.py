@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from micronas.config import BUDGETS
+from micronas.budgets import UNITS
 from micronas.errors import DataError
 
 SEARCH_RUN_TAG = "micronas.search_run_id"  # set by train.py on a retrain run of a search's architecture
@@ -60,6 +60,14 @@ class SearchPoint:
         return ", ".join(set_budgets) or "unconstrained"
 
 
+def by_method(points: list[SearchPoint]) -> dict[str, list[SearchPoint]]:
+    """The points of each search method, methods in name order."""
+    groups: dict[str, list[SearchPoint]] = {}
+    for point in points:
+        groups.setdefault(point.method, []).append(point)
+    return dict(sorted(groups.items()))
+
+
 def _budget(params: dict, name: str) -> float | None:
     value = params.get(f"constraints.{name}")
     return None if value in (None, "None", "null") else float(value)
@@ -110,14 +118,14 @@ def collect_points(client: MlflowClient, target: str) -> tuple[list[SearchPoint]
     points = []
     for run in finished:
         m, params = run.data.metrics, run.data.params
-        budgets = {name: _budget(params, name) for name in BUDGETS}
+        budgets = {name: _budget(params, name) for name in UNITS}
         point = SearchPoint(
             run_id=run.info.run_id,
             method=params.get("search.method", run.data.tags.get("search.method", "?")),
             dataset=params.get("dataset", "?"),
             mcu=params.get("mcu", "?"),
             budgets=budgets,
-            met={name: bool(m[key]) for name in BUDGETS if (key := f"constraint/{name}_met") in m},
+            met={name: bool(m[key]) for name in UNITS if (key := f"constraint/{name}_met") in m},
             val_accuracy=m["derived/val_acc"],
             predicted_latency_ms=m["predicted/latency_ms"],
             predicted_arena_bytes=m["predicted/arena_bytes"],

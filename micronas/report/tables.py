@@ -3,7 +3,8 @@
 import csv
 from pathlib import Path
 
-from micronas.config import BUDGETS
+from micronas.budgets import UNITS
+from micronas.report.runs import by_method
 
 POINT_COLUMNS = ["method", "dataset", "mcu", "budgets", "source", "accuracy", "latency_ms", "arena_bytes",
                  "val_accuracy", "predicted_latency_ms", "predicted_arena_bytes", "measured_latency_ms",
@@ -27,11 +28,10 @@ def point_row(point) -> dict:
 def adherence_rows(points: list) -> list[dict]:
     """Per method: runs, how many met every budget they set (predicted costs), and per-budget counts."""
     rows = []
-    for method in sorted({p.method for p in points}):
-        mine = [p for p in points if p.method == method]
+    for method, mine in by_method(points).items():
         row = {"method": method, "runs": len(mine), "all_met": sum(all(p.met.values()) for p in mine)}
         row["all_met_pct"] = 100.0 * row["all_met"] / len(mine)
-        for name in BUDGETS:
+        for name in UNITS:
             constrained = [p for p in mine if p.budgets.get(name) is not None]
             row[f"{name}_constrained"] = len(constrained)
             row[f"{name}_met"] = sum(p.met.get(name, False) for p in constrained)

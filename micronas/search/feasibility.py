@@ -13,7 +13,6 @@ from micronas.errors import ConfigError
 from micronas.space.searchspace import SearchSpace
 
 
-
 def cheapest_figures(space: SearchSpace, cost_model: CostModel, budgets: list[str]) -> dict[str, float]:
     """The smallest achievable figure of each named budget, in budget units (latency ms, memory/flash kB)."""
     figures = {}

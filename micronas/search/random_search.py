@@ -30,6 +30,7 @@ from micronas.train.module import evaluate, fit_classifier
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Candidate:
     """One feasible architecture, its predicted costs and the scores of its brief training."""

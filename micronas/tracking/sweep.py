@@ -37,6 +37,10 @@ def _sweep_dir(config: DictConfig) -> Path:
     return Path(str(config.hydra.sweep.dir))
 
 
+def _parent_id_file(config: DictConfig) -> Path:
+    return _sweep_dir(config) / PARENT_RUN_FILE
+
+
 def sweep_description(config: DictConfig) -> str:
     """The sweep's command-line overrides, sweeper params and resolved base config, as YAML."""
     sweep = OmegaConf.create({
@@ -49,7 +53,7 @@ def sweep_description(config: DictConfig) -> str:
 
 def start_parent_run(config: DictConfig) -> str:
     """Create the sweep's parent run (or return the one an earlier, interrupted run of the sweep created)."""
-    id_file = _sweep_dir(config) / PARENT_RUN_FILE
+    id_file = _parent_id_file(config)
     client = mlflow.MlflowClient(config.logger.tracking_uri)
     if id_file.is_file():
         run_id = id_file.read_text().strip()
@@ -74,7 +78,7 @@ def start_parent_run(config: DictConfig) -> str:
 
 def find_parent_run(config: DictConfig) -> str | None:
     """The id of the sweep run a job of `config` belongs to: from the sweep dir, else from MLflow."""
-    id_file = _sweep_dir(config) / PARENT_RUN_FILE
+    id_file = _parent_id_file(config)
     if id_file.is_file():
         return id_file.read_text().strip()
     client = mlflow.MlflowClient(config.logger.tracking_uri)
@@ -105,7 +109,7 @@ class SweepParentRun(Callback):
         from micronas.report.build import write_report  # plotting is only needed once the sweep is done
 
         os.environ.pop(PARENT_RUN_ENV, None)
-        parent = (_sweep_dir(config) / PARENT_RUN_FILE).read_text().strip()
+        parent = _parent_id_file(config).read_text().strip()
         client = mlflow.MlflowClient(config.logger.tracking_uri)
         write_report(client, parent, _sweep_dir(config) / REPORT_DIR, log_to_parent=True)
         client.set_terminated(parent, "FINISHED")

@@ -20,6 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from micronas.config import to_yaml
+from micronas.errors import ConfigError, exit_on_user_error
 from micronas.tracking.mlflow_run import run_tags
 
 PARENT_RUN_ENV = "MICRONAS_PARENT_RUN_ID"
@@ -92,10 +93,23 @@ def find_parent_run(config: DictConfig) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+def check_launcher(config: DictConfig) -> None:
+    """Refuse a launcher setting that cannot start, in one sentence, before the parent run is created."""
+    init = (config.hydra.launcher.get("ray") or {}).get("init") or {}
+    if init.get("address") is not None and "object_store_memory" not in init:
+        raise ConfigError(
+            f"hydra.launcher.ray.init.address={init.address} connects to a running Ray cluster, which refuses "
+            "the object-store size hydra/launcher=ray sets for a local instance; use hydra/launcher=ray_cluster "
+            "(address=auto by default), or leave the address unset for a local instance."
+        )
+
+
 class SweepParentRun(Callback):
     """Hydra callback: one parent MLflow run per multirun, jobs as children, the Pareto report at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        # Hydra turns a callback's exception into a warning and goes on; a bad launcher must stop the sweep.
+        exit_on_user_error(check_launcher)(config)
         start_parent_run(config)
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:

@@ -15,6 +15,7 @@ from hydra.types import RunMode
 from omegaconf import open_dict
 
 from micronas.config import CONF_DIR
+from tests.sweep.conftest import ROOT
 from micronas.tracking.sweep import PARENT_RUN_ENV, PARENT_RUN_FILE, SweepParentRun, find_parent_run, \
     start_parent_run
 
@@ -93,6 +94,21 @@ def test_a_sweep_on_an_existing_ray_cluster_whose_nodes_do_not_share_the_sweep_d
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert {r.info.run_id for r in children(client, parent)} == job_runs
     assert client.get_run(parent).info.status == "FINISHED"
+
+
+def test_the_plain_ray_launcher_pointed_at_a_cluster_is_refused_in_one_sentence_before_any_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "search.py"), "-m", "constraints.latency=20,40", "hydra/launcher=ray",
+         "hydra.launcher.ray.init.address=auto", f"hydra.sweep.dir={tmp_path / 'multirun'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: hydra.launcher.ray.init.address=auto connects to a running Ray cluster, which refuses the "
+        "object-store size hydra/launcher=ray sets for a local instance; use hydra/launcher=ray_cluster "
+        "(address=auto by default), or leave the address unset for a local instance.")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "multirun" / PARENT_RUN_FILE).exists()
 
 
 def sweep_job_config(sweep_dir, tracking_uri, latency):

@@ -94,7 +94,10 @@ class DiscreteNet(nn.Module):
             raise ValueError(f"{supernet.space} is not the space of this architecture ({self.arch.space})")
         for net, super_cell in zip(self.cells, supernet.cells):
             if isinstance(net, TRNet):
-                net.conv.copy_slice_from(super_cell.convs[TIME_KERNELS.index(net.choice.kernel)])
+                candidates = super_cell.candidates
+                index = TIME_KERNELS.index(net.choice.kernel)
+                net.conv.load_slice(candidates.candidate_weight(index), candidates.bn,
+                                    candidates.candidate_channels(index).start)
             elif isinstance(net, SFNet):
                 if net.bottleneck is not None:
                     net.bottleneck.copy_slice_from(super_cell.bottleneck)

@@ -9,16 +9,21 @@ logits `[B, num_classes]` (pooled, before softmax).
 
 Cells (METHOD.md sections 3.2-3.4):
 
-* TR: `mask(width) * sum_k p_k * ReLU(BN_k(conv_k(x)))`, k in 3, 5, 7.
+* TR: `mask(width) * sum_k p_k * ReLU(BN_k(conv_k(x)))`, k in 3, 5, 7; the three candidates run as one
+  convolution (`CandidateConvs`).
 * SF: `b = bottleneck(x)`; `y = sum_k P(on_k) * branch_k(b) + P(res) * residual(x)`, branches and
-  residual masked by the block width; non-reducing: `P(skip) * x + P(use) * y`.
-* Channel dropout after every cell (training only); head: 1x1 conv (no activation), spatial mean.
+  residual masked by the block width; non-reducing: `P(skip) * x + P(use) * dropout(y)`.
+* Channel dropout after every used cell (training only), so a skipped cell passes `x` unchanged as in
+  the `DiscreteNet`; head: 1x1 conv (no activation), spatial mean.
+
+Every probability multiplies a per-channel vector (`p * mask`) that is folded into the candidate's
+BatchNorm affine parameters (`ScalableBatchNorm2d`), so no pass over the activations scales them.
 """
 
 import torch
 from torch import nn
 
-from micronas.space.layers import DynamicConv, SameConv2d
+from micronas.space.layers import CandidateConvs, DynamicConv, SameConv2d, width_mask
 from micronas.space.searchspace import (
     BRANCH_KERNELS,
     DROPOUT,
@@ -36,19 +41,21 @@ class TRSuperCell(nn.Module):
     def __init__(self, plan: CellPlan, in_channels: int):
         super().__init__()
         self.plan = plan
-        self.convs = nn.ModuleList(DynamicConv(in_channels, TR_WIDTHS, (k, 1), (2, 1)) for k in TIME_KERNELS)
+        self.candidates = CandidateConvs(in_channels, TR_WIDTHS[-1], TIME_KERNELS, (2, 1))
 
     @property
     def out_channels(self) -> int:
         return TR_WIDTHS[-1]
 
     def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
-        kernel, width = weights["kernel"], weights["width"]
-        return sum(kernel[i] * conv(x, width) for i, conv in enumerate(self.convs))
+        return self.candidates(x, weights["kernel"][:, None] * width_mask(weights["width"], TR_WIDTHS)[None, :])
 
 
 class SFSuperCell(nn.Module):
-    """Sensor-Fusion cell: bottleneck, three on/off temporal branches, residual, and (non-reducing) skip."""
+    """Sensor-Fusion block: bottleneck, three on/off temporal branches and the residual.
+
+    The skip of a non-reducing cell is mixed in by the `SuperNet`, around the block and its dropout.
+    """
 
     def __init__(self, plan: CellPlan, in_channels: int):
         super().__init__()
@@ -69,15 +76,12 @@ class SFSuperCell(nn.Module):
         return SF_WIDTHS[-1]
 
     def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
-        block_width = weights["block_width"]
-        b = self.bottleneck(x, weights["bottleneck_width"])
-        y = weights["residual"][1] * self.residual(x, block_width)
+        block_mask = width_mask(weights["block_width"], SF_WIDTHS)
+        b = self.bottleneck(x, width_mask(weights["bottleneck_width"], SF_WIDTHS))
+        y = self.residual(x, weights["residual"][1] * block_mask)
         for k, branch in zip(BRANCH_KERNELS, self.branches):
-            y = y + weights[f"branch{k}"][1] * branch(b, block_width)
-        if self.plan.reducing:
-            return y
-        skip = weights["skip"]
-        return skip[1] * x + skip[0] * y
+            y = y + branch(b, weights[f"branch{k}"][1] * block_mask)
+        return y
 
 
 class SuperNet(nn.Module):
@@ -113,5 +117,10 @@ class SuperNet(nn.Module):
     def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
         self.check_weights(weights)
         for cell, decisions in zip(self.cells, self._decisions_by_cell):
-            x = self.dropout(cell(x, {d.name: weights[d.key] for d in decisions}))
+            cell_weights = {d.name: weights[d.key] for d in decisions}
+            y = self.dropout(cell(x, cell_weights))
+            if cell.plan.type == "sf":
+                skip = cell_weights["skip"]
+                y = skip[1] * x + skip[0] * y
+            x = y
         return self.head(x).mean(dim=(2, 3))

@@ -17,10 +17,10 @@ layout of `SearchSpace.decisions`) to `{"latency": ms, "memory": bytes, "flash":
 
 With one-hot probabilities, latency, peak and flash equal the discrete architecture's values (up to
 float64 rounding); tests check this on random architectures. Everything is float64; the probabilities
-may be float32 and keep their gradients.
+may be float32 and keep their gradients. The tables follow the probabilities' device (CPU or GPU).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from math import prod
 
 import numpy as np
@@ -53,6 +53,7 @@ class ExpectedCosts:
 
     def __init__(self, space: SearchSpace, cost_model: CostModel):
         self.space, self.cost_model = space, cost_model
+        self.device = torch.device("cpu")
         self.build = cost_model.build
         self.flash_model = cost_model.flash
         self.sites: list[dict[str, ConvSite]] = []
@@ -80,7 +81,27 @@ class ExpectedCosts:
                 self.add_lat[hw] = self._vector(
                     [cost_model.latency_ms(OpSpec("add", (*hw, c), (*hw, c))) for c in SF_WIDTHS]
                 )
+        self.in_width_vectors = [self._vector(widths) for widths in self.in_widths]
+        self.tr_widths, self.sf_widths = self._vector(TR_WIDTHS), self._vector(SF_WIDTHS)
         self.arena_coefficients = self._fit_arena_map()
+
+    def _move_to(self, device: torch.device) -> None:
+        """Move every table to `device` (once, when probabilities first arrive there)."""
+        def moved(value):
+            if isinstance(value, torch.Tensor):
+                return value.to(device)
+            if isinstance(value, ConvSite):
+                return replace(value, **{f.name: moved(getattr(value, f.name)) for f in fields(value)})
+            if isinstance(value, dict):
+                return {key: moved(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [moved(item) for item in value]
+            return value
+
+        for name in ("sites", "in_width_vectors", "tr_widths", "sf_widths", "head_widths", "head_lat",
+                     "head_flash", "head_scratch", "add_lat"):
+            setattr(self, name, moved(getattr(self, name)))
+        self.device = device
 
     # ---- construction -----------------------------------------------------------------------------
 
@@ -119,32 +140,35 @@ class ExpectedCosts:
     def _walk(self, probs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Latency, flash, expected op and channel counts, and the per-step memory terms."""
         p = {key: value.to(DTYPE) for key, value in probs.items()}
-        zero = torch.zeros((), dtype=DTYPE)
+        device = next(iter(p.values())).device
+        if device != self.device:
+            self._move_to(device)
+        zero = torch.zeros((), dtype=DTYPE, device=device)
         latency, flash, convs, adds, channels = zero, zero, zero, zero, zero
         steps = []  # M_t of every step
-        x = torch.ones(1, dtype=DTYPE)  # input width distribution: one channel
-        for plan, sites, in_widths in zip(self.space.cells, self.sites, self.in_widths):
+        x = torch.ones(1, dtype=DTYPE, device=device)  # input width distribution: one channel
+        for plan, sites, in_widths in zip(self.space.cells, self.sites, self.in_width_vectors):
             key = f"cell{plan.index}."
             (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
-            x_bytes = h_in * w_in * (x @ self._vector(in_widths))
+            x_bytes = h_in * w_in * (x @ in_widths)
             if plan.type == "tr":
                 kernel, width = p[key + "kernel"], p[key + "width"]
                 for i, k in enumerate(TIME_KERNELS):
                     site = sites[f"k{k}"]
                     latency = latency + kernel[i] * (width @ site.lat @ x)
                     flash = flash + kernel[i] * (width @ site.flash @ x)
-                    y_bytes = h_out * w_out * (width @ self._vector(TR_WIDTHS))
+                    y_bytes = h_out * w_out * (width @ self.tr_widths)
                     steps.append(kernel[i] * (x_bytes + y_bytes + site.scratch @ x))
                 convs = convs + 1
-                channels = channels + width @ self._vector(TR_WIDTHS)
+                channels = channels + width @ self.tr_widths
                 x = width
                 continue
             b, u = p[key + "bottleneck_width"], p[key + "block_width"]
             q = [p[f"{key}branch{k}"][1] for k in BRANCH_KERNELS]
             r = p[key + "residual"][1]
-            s = p[key + "skip"][0] if plan.type == "sf" else torch.ones((), dtype=DTYPE)
+            s = p[key + "skip"][0] if plan.type == "sf" else torch.ones((), dtype=DTYPE, device=device)
             a = 1 - prod(1 - qk for qk in q)
-            widths = self._vector(SF_WIDTHS)
+            widths = self.sf_widths
             b_bytes, y_bytes = h_out * w_out * (b @ widths), h_out * w_out * (u @ widths)
             add = u @ self.add_lat[(h_out, w_out)]
             n_adds = sum(q) - a + r * a
@@ -176,8 +200,8 @@ class ExpectedCosts:
         (h, w), n = self.space.head_hw, self.space.num_classes
         head_in = h * w * (x @ self.head_widths)
         steps.append(head_in + h * w * n + self.head_scratch @ x)
-        steps.append(torch.tensor(h * w * n + n + self.mean_scratch, dtype=DTYPE))
-        steps.append(torch.tensor(2 * n, dtype=DTYPE))
+        steps.append(torch.tensor(h * w * n + n + self.mean_scratch, dtype=DTYPE, device=device))
+        steps.append(torch.tensor(2 * n, dtype=DTYPE, device=device))
         latency = latency + self.head_lat @ x + self.tail_lat
         flash = flash + self.head_flash @ x + self.flash_model.fixed_bytes
         return {

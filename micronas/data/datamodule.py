@@ -80,6 +80,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self._loaded = replace(loaded, train=train, val=val)  # drops the pre-draw training pool
         self._ready = True
 
+    def __getstate__(self) -> dict:
+        """Pickled (for worker processes) with its prepared splits and without the loader that made them."""
+        self.setup()
+        return {**self.__dict__, "_load": None}
+
     def _check_config(self, loaded: LoadedDataset) -> None:
         shape = loaded.train.x.shape[1:]
         for key, expected, actual in zip(("time_steps", "channels"), self.expected_shape, shape):

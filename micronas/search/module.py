@@ -132,7 +132,7 @@ class SearchModule(pl.LightningModule):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.current_epoch)
         loader = DataLoader(self.arch_val, batch_size=self.batch_size, shuffle=True, generator=generator,
                             drop_last=len(self.arch_val) > self.batch_size)
-        self._arch_batches = cycle(list(loader))
+        self._arch_batches = cycle([(x.to(self.device), y.to(self.device)) for x, y in loader])
 
     def training_step(self, batch, batch_idx):
         torch.manual_seed(self.seed * 1_000_003 + int(self.step_count))

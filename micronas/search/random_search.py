@@ -10,15 +10,23 @@ then lower predicted latency).
 The draw sequence depends only on the seed, the space and the budgets, so a killed search resumes by
 replaying the draws and taking the candidates it already trained from `done` (their `to_dict()` records)
 instead of training them again.
+
+Candidates are independent trainings, so `search.workers` processes train them side by side (`auto`:
+one per `search.threads_per_candidate` CPU cores). Every candidate trains with the same thread count
+whatever the number of workers, so a seed selects the same network with 1 worker or many.
 """
 
 import logging
 import math
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 
 from micronas.budgets import UNITS
 from micronas.cost.model import ArchitectureCosts, CostModel
@@ -26,7 +34,7 @@ from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
-from micronas.train.module import evaluate, fit_classifier
+from micronas.train.module import Accelerator, evaluate, fit_classifier
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +83,13 @@ class RandomSearchResult:
 
 
 def _check_settings(search_cfg) -> None:
-    for name in ("candidates", "max_draws", "epochs", "patience"):
+    for name in ("candidates", "max_draws", "epochs", "patience", "threads_per_candidate"):
         value = search_cfg.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"search.{name}={value} is not valid; it must be a positive integer.")
+    workers = search_cfg.get("workers")
+    if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"search.workers={workers} is not valid; it must be auto or a positive integer.")
     lr = search_cfg.get("lr")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
         raise ConfigError(f"search.lr={lr} is not valid; it must be a positive learning rate such as 1e-3.")
@@ -89,15 +100,72 @@ def _deployed(arch: Architecture) -> tuple[str, ...]:
     return tuple(op.key() for op in arch.ops())
 
 
-def _train(index: int, draw: int, arch: Architecture, costs: ArchitectureCosts, datamodule, search_cfg,
-           seed: int) -> Candidate:
-    pl.seed_everything(seed, verbose=False)
-    net = DiscreteNet(arch)
-    best = fit_classifier(net, datamodule, search_cfg.epochs, search_cfg.patience, search_cfg.lr)
-    val = evaluate(net, datamodule.val_dataloader(), datamodule.num_classes)
-    test = evaluate(net, datamodule.test_dataloader(), datamodule.num_classes)
-    return Candidate(index, draw, arch, costs, best.best, best.best_epoch, val.accuracy, val.macro_f1,
-                     test.accuracy, test.macro_f1)
+@dataclass(frozen=True)
+class _Job:
+    """What one candidate's training needs besides the data."""
+
+    index: int
+    draw: int
+    arch: Architecture
+    costs: ArchitectureCosts
+    search_cfg: object
+    seed: int
+    accelerator: Accelerator
+
+
+def _train(job: _Job, datamodule) -> Candidate:
+    """Train one candidate from scratch with `search_cfg.threads_per_candidate` CPU threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(job.search_cfg.threads_per_candidate))
+    try:
+        pl.seed_everything(job.seed, verbose=False)
+        net = DiscreteNet(job.arch)
+        cfg = job.search_cfg
+        best = fit_classifier(net, datamodule, cfg.epochs, cfg.patience, cfg.lr, accelerator=job.accelerator)
+        val = evaluate(net, datamodule.val_dataloader(), datamodule.num_classes)
+        test = evaluate(net, datamodule.test_dataloader(), datamodule.num_classes)
+    finally:
+        torch.set_num_threads(threads)
+    return Candidate(job.index, job.draw, job.arch, job.costs, best.best, best.best_epoch, val.accuracy,
+                     val.macro_f1, test.accuracy, test.macro_f1)
+
+
+_WORKER_DATA = None
+
+
+def _start_worker(datamodule) -> None:
+    global _WORKER_DATA
+    _WORKER_DATA = datamodule
+
+
+def _train_in_worker(job: _Job) -> Candidate:
+    return _train(job, _WORKER_DATA)
+
+
+def worker_count(search_cfg, jobs: int) -> int:
+    """`search.workers`, with `auto` = the CPU cores over `threads_per_candidate`, at most `jobs`."""
+    workers = search_cfg.get("workers", 1)
+    if workers == "auto":
+        workers = (os.cpu_count() or 1) // int(search_cfg.threads_per_candidate)
+    return max(1, min(int(workers), jobs))
+
+
+def _train_all(jobs: list[_Job], datamodule, workers: int) -> Iterator[Candidate]:
+    """Every job's candidate, in the order they finish: in this process, or in `workers` processes."""
+    if workers == 1:
+        for job in jobs:
+            yield _train(job, datamodule)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(datamodule,)) as pool:
+        futures = [pool.submit(_train_in_worker, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _no_feasible_draw(budgets: dict, cheapest: dict, draws: int, mcu: str) -> ConfigError:
@@ -111,22 +179,21 @@ def _no_feasible_draw(budgets: dict, cheapest: dict, draws: int, mcu: str) -> Co
 
 def random_search(space: SearchSpace, cost_model: CostModel, constraints: dict, datamodule, search_cfg,
                   seed: int, on_candidate: Callable[[int, Candidate], None] | None = None,
-                  done: list[dict] = ()) -> RandomSearchResult:
+                  done: list[dict] = (), accelerator: Accelerator = Accelerator()) -> RandomSearchResult:
     """Train up to `search_cfg.candidates` random feasible architectures and keep the best on arch-val.
 
     `constraints` are budgets in config units (latency ms, memory and flash kB; None = unconstrained).
-    `on_candidate(index, candidate)` is called after each newly trained candidate; `done` holds the
-    `Candidate.to_dict()` records of a killed run with the same seed, which are reused, not retrained.
-    Fewer candidates than asked are trained (with a warning) when `max_draws` runs out first; none at
-    all is a `ConfigError` naming the budgets and the cheapest figures drawn.
+    `on_candidate(index, candidate)` is called after each newly trained candidate, in the order they
+    finish; `done` holds the `Candidate.to_dict()` records of a killed run with the same seed, which are
+    reused, not retrained. Fewer candidates than asked are trained (with a warning) when `max_draws` runs
+    out first; none at all is a `ConfigError` naming the budgets and the cheapest figures drawn.
     """
     _check_settings(search_cfg)
     budgets = {name: float(value) for name, value in dict(constraints or {}).items() if value is not None}
-    resumed = [Candidate.from_dict(record) for record in done]
     rng = np.random.default_rng(seed)
-    seen, candidates, cheapest = set(), [], {name: math.inf for name in budgets}
+    seen, feasible, cheapest = set(), [], {name: math.inf for name in budgets}
     draws = infeasible = 0
-    while len(candidates) < search_cfg.candidates and draws < search_cfg.max_draws:
+    while len(feasible) < search_cfg.candidates and draws < search_cfg.max_draws:
         arch = Architecture.random(space, rng)
         draws += 1
         if _deployed(arch) in seen:
@@ -138,26 +205,35 @@ def random_search(space: SearchSpace, cost_model: CostModel, constraints: dict, 
         if not all(costs.verdicts(budgets).values()):
             infeasible += 1
             continue
-        index = len(candidates)
-        if index < len(resumed):
-            if resumed[index].arch != arch:
-                raise ConfigError(
-                    f"the saved random-search candidate {index} is not draw {draws} of seed {seed}; resume "
-                    "with the seed, dataset and budgets of the killed run, or start afresh."
-                )
-            candidates.append(resumed[index])
-            continue
-        candidate = _train(index, draws, arch, costs, datamodule, search_cfg, seed)
-        log.info("random search: candidate %d/%d (draw %d): arch-val accuracy %.4f, macro-F1 %.4f, %.3g ms",
-                 index + 1, search_cfg.candidates, draws, candidate.val_accuracy, candidate.val_macro_f1,
-                 costs.latency_ms)
-        candidates.append(candidate)
-        if on_candidate is not None:
-            on_candidate(index, candidate)
-    if not candidates:
+        feasible.append(_Job(len(feasible), draws, arch, costs, search_cfg, seed, accelerator))
+    if not feasible:
         raise _no_feasible_draw(budgets, cheapest, draws, cost_model.name)
-    if len(candidates) < search_cfg.candidates:
+    trained = _resumed(done, feasible, seed)
+    jobs = [job for job in feasible if job.index not in trained]
+    for candidate in _train_all(jobs, datamodule, worker_count(search_cfg, len(jobs))):
+        log.info("random search: candidate %d/%d (draw %d): arch-val accuracy %.4f, macro-F1 %.4f, %.3g ms",
+                 candidate.index + 1, search_cfg.candidates, candidate.draw, candidate.val_accuracy,
+                 candidate.val_macro_f1, candidate.costs.latency_ms)
+        trained[candidate.index] = candidate
+        if on_candidate is not None:
+            on_candidate(candidate.index, candidate)
+    if len(feasible) < search_cfg.candidates:
         log.warning("random search: only %d of %d feasible distinct architectures in %d draws",
-                    len(candidates), search_cfg.candidates, draws)
+                    len(feasible), search_cfg.candidates, draws)
+    candidates = tuple(trained[job.index] for job in feasible)
     best = max(candidates, key=Candidate.rank)
-    return RandomSearchResult(best, tuple(candidates), draws, infeasible)
+    return RandomSearchResult(best, candidates, draws, infeasible)
+
+
+def _resumed(done: list[dict], feasible: list[_Job], seed: int) -> dict[int, Candidate]:
+    """The finished candidates of a killed run, checked against this run's draws."""
+    resumed = {}
+    for record in done:
+        candidate = Candidate.from_dict(record)
+        if candidate.index >= len(feasible) or feasible[candidate.index].arch != candidate.arch:
+            raise ConfigError(
+                f"the saved random-search candidate {candidate.index} is not draw {candidate.draw} of seed {seed}; resume "
+                "with the seed, dataset and budgets of the killed run, or start afresh."
+            )
+        resumed[candidate.index] = candidate
+    return resumed

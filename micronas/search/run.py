@@ -35,7 +35,7 @@ from micronas.search.summary import build_summary, format_summary, violations
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
-from micronas.train.module import evaluate, recalibrate_batchnorm
+from micronas.train.module import Accelerator, evaluate, recalibrate_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
                             "candidate/latency_ms": candidate.costs.latency_ms}, step=index)
 
     result = random_search(space, cost_model, dict(cfg.constraints), dm, cfg.search, cfg.seed,
-                           on_candidate=on_candidate, done=done)
+                           on_candidate=on_candidate, done=done, accelerator=Accelerator.from_config(cfg.trainer))
     best = result.best
     return result.arch, {"accuracy": best.val_accuracy, "macro_f1": best.val_macro_f1,
                          "windows": len(dm.val_dataset), "repair": []}

@@ -20,6 +20,18 @@ from torch.utils.data import DataLoader
 from micronas.metrics import accuracy, macro_f1
 
 
+@dataclass(frozen=True)
+class Accelerator:
+    """Where Lightning trains: `conf/trainer`'s `accelerator` (cpu, gpu, auto) and `devices`."""
+
+    name: str = "cpu"
+    devices: int | str = 1
+
+    @classmethod
+    def from_config(cls, trainer_cfg) -> "Accelerator":
+        return cls(str(trainer_cfg.accelerator), trainer_cfg.devices)
+
+
 class ClassifierModule(pl.LightningModule):
     """Cross-entropy training of one network; logs train/val loss and accuracy per epoch."""
 
@@ -95,22 +107,24 @@ def recalibrate_batchnorm(net: nn.Module, loader: DataLoader) -> nn.Module:
         norm.reset_running_stats()
         norm.momentum = None
         norm.train()
+    device = next(net.parameters()).device
     with torch.no_grad():
         for x, _ in loader:
-            net(x)
+            net(x.to(device))
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     return net.eval()
 
 
 def evaluate(net: nn.Module, loader: DataLoader, num_classes: int) -> Evaluation:
-    """Run `net` in eval mode over `loader` and score its argmax predictions."""
+    """Run `net` in eval mode (on the device it is on) over `loader` and score its argmax predictions."""
     was_training = net.training
     net.eval()
+    device = next(net.parameters()).device
     truths, predictions = [], []
     with torch.no_grad():
         for x, y in loader:
-            predictions.append(net(x).argmax(1).numpy())
+            predictions.append(net(x.to(device)).argmax(1).cpu().numpy())
             truths.append(y.numpy())
     net.train(was_training)
     y_true, y_pred = np.concatenate(truths), np.concatenate(predictions)
@@ -130,17 +144,19 @@ def quiet_lightning():
 
 
 def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, lr: float = 1e-3,
-                   logger=False, callbacks=(), progress: bool = False, ckpt_path: str | None = None
-                   ) -> RestoreBest:
+                   logger=False, callbacks=(), progress: bool = False, ckpt_path: str | None = None,
+                   accelerator: Accelerator = Accelerator()) -> RestoreBest:
     """Train `net` on the weight-training split, stop early on the arch-val loss, restore the best weights.
 
-    Returns the `RestoreBest` callback (best arch-val loss and its epoch). Seed first for repeatability.
+    Returns the `RestoreBest` callback (best arch-val loss and its epoch); `net` ends on the CPU. Seed
+    first for repeatability.
     """
     best = RestoreBest("val/loss")
     stopper = EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     with quiet_lightning():
         trainer = pl.Trainer(
-            max_epochs=max_epochs, logger=logger, callbacks=[best, stopper, *callbacks], accelerator="cpu",
+            max_epochs=max_epochs, logger=logger, callbacks=[best, stopper, *callbacks],
+            accelerator=accelerator.name, devices=accelerator.devices,
             enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
             deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
         )

@@ -16,7 +16,7 @@ from torch.nn.utils import parametrize
 
 from micronas.space.discrete import DiscreteNet, SFNet
 from micronas.space.layers import ConvBNReLU
-from micronas.train.module import RestoreBest, fit_classifier
+from micronas.train.module import Accelerator, RestoreBest, fit_classifier
 
 RANGE_MOMENTUM = 0.1
 
@@ -26,7 +26,7 @@ class WeightFakeQuant(nn.Module):
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         scale = weight.detach().abs().amax(dim=(1, 2, 3)).clamp(min=1e-12) / 127
-        zero = torch.zeros(weight.shape[0], dtype=torch.int32)
+        zero = torch.zeros(weight.shape[0], dtype=torch.int32, device=weight.device)
         return torch.fake_quantize_per_channel_affine(weight, scale, zero, 0, -127, 127)
 
 
@@ -74,7 +74,7 @@ class FakeQuantization:
     def _output_hook(observer: ActivationFakeQuant):
         def hook(module, inputs, output):
             observer.train(module.training)
-            return observer(output)
+            return observer.to(output.device)(output)
 
         return hook
 
@@ -82,7 +82,7 @@ class FakeQuantization:
     def _input_hook(observer: ActivationFakeQuant):
         def hook(module, inputs):
             observer.train(module.training)
-            return (observer(inputs[0]),)
+            return (observer.to(inputs[0].device)(inputs[0]),)
 
         return hook
 
@@ -104,7 +104,8 @@ class FreezeBatchNorm(Callback):
 
 
 def quantization_aware_finetune(
-    net: DiscreteNet, datamodule, epochs: int, lr: float, patience: int, logger=False
+    net: DiscreteNet, datamodule, epochs: int, lr: float, patience: int, logger=False,
+    accelerator: Accelerator = Accelerator(),
 ) -> RestoreBest:
     """Fine-tune `net` with fake int8 quantisation for at most `epochs` (early stopping on arch-val,
     best weights restored); the weights end on their per-channel int8 grid."""
@@ -112,7 +113,8 @@ def quantization_aware_finetune(
     fake = FakeQuantization(net)
     try:
         return fit_classifier(
-            net, datamodule, epochs, patience, lr, logger=logger, callbacks=[FreezeBatchNorm()]
+            net, datamodule, epochs, patience, lr, logger=logger, callbacks=[FreezeBatchNorm()],
+            accelerator=accelerator,
         )
     finally:
         fake.detach()

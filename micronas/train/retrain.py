@@ -15,7 +15,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
-from micronas.train.module import fit_classifier
+from micronas.train.module import Accelerator, fit_classifier
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def train_repeat(
     logger=False,
     callbacks=(),
     progress: bool = False,
+    accelerator: Accelerator = Accelerator(),
 ) -> TrainedRepeat:
     """Train `DiscreteNet(arch)` seeded with `seed` under `recipe` (max_epochs, patience, lr), with its
     checkpoints in `folder`; resume from `folder/last.ckpt` or reuse `folder/trained.pt`."""
@@ -74,6 +75,7 @@ def train_repeat(
         callbacks=[checkpoint, *callbacks],
         progress=progress,
         ckpt_path=str(last) if resumed is not None else None,
+        accelerator=accelerator,
     )
     torch.save(
         {"weights": net.state_dict(), "best_epoch": best.best_epoch, "arch_val_loss": best.best}, trained

@@ -24,7 +24,7 @@ from micronas.tracking.mlflow_run import architecture_params, log_config, make_m
 from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
 from micronas.train.costs import MeasuredCosts, comparison, measure_model, measured_verdicts
 from micronas.train.int8 import drop_points, export_and_score
-from micronas.train.module import Evaluation, evaluate
+from micronas.train.module import Accelerator, Evaluation, evaluate
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import train_repeat
 
@@ -99,7 +99,9 @@ def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger)
     """Train, export and score one seed in `folder`; QAT fine-tuning as `retraining.quantization` says."""
     recipe, k = cfg.retraining, dm.num_classes
     quant = recipe.quantization
-    trained = train_repeat(arch, dm, recipe, seed, folder / "checkpoints", logger=logger)
+    accelerator = Accelerator.from_config(cfg.trainer)
+    trained = train_repeat(arch, dm, recipe, seed, folder / "checkpoints", logger=logger,
+                           accelerator=accelerator)
     net = trained.net
     floats = {
         "arch-val": evaluate(net, dm.val_dataloader(), k),
@@ -116,7 +118,7 @@ def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger)
     if qat_applied:
         ptq_bytes = exported.tflite
         best = quantization_aware_finetune(
-            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience)
+            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience), accelerator=accelerator
         )
         exported, qat = export_and_score(net, representative, splits, k, folder)
         int8 = qat

@@ -31,7 +31,7 @@ from micronas.cost.flash import BYTES_PER_CHANNEL
 from micronas.cost.graph import op_graph
 from micronas.cost.memory import estimate_arena
 from micronas.cost.model import CostModel
-from micronas.space.architecture import Architecture
+from micronas.space.architecture import Architecture, residual_runs
 from micronas.space.opspec import OpSpec
 from micronas.space.searchspace import BRANCH_KERNELS, SF_WIDTHS, TIME_KERNELS, TR_WIDTHS, SearchSpace
 
@@ -153,29 +153,32 @@ class ExpectedCosts:
             x_bytes = h_in * w_in * (x @ in_widths)
             if plan.type == "tr":
                 kernel, width = p[key + "kernel"], p[key + "width"]
+                scratch = zero
                 for i, k in enumerate(TIME_KERNELS):
                     site = sites[f"k{k}"]
                     latency = latency + kernel[i] * (width @ site.lat @ x)
                     flash = flash + kernel[i] * (width @ site.flash @ x)
-                    y_bytes = h_out * w_out * (width @ self.tr_widths)
-                    steps.append(kernel[i] * (x_bytes + y_bytes + site.scratch @ x))
+                    scratch = scratch + kernel[i] * (site.scratch @ x)
+                # Exactly one kernel runs: one step, X + Y + E[scratch] (METHOD 6.2).
+                steps.append(x_bytes + h_out * w_out * (width @ self.tr_widths) + scratch)
                 convs = convs + 1
                 channels = channels + width @ self.tr_widths
                 x = width
                 continue
             b, u = p[key + "bottleneck_width"], p[key + "block_width"]
             q = [p[f"{key}branch{k}"][1] for k in BRANCH_KERNELS]
-            r = p[key + "residual"][1]
             s = p[key + "skip"][0] if plan.type == "sf" else torch.ones((), dtype=DTYPE, device=device)
             a = 1 - prod(1 - qk for qk in q)
+            r = p[key + "residual"][1]  # the residual is chosen, and (when a branch is on) added
+            r_conv = residual_runs(r, a)  # the residual conv runs: chosen, or no branch is on
             widths = self.sf_widths
             b_bytes, y_bytes = h_out * w_out * (b @ widths), h_out * w_out * (u @ widths)
             add = u @ self.add_lat[(h_out, w_out)]
             n_adds = sum(q) - a + r * a
             cell_latency = (
-                a * (b @ sites["bottleneck"].lat @ x) + r * (u @ sites["residual"].lat @ x) + n_adds * add
+                a * (b @ sites["bottleneck"].lat @ x) + r_conv * (u @ sites["residual"].lat @ x) + n_adds * add
             )
-            cell_flash = a * (b @ sites["bottleneck"].flash @ x) + r * (u @ sites["residual"].flash @ x)
+            cell_flash = a * (b @ sites["bottleneck"].flash @ x) + r_conv * (u @ sites["residual"].flash @ x)
             cell_flash = cell_flash + n_adds * self.flash_model.per_add_bytes
             for k, qk in zip(BRANCH_KERNELS, q):
                 cell_latency = cell_latency + qk * (u @ sites[f"branch{k}"].lat @ b)
@@ -188,14 +191,14 @@ class ExpectedCosts:
                 live = r * x_bytes + b_bytes + earlier[i] * y_bytes + y_bytes
                 cell_steps.append(q[i] * (live + sites[f"branch{k}"].scratch @ b))
                 cell_steps.append(q[i] * earlier[i] * (r * x_bytes + later[i] * b_bytes + 3 * y_bytes))
-            cell_steps.append(r * (x_bytes + a * y_bytes + y_bytes + sites["residual"].scratch @ x))
+            cell_steps.append(r_conv * (x_bytes + y_bytes + sites["residual"].scratch @ x) + r * a * y_bytes)
             cell_steps.append(r * a * 3 * y_bytes)
             steps += [s * m for m in cell_steps]
             latency = latency + s * cell_latency
             flash = flash + s * cell_flash
-            convs = convs + s * (a + sum(q) + r)
+            convs = convs + s * (a + sum(q) + r_conv)
             adds = adds + s * n_adds
-            channels = channels + s * (a * (b @ widths) + (sum(q) + r) * (u @ widths))
+            channels = channels + s * (a * (b @ widths) + (sum(q) + r_conv) * (u @ widths))
             x = s * u + (1 - s) * x if plan.type == "sf" else u
         (h, w), n = self.space.head_hw, self.space.num_classes
         head_in = h * w * (x @ self.head_widths)

@@ -230,10 +230,11 @@ class Architecture:
 
     @classmethod
     def derive(cls, space: SearchSpace, logits: dict) -> "Architecture":
-        """Argmax of every decision, then the METHOD.md 4.4 repair of degenerate cells.
+        """Argmax of every decision; a used SF cell with no branch and no residual deploys as its residual.
 
-        A branch is on iff its "on" logit is strictly larger. A used SF cell with no branch and no
-        residual gets the branch with the largest P(on) switched on.
+        A branch is on iff its "on" logit is strictly larger. The degenerate cell becomes its residual, the
+        way the supernet and the expected costs relax it (`residual_runs`), not the way METHOD.md 4.4
+        repairs it (the most probable branch): the residual is the cheaper fix, and the relaxation prices it.
         """
         choices = [{} for _ in space.cells]
         for decision in space.decisions:
@@ -246,9 +247,8 @@ class Architecture:
         for plan, cell_choices in zip(space.cells, choices):
             if plan.type == "tr" or cell_choices.get("skip"):
                 continue
-            if not cell_choices["residual"] and not any(cell_choices[f"branch{k}"] for k in BRANCH_KERNELS):
-                margins = [_on_margin(logits[f"cell{plan.index}.branch{k}"]) for k in BRANCH_KERNELS]
-                cell_choices[f"branch{BRANCH_KERNELS[int(np.argmax(margins))]}"] = True
+            if not any(cell_choices[f"branch{k}"] for k in BRANCH_KERNELS):
+                cell_choices["residual"] = True
         cells = tuple(_cell_from_choices(plan.type, c) for plan, c in zip(space.cells, choices))
         return cls(space.input_shape, space.num_classes, cells)
 
@@ -310,6 +310,16 @@ class Architecture:
         return "\n".join(lines)
 
 
+def residual_runs(residual: torch.Tensor, any_branch: torch.Tensor) -> torch.Tensor:
+    """P(the residual conv of a used SF cell runs): it is chosen, or no branch is on.
+
+    A used cell with no branch and no residual would output nothing; it deploys as its residual (see
+    `Architecture.derive`), and the supernet and the expected costs relax it the same way, so that no
+    relaxed network is cheaper than every valid one.
+    """
+    return 1 - any_branch + residual * any_branch
+
+
 def cell_ops(plan: CellPlan, cell, in_channels: int) -> list[OpSpec]:
     """The ops one cell runs on a `(H_in, W_in, in_channels)` input, as `Architecture.ops()` emits them."""
     (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
@@ -332,12 +342,6 @@ def cell_ops(plan: CellPlan, cell, in_channels: int) -> list[OpSpec]:
         if cell.branches_on:
             ops.append(OpSpec("add", y_shape, y_shape))
     return ops
-
-
-def _on_margin(logits) -> float:
-    """`alpha_on - alpha_off`; P(on) = sigmoid(margin) is monotone in it."""
-    vector = torch.as_tensor(logits).detach().reshape(-1)
-    return float(vector[1] - vector[0])
 
 
 def _check_keys(what: str, present: set, required: set, optional: set) -> None:

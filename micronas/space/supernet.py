@@ -11,8 +11,10 @@ Cells (METHOD.md sections 3.2-3.4):
 
 * TR: `mask(width) * sum_k p_k * ReLU(BN_k(conv_k(x)))`, k in 3, 5, 7; the three candidates run as one
   convolution (`CandidateConvs`).
-* SF: `b = bottleneck(x)`; `y = sum_k P(on_k) * branch_k(b) + P(res) * residual(x)`, branches and
-  residual masked by the block width; non-reducing: `P(skip) * x + P(use) * dropout(y)`.
+* SF: `b = bottleneck(x)`; `y = sum_k P(on_k) * branch_k(b) + P(res runs) * residual(x)`, branches and
+  residual masked by the block width, where the residual runs when chosen or when no branch is on (a
+  cell with neither deploys as its residual, `micronas.space.architecture.residual_runs`);
+  non-reducing: `P(skip) * x + P(use) * dropout(y)`.
 * Channel dropout after every used cell (training only), so a skipped cell passes `x` unchanged as in
   the `DiscreteNet`; head: 1x1 conv (no activation), spatial mean.
 
@@ -23,6 +25,7 @@ BatchNorm affine parameters (`ScalableBatchNorm2d`), so no pass over the activat
 import torch
 from torch import nn
 
+from micronas.space.architecture import residual_runs
 from micronas.space.layers import CandidateConvs, DynamicConv, SameConv2d, width_mask
 from micronas.space.searchspace import (
     BRANCH_KERNELS,
@@ -77,10 +80,12 @@ class SFSuperCell(nn.Module):
 
     def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
         block_mask = width_mask(weights["block_width"], SF_WIDTHS)
+        on = [weights[f"branch{k}"][1] for k in BRANCH_KERNELS]
+        any_branch = 1 - (1 - on[0]) * (1 - on[1]) * (1 - on[2])
         b = self.bottleneck(x, width_mask(weights["bottleneck_width"], SF_WIDTHS))
-        y = self.residual(x, weights["residual"][1] * block_mask)
-        for k, branch in zip(BRANCH_KERNELS, self.branches):
-            y = y + branch(b, weights[f"branch{k}"][1] * block_mask)
+        y = self.residual(x, residual_runs(weights["residual"][1], any_branch) * block_mask)
+        for p_on, branch in zip(on, self.branches):
+            y = y + branch(b, p_on * block_mask)
         return y
 
 

@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from micronas.config import load_config
+from dataclasses import replace
+from itertools import product
+
 from micronas.cost.expected import ExpectedCosts
+from micronas.cost.extremes import extreme
 from micronas.cost.graph import op_graph
 from micronas.space.architecture import cell_ops
 from micronas.cost.memory import peak_bytes
@@ -49,7 +53,7 @@ def test_costs_are_differentiable_in_the_probabilities(l552):
 
 def test_expectation_matches_sampling_under_diffuse_probabilities(l552):
     """Beyond one-hot: the exact expectation equals the mean over independently sampled decisions
-    (degenerate cells included: they run no ops)."""
+    (a used cell with no branch and no residual deploys as its residual)."""
     space = SearchSpace(100, 6, 4)
     expected = ExpectedCosts(space, l552)
     rng = np.random.default_rng(5)
@@ -63,6 +67,8 @@ def test_expectation_matches_sampling_under_diffuse_probabilities(l552):
                 for d in space.decisions
                 if d.cell == plan.index
             }
+            if plan.type != "tr" and not any(choices[f"branch{k}"] for k in (3, 5, 7)):
+                choices["residual"] = True
             cell = (
                 TRCell(**choices)
                 if plan.type == "tr"
@@ -79,3 +85,45 @@ def test_expectation_matches_sampling_under_diffuse_probabilities(l552):
         ]
         samples.append(l552.network_latency(ops).total_ms)
     assert expected(probs)["latency"].item() == pytest.approx(np.mean(samples), rel=0.03)
+
+
+def _with_cell(arch: Architecture, index: int, cell) -> Architecture:
+    cells = list(arch.cells)
+    cells[index] = cell
+    return Architecture(arch.input_shape, arch.num_classes, tuple(cells))
+
+
+def test_a_used_cell_with_nothing_on_costs_what_it_deploys_as_never_less_than_a_valid_network(l552):
+    """Audit finding 2: such a cell cost 0 ms and let the relaxation go below the cheapest valid network."""
+    space = SearchSpace(100, 6, 4)
+    expected = ExpectedCosts(space, l552)
+    cheapest = extreme(space, l552, "latency").arch
+    index = next(i for i, plan in enumerate(space.cells) if plan.type == "sf_reduce")
+    used = cheapest.cells[index]
+    with_residual = _with_cell(cheapest, index, replace(used, branch3=False, branch5=False, branch7=False,
+                                                        residual=True))
+    weights = with_residual.one_hot()
+    weights[f"cell{index}.residual"] = torch.tensor([1.0, 0.0])  # residual off, every branch off
+    costs = expected(weights)
+    assert costs["latency"].item() == pytest.approx(l552.network_latency(with_residual.ops()).total_ms, rel=1e-12)
+    assert costs["latency"].item() >= l552.network_latency(cheapest.ops()).total_ms * (1 - 1e-12)
+    assert costs["peak"].item() == peak_bytes(op_graph(with_residual), l552.build)
+
+
+def test_relaxed_time_reduce_memory_lies_within_the_peaks_of_its_mixture(l552):
+    """Audit finding 3: each kernel's whole live set was scaled by its probability (3x under the mixture)."""
+    space = SearchSpace(128, 9, 6)
+    expected = ExpectedCosts(space, l552)
+    largest = Architecture.largest(space)
+    narrow = [replace(c, bottleneck_width=8, block_width=8) for c in largest.cells[3:]]
+    members = [
+        Architecture(largest.input_shape, largest.num_classes,
+                     tuple(TRCell(kernel=k, width=16) for k in kernels) + tuple(narrow))
+        for kernels in product((3, 5, 7), repeat=3)
+    ]
+    peaks = [peak_bytes(op_graph(member), l552.build) for member in members]
+    weights = members[0].one_hot()
+    for index in range(3):
+        weights[f"cell{index}.kernel"] = torch.full((3,), 1 / 3)
+    relaxed = expected(weights)["peak"].item()
+    assert min(peaks) <= relaxed <= max(peaks)

@@ -153,14 +153,14 @@ def test_one_hot_then_derive_returns_the_architecture(space):
         assert Architecture.derive(space, weights) == arch
 
 
-def test_derive_repairs_a_used_cell_with_nothing_on():
+def test_derive_deploys_a_used_cell_with_nothing_on_as_its_residual():
     logits = {key: torch.zeros(shape) for key, shape in UCIHAR.logit_shapes().items()}
     for k, margin in ((3, -2.0), (5, -0.5), (7, -1.0)):  # every branch off, 5 the most probable
         logits[f"cell4.branch{k}"] = torch.tensor([0.0, margin])
     logits["cell4.residual"] = torch.tensor([1.0, 0.0])
     logits["cell4.skip"] = torch.tensor([1.0, 0.0])  # used
     cell = Architecture.derive(UCIHAR, logits).cells[4]
-    assert cell.branches_on == (5,) and not cell.residual and not cell.skip
+    assert cell.branches_on == () and cell.residual and not cell.skip
 
 
 def test_derive_of_tied_branch_logits_keeps_the_branch_off_and_never_fails():
@@ -174,7 +174,7 @@ def test_derive_of_tied_branch_logits_keeps_the_branch_off_and_never_fails():
             }
         arch = Architecture.derive(UCIHAR, logits)  # validated on construction: never degenerate
         if trial == 0:
-            assert not arch.cells[3].residual and arch.cells[3].branches_on == (3,)
+            assert arch.cells[3].residual and arch.cells[3].branches_on == ()
 
 
 def test_random_architectures_are_never_degenerate_and_cover_the_options():

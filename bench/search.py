@@ -11,7 +11,8 @@
    share of DNAS searches whose derived architecture meets its budget by the cost model, beside the
    same for DARTS (one DARTS search: it ignores budgets by construction), with arch-val accuracy.
 
-    python bench/search.py [--quick]   # --quick: 10 search epochs instead of 60
+    python bench/search.py [--quick] [--accelerator gpu] [--step-times-only]
+    # --quick: 10 search epochs instead of 60; --step-times-only: part 1 only
 """
 
 import argparse
@@ -54,37 +55,39 @@ class StepTimer(pl.Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def step_times(module, data: TensorDataset, steps: int) -> list[float]:
+def step_times(module, data: TensorDataset, steps: int, accelerator: str) -> list[float]:
     timer = StepTimer()
     with quiet_lightning():
         trainer = pl.Trainer(max_epochs=1, limit_train_batches=steps, logger=False, callbacks=[timer],
                              enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                             accelerator="cpu", num_sanity_val_steps=0)
+                             accelerator=accelerator, num_sanity_val_steps=0)
         trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=True))
     return timer.times[WARMUP:]
 
 
-def epoch_seconds() -> None:
+def epoch_seconds(accelerator: str) -> None:
     torch.manual_seed(0)
     space = SearchSpace(128, 9, 6)
     windows = lambda n: TensorDataset(torch.randn(n, 1, 128, 9), torch.randint(0, 6, (n,)))  # noqa: E731
     train, arch_val = windows(BATCH * (WARMUP + REPEATS)), windows(ARCH_VAL_WINDOWS)
-    cfg = load_config("search", ["dataset=ucihar", "constraints.latency=50"])
+    # warm-up off: every timed step is a full one (architecture + weight step)
+    cfg = load_config("search", ["dataset=ucihar", "constraints.latency=50", "search.warmup_fraction=0"])
     cost_model = CostModel.from_mcu(cfg.mcu)
     batches = math.ceil(TRAIN_WINDOWS / BATCH)
     search, discrete = [], []
     for _ in range(2):  # two alternating rounds
         module = SearchModule(space, cfg.search, batches * cfg.search.epochs, arch_val, BATCH, 0,
                               budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
-        search += step_times(module, train, WARMUP + REPEATS)
+        search += step_times(module, train, WARMUP + REPEATS, accelerator)
         discrete += step_times(ClassifierModule(DiscreteNet(Architecture.largest(space))), train,
-                               WARMUP + REPEATS)
+                               WARMUP + REPEATS, accelerator)
     s, d = statistics.median(search), statistics.median(discrete)
-    print(f"UCI-HAR shape, batch {BATCH}, {batches} weight-training batches per epoch "
+    print(f"UCI-HAR shape on {accelerator}, batch {BATCH}, {batches} weight-training batches per epoch "
           f"(median of {len(search)} steps each):")
     print(f"  DNAS search step      {1000 * s:8.1f} ms  -> {s * batches:7.1f} s per search epoch")
     print(f"  largest DiscreteNet   {1000 * d:8.1f} ms  -> {d * batches:7.1f} s per training epoch")
     print(f"  ratio search / largest-net epoch: {s / d:.2f}")
+    print(f"  default search ({cfg.search.epochs} epochs, every step full): {s * batches * cfg.search.epochs / 60:.1f} min")
 
 
 def log_spaced(low: float, high: float, count: int, margin: float = 0.15) -> list[float]:
@@ -137,10 +140,13 @@ def adherence(epochs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="10 search epochs instead of 60")
+    parser.add_argument("--accelerator", default="cpu", help="cpu or gpu (step times only)")
+    parser.add_argument("--step-times-only", action="store_true", help="part 1 only")
     args = parser.parse_args()
-    epoch_seconds()
+    epoch_seconds(args.accelerator)
     sys.stdout.flush()
-    adherence(10 if args.quick else 60)
+    if not args.step_times_only:
+        adherence(10 if args.quick else 60)
 
 
 if __name__ == "__main__":

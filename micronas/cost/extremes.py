@@ -54,8 +54,8 @@ def _out_channels(cell, in_channels: int) -> int:
     return in_channels if cell.skip else cell.block_width
 
 
-class _Scorer:
-    """Cell and head terms of one metric."""
+class CellScorer:
+    """Cell and head terms of one metric (latency ms, flash or peak bytes), given a cell's input width."""
 
     def __init__(self, space: SearchSpace, cost_model: CostModel, metric: str):
         self.space, self.cost_model, self.metric = space, cost_model, metric
@@ -100,7 +100,7 @@ def extreme(space: SearchSpace, cost_model: CostModel, metric: str, cheapest: bo
     """The architecture of `space` with the smallest (or largest) `metric`: latency, flash or peak."""
     if metric not in METRICS:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
-    scorer = _Scorer(space, cost_model, metric)
+    scorer = CellScorer(space, cost_model, metric)
     better = (lambda a, b: a < b) if cheapest else (lambda a, b: a > b)
     combine = max if metric == "peak" else (lambda a, b: a + b)
     states = {1: (0.0, ())}  # channel width -> (value so far, cells so far)

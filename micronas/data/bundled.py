@@ -1,16 +1,18 @@
 """The offline datasets bundled with aeon; their own TRAIN/TEST split is the train/test split."""
 
+import importlib
+
 import numpy as np
-from aeon.datasets import load_basic_motions, load_japanese_vowels
 
 from micronas.data.windows import LoadedDataset, WindowSet
 
-# name -> (aeon loader, channel names in aeon's dimension order)
+# name -> (aeon loader in aeon.datasets, channel names in aeon's dimension order); aeon is imported only
+# when a bundled set is loaded (it is slow to import and the other datasets do not need it)
 BUNDLED = {
     # UEA BasicMotions: dimensions 0-2 accelerometer, 3-5 gyroscope (smart watch, 10 Hz, 10 s).
-    "basicmotions": (load_basic_motions, ["accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z"]),
+    "basicmotions": ("load_basic_motions", ["accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z"]),
     # UEA JapaneseVowels: 12 LPC cepstrum coefficients per frame, utterances of 7..29 frames.
-    "japanesevowels": (load_japanese_vowels, [f"lpc_{i}" for i in range(1, 13)]),
+    "japanesevowels": ("load_japanese_vowels", [f"lpc_{i}" for i in range(1, 13)]),
 }
 
 
@@ -25,7 +27,8 @@ def fit_length(series: list[np.ndarray] | np.ndarray, time_steps: int) -> np.nda
 
 def load_bundled(dataset_cfg) -> LoadedDataset:
     """Load `dataset_cfg.name` from aeon; variable-length sets are fitted to `dataset_cfg.time_steps`."""
-    loader, channels = BUNDLED[dataset_cfg.name]
+    loader_name, channels = BUNDLED[dataset_cfg.name]
+    loader = getattr(importlib.import_module("aeon.datasets"), loader_name)
     (x_train, y_train), (x_test, y_test) = loader(split="train"), loader(split="test")
     class_names = sorted(set(y_train) | set(y_test))
     code = {name: i for i, name in enumerate(class_names)}

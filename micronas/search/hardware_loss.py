@@ -18,8 +18,7 @@ def hardware_loss(expected: torch.Tensor, target: float, mode: str = "asym_log",
     """
     if mode == "asym_log":
         ratio = torch.log(expected / target)
-        gamma = gamma_hi if bool(expected > target) else gamma_lo
-        return gamma * ratio
+        return torch.where(expected > target, gamma_hi * ratio, gamma_lo * ratio)
     if mode == "hinge":
         if not 0 <= margin < 1:
             raise ConfigError(f"search.hardware_loss.margin={margin} is not valid: use 0 <= margin < 1.")

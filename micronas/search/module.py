@@ -1,15 +1,24 @@
 """`SearchModule`: alternating first-order bi-level architecture search over a SuperNet (METHOD.md 4).
 
-One training step = one architecture step on an arch-val batch (cross-entropy plus, for DNAS, the
-hardware-aware loss of the expected costs) then one weight step on a training batch (cross-entropy
-only, fresh noise, gradient-norm clip). `method="dnas"` relaxes every decision with Gumbel-softmax at an
-annealed temperature; `method="darts"` uses plain `softmax(alpha)` and no hardware terms.
+A search of `total_steps` weight steps starts with `warmup_fraction` of them weight-only (the supernet
+learns on uniformly sampled paths before any architecture decision is taken); every later step is one
+architecture step on an arch-val batch (cross-entropy plus, for DNAS, the hardware-aware loss of the
+expected costs, ramped in over the first `ramp_fraction` of the architecture steps) then one weight step
+on a training batch (cross-entropy only, fresh noise, gradient-norm clip). The temperature and the
+architecture learning rate are scheduled over the architecture steps only. `method="dnas"` relaxes
+every decision with Gumbel-softmax; `method="darts"` uses plain `softmax(alpha)` and no hardware terms.
+
+The expected costs are taken under `costs_under`: `sampled` (default) is `softmax(alpha)`, the
+distribution Gumbel-max draws the trained paths from, whatever the temperature, so the budget binds the
+networks the supernet trains and its gradient does not vanish as tau falls; `sharpened` is METHOD.md's
+`softmax(alpha / tau)`; `sample` is the reference code's noisy soft sample.
 
 Every source of randomness of a step (Gumbel noise, dropout) is seeded from `(seed, step)`, and the
 arch-val order from `(seed, epoch)`, so a search resumed from an epoch checkpoint ends exactly where an
 uninterrupted one does.
 """
 
+import math
 from collections.abc import Callable
 from itertools import cycle
 
@@ -28,6 +37,7 @@ from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
 
 METHODS = ("dnas", "darts")
+COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
 COST_UNITS = {"latency": "ms", "memory": "bytes", "peak": "bytes", "flash": "bytes"}
 ExpectedCosts = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 """Maps relaxed choice probabilities to differentiable expected costs, keyed by budget name
@@ -41,6 +51,12 @@ def search_identity(space: SearchSpace, method: str, seed: int, total_steps: int
     """The settings a search checkpoint records and a resumed search must repeat."""
     return {"space": str(space), "method": method, "seed": int(seed), "total_steps": int(total_steps),
             "targets": dict(targets) if method == "dnas" else {}}
+
+
+def search_steps(batches_per_epoch: int, search_cfg) -> tuple[int, int]:
+    """`(epochs, weight steps)` of a search: `search.epochs`, or more to reach `search.min_steps`."""
+    epochs = max(int(search_cfg.epochs), math.ceil(int(search_cfg.get("min_steps", 0)) / batches_per_epoch))
+    return epochs, epochs * batches_per_epoch
 
 
 def check_resumable(saved: dict | None, current: dict) -> None:
@@ -64,9 +80,19 @@ class SearchModule(pl.LightningModule):
                  seed: int, targets: dict[str, float] | None = None, expected_costs: ExpectedCosts | None = None):
         super().__init__()
         if search_cfg.method not in METHODS:
-            raise ValueError(f"search.method={search_cfg.method} is not one of {', '.join(METHODS)}")
+            raise ConfigError(f"search.method={search_cfg.method} is not one of {', '.join(METHODS)}.")
+        if search_cfg.costs_under not in COST_DISTRIBUTIONS:
+            raise ConfigError(f"search.costs_under={search_cfg.costs_under} is not one of "
+                              f"{', '.join(COST_DISTRIBUTIONS)}.")
+        for name, value in (("warmup_fraction", search_cfg.warmup_fraction),
+                            ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction)):
+            if not 0 <= value < 1:
+                raise ConfigError(f"search.{name}={value} is not valid; it must be in [0, 1).")
         self.automatic_optimization = False
         self.space, self.cfg, self.total_steps = space, search_cfg, int(total_steps)
+        self.warmup_steps = round(float(search_cfg.warmup_fraction) * self.total_steps)
+        self.arch_steps = self.total_steps - self.warmup_steps
+        self.ramp_steps = round(float(search_cfg.hardware_loss.ramp_fraction) * self.arch_steps)
         self.arch_val, self.batch_size, self.seed = arch_val, batch_size, int(seed)
         self.targets = dict(targets or {}) if search_cfg.method == "dnas" else {}
         self.expected_costs = expected_costs
@@ -81,11 +107,16 @@ class SearchModule(pl.LightningModule):
     # ---- relaxation ---------------------------------------------------------------------------------
 
     @property
+    def arch_step(self) -> int:
+        """Architecture steps taken so far (0 during the warm-up)."""
+        return max(0, int(self.step_count) - self.warmup_steps)
+
+    @property
     def temperature(self) -> float:
-        """The temperature of the current step (of the last step, once the search is over)."""
+        """The temperature of the current architecture step (initial during the warm-up)."""
         t = self.cfg.temperature
-        step = min(int(self.step_count), self.total_steps - 1)
-        return temperature(step, self.total_steps, t.schedule, t.initial, t.final, t.decay, t.floor)
+        step = min(self.arch_step, self.arch_steps - 1)
+        return temperature(step, self.arch_steps, t.schedule, t.initial, t.final, t.decay, t.floor)
 
     def relaxed_weights(self, detach: bool) -> dict[str, torch.Tensor]:
         """The weights the SuperNet runs with this step: a Gumbel sample (DNAS) or softmax (DARTS)."""
@@ -94,27 +125,28 @@ class SearchModule(pl.LightningModule):
             return {k: v.detach() for k, v in probabilities.items()} if detach else probabilities
         return self.arch_logits.gumbel_sample(self.temperature, detach=detach)
 
-    def cost_weights(self, sample: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """What the expected costs are taken under: noise-free `softmax(alpha / tau)` by default."""
-        if self.cfg.costs_from_noisy_sample:
+    def cost_weights(self, sample: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The probabilities the expected costs are taken under (`costs_under`; DARTS: softmax(alpha))."""
+        if self.cfg.method == "darts" or self.cfg.costs_under == "sampled":
+            return self.arch_logits.probabilities()
+        if self.cfg.costs_under == "sample" and sample is not None:
             return sample
         return self.arch_logits.probabilities(self.temperature)
 
-    def cost_weights_now(self) -> dict[str, torch.Tensor]:
-        """The noise-free probabilities the expected costs are reported under (DARTS: softmax(alpha))."""
-        if self.cfg.method == "darts":
-            return self.arch_logits.probabilities()
-        return self.arch_logits.probabilities(self.temperature)
+    @property
+    def hardware_weight(self) -> float:
+        """The ramp of the hardware loss: from 1 / ramp_steps at the first architecture step to 1."""
+        return min(1.0, (self.arch_step + 1) / self.ramp_steps) if self.ramp_steps else 1.0
 
     def hardware_terms(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The hardware-aware loss per constrained budget (empty for DARTS or no constraints)."""
         if not self.targets:
             return {}
         costs = self.expected_costs(weights)
-        loss = self.cfg.hardware_loss
+        loss, ramp = self.cfg.hardware_loss, self.hardware_weight
         return {
-            name: hardware_loss(costs[name], target, loss.mode, loss.gamma_hi, loss.gamma_lo, loss.margin,
-                                loss.squared)
+            name: ramp * hardware_loss(costs[name], target, loss.mode, loss.gamma_hi, loss.gamma_lo, loss.margin,
+                                       loss.squared)
             for name, target in self.targets.items()
         }
 
@@ -124,7 +156,7 @@ class SearchModule(pl.LightningModule):
         weights = torch.optim.Adam(self.supernet.parameters(), lr=self.cfg.weights_optimizer.lr)
         arch = torch.optim.SGD(self.arch_logits.parameters(), lr=self.cfg.arch_optimizer.lr, momentum=0.0)
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
-            arch, T_max=max(1, self.total_steps), eta_min=self.cfg.arch_optimizer.final_lr
+            arch, T_max=max(1, self.arch_steps), eta_min=self.cfg.arch_optimizer.final_lr
         )
         return [weights, arch], [cosine]
 
@@ -137,9 +169,7 @@ class SearchModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         torch.manual_seed(self.seed * 1_000_003 + int(self.step_count))
         weights_opt, arch_opt = self.optimizers()
-        warming_up = self.current_epoch < self.cfg.warmup_epochs
-
-        if not warming_up:
+        if int(self.step_count) >= self.warmup_steps:
             x_val, y_val = next(self._arch_batches)
             self.toggle_optimizer(arch_opt)
             sample = self.relaxed_weights(detach=False)
@@ -171,7 +201,7 @@ class SearchModule(pl.LightningModule):
     # ---- the derived path ---------------------------------------------------------------------------
 
     def derive(self) -> Architecture:
-        """Argmax of every decision with the degenerate-cell repair (METHOD.md 4.4)."""
+        """Argmax of every decision (a used cell with nothing on deploys as its residual)."""
         return Architecture.derive(self.space, {k: v.detach() for k, v in self.arch_logits.as_dict().items()})
 
     def on_validation_epoch_start(self) -> None:
@@ -192,7 +222,7 @@ class SearchModule(pl.LightningModule):
                 self.log(f"arch/p/{key}/{option}", value)
         if self.expected_costs is not None:
             with torch.no_grad():
-                costs = self.expected_costs(self.cost_weights_now())
+                costs = self.expected_costs(self.cost_weights())
             for name, value in costs.items():
                 self.log(f"arch/expected_{name}_{COST_UNITS[name]}", float(value))
 

@@ -5,7 +5,8 @@ generator seeded by `seed`. A draw whose exact predicted costs break a budget is
 that deploys the same operators as an earlier draw. Each feasible candidate is trained from scratch with
 the same seed (`fit_classifier`: early stopping on the arch-val loss, best weights restored), scored on
 arch-val (selection) and on test (reported only), and the best by arch-val accuracy is kept (ties: macro-F1,
-then lower predicted latency).
+then the lower arch-val loss; on a small arch-val split accuracy ties often, and a latency tie-break
+would hand the choice to the cheapest network).
 
 The draw sequence depends only on the seed, the space and the budgets, so a killed search resumes by
 replaying the draws and taking the candidates it already trained from `done` (their `to_dict()` records)
@@ -64,8 +65,8 @@ class Candidate:
                       "costs": ArchitectureCosts(**data["costs"])})
 
     def rank(self) -> tuple:
-        """Selection key: arch-val accuracy, then macro-F1, then lower predicted latency."""
-        return self.val_accuracy, self.val_macro_f1, -self.costs.latency_ms
+        """Selection key: arch-val accuracy, then macro-F1, then lower arch-val loss (never a test score)."""
+        return self.val_accuracy, self.val_macro_f1, -self.val_loss
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """One architecture search from a composed config: the work behind `search.py`.
 
 data -> search space -> cost model -> refuse an impossible budget -> search (DNAS or DARTS in
-Lightning, or the random baseline) -> derived architecture -> exact predicted costs and budget
-verdicts -> arch-val accuracy and macro-F1 of the derived path (supernet weights, BatchNorm statistics
+Lightning, or the random baseline) -> derived architecture (DNAS: the most probable one whose exact costs
+meet the budgets, `micronas.search.derive`) -> exact predicted costs and budget verdicts -> arch-val accuracy and macro-F1 of the derived path (supernet weights, BatchNorm statistics
 re-estimated for that path on the weight-training windows) -> run directory and MLflow.
 
 A search is resumed with `ckpt_path=` a `.ckpt` file or an earlier run directory: Lightning restores the
@@ -28,10 +28,18 @@ from micronas.data import make_datamodule
 from micronas.errors import ConfigError
 from micronas.search.feasibility import check_feasible
 from micronas.search.history import ChoiceHistory, plot_choice_history
-from micronas.search.module import CHECKPOINT_KEY, SearchModule, budget_targets, check_resumable, search_identity
+from micronas.search.module import (
+    CHECKPOINT_KEY,
+    SearchModule,
+    budget_targets,
+    check_resumable,
+    search_identity,
+    search_steps,
+)
 from micronas.search.random_search import random_search
-from micronas.search.repair import repair
+from micronas.search.derive import derive_within_budgets
 from micronas.search.summary import build_summary, format_summary, violations
+from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
@@ -91,20 +99,20 @@ def _check_checkpoint(cfg, dm, space, checkpoint: Path | None) -> None:
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False).get(CHECKPOINT_KEY)
     except Exception as error:  # torch raises many types for a truncated or foreign file
         raise ConfigError(f"ckpt_path={checkpoint} is not a readable checkpoint ({type(error).__name__}).") from None
-    steps = len(dm.train_dataloader()) * int(cfg.search.epochs)
+    _, steps = search_steps(len(dm.train_dataloader()), cfg.search)
     check_resumable(saved, search_identity(space, cfg.search.method, cfg.seed, steps,
                                            budget_targets(dict(cfg.constraints))))
 
 
 def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
     """DNAS (Gumbel-softmax, hardware loss) or DARTS (softmax, no hardware loss) in Lightning."""
-    steps = len(dm.train_dataloader()) * int(cfg.search.epochs)
+    epochs, steps = search_steps(len(dm.train_dataloader()), cfg.search)
     pl.seed_everything(int(cfg.seed), verbose=False)  # supernet weight initialisation
     module = SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed,
                           budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
     history = ChoiceHistory()
     trainer = pl.Trainer(
-        max_epochs=int(cfg.search.epochs),
+        max_epochs=epochs,
         logger=logger,
         callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True), history,
                    ResumeHint(out_dir)],
@@ -118,18 +126,22 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
     )
     trainer.fit(module, dm.train_dataloader(), dm.val_dataloader(),
                 ckpt_path=str(checkpoint) if checkpoint else None)
-    arch = module.derive()
-    changes = []
-    if cfg.search.get("repair", False):
-        logits = {key: value.detach() for key, value in module.arch_logits.as_dict().items()}
-        arch, changes = repair(arch, logits, cost_model, dict(cfg.constraints))
-        for change in changes:
-            log.info("greedy repair: %s", change)
-    path = recalibrate_batchnorm(DiscreteNet(arch).load_from_supernet(module.supernet), dm.train_dataloader())
+    logits = {key: value.detach().cpu() for key, value in module.arch_logits.as_dict().items()}
+    derivation = None
+    if cfg.search.derivation == "constrained":
+        derivation = derive_within_budgets(space, logits, cost_model, dict(cfg.constraints))
+        arch = derivation.arch
+    else:
+        arch = Architecture.derive(space, logits)
+    path = recalibrate_batchnorm(DiscreteNet(arch).load_from_supernet(module.supernet.cpu()),
+                                 dm.train_dataloader())
     derived = evaluate(path, dm.val_dataloader(), dm.num_classes)
     plot_choice_history(history.epochs, space, out_dir / HISTORY_PLOT)
     return arch, {"accuracy": derived.accuracy, "macro_f1": derived.macro_f1, "windows": len(derived.y_true),
-                  "repair": [str(change) for change in changes]}
+                  "search": {"epochs": epochs, "steps": steps, "warmup_steps": module.warmup_steps,
+                             "arch_steps": module.arch_steps},
+                  "derivation": {"rule": cfg.search.derivation,
+                                 **(derivation.report(dict(cfg.constraints)) if derivation else {})}}
 
 
 def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
@@ -150,7 +162,9 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
                            on_candidate=on_candidate, done=done, accelerator=Accelerator.from_config(cfg.trainer))
     best = result.best
     return result.arch, {"accuracy": best.val_accuracy, "macro_f1": best.val_macro_f1,
-                         "windows": len(dm.val_dataset), "repair": []}
+                         "windows": len(dm.val_dataset),
+                         "search": {"candidates": len(result.candidates), "draws": result.draws,
+                                    "epochs_per_candidate": int(cfg.search.epochs)}}
 
 
 def run_search(cfg, out_dir: Path) -> dict:

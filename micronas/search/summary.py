@@ -20,7 +20,8 @@ def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation:
     """The JSON-able record of one search (written as `summary.json` and logged to MLflow).
 
     `validation` holds the arch-val `accuracy`, `macro_f1` and number of `windows` of the found network,
-    and `repair`, the decisions the greedy repair changed after derivation.
+    `search`, the length of the search (steps, epochs; candidates for random search), and for DNAS and
+    DARTS `derivation`, how the network was derived and how far the plain argmax was from the budgets.
     """
     constraints = constraint_report(costs, dict(cfg.constraints))
     return {
@@ -40,7 +41,8 @@ def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation:
         },
         "constraints": constraints,
         "constraints_met": all(c["met"] for c in constraints.values()),
-        "repair": list(validation["repair"]),
+        "search": validation["search"],
+        "derivation": validation.get("derivation"),
         "cheapest_in_space": cheapest,
         "validation": {key: validation[key] for key in ("accuracy", "macro_f1", "windows")},
         "wall_time_s": wall_time_s,
@@ -68,8 +70,11 @@ def format_summary(summary: dict, out_dir) -> str:
         ("arena", f"{p['arena_bytes'] / 1024:.2f} kB predicted"),
         ("flash", f"{p['flash_bytes'] / 1024:.2f} kB predicted"),
     ]
-    if summary["repair"]:
-        rows.append(("repair", "; ".join(summary["repair"])))
+    derivation = summary.get("derivation") or {}
+    if derivation.get("argmax_meets_budgets") is False:
+        over = ", ".join(f"{name} {100 * ratio:.0f} %" for name, ratio in derivation["argmax_cost_over_budget"].items())
+        rows.append(("derivation", f"argmax broke the budgets ({over} of budget); derived the most probable "
+                                   "network within them"))
     for name, c in summary["constraints"].items():
         verdict = "met" if c["met"] else "VIOLATED"
         rows.append((f"budget {name}", f"{c['predicted']:.4g} / {c['budget']:g} {c['unit']}: {verdict}"))

@@ -1,6 +1,7 @@
 """Random search and the DARTS config on real bundled data and the committed nucleo_l552 cost model."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -130,7 +131,16 @@ def test_the_darts_config_is_dnas_with_plain_softmax():
     darts = OmegaConf.to_container(load_config("search", ["search=darts"]).search)
     dnas = OmegaConf.to_container(load_config("search", ["search=dnas"]).search)
     assert (darts.pop("method"), dnas.pop("method")) == ("darts", "dnas")
-    assert (darts.pop("gumbel_noise"), dnas.pop("gumbel_noise")) == (False, True)
-    assert (darts.pop("repair"), dnas.pop("repair")) == (False, True)
+    assert (darts.pop("derivation"), dnas.pop("derivation")) == ("argmax", "constrained")
     assert darts == dnas
     assert load_config("search", ["search=darts", "search.epochs=3"]).search.epochs == 3
+
+
+def test_selection_breaks_accuracy_ties_by_arch_val_loss_and_never_reads_test(first_run):
+    """Audit 8: ties went to the lower latency; a test score must never decide."""
+    base = first_run[0].candidates[0]
+    cheap_but_worse = replace(base, index=0, val_accuracy=0.9, val_macro_f1=0.9, val_loss=0.5, test_accuracy=1.0,
+                              costs=replace(base.costs, latency_ms=1.0))
+    better_loss = replace(base, index=1, val_accuracy=0.9, val_macro_f1=0.9, val_loss=0.4, test_accuracy=0.0,
+                          costs=replace(base.costs, latency_ms=99.0))
+    assert max([cheap_but_worse, better_loss], key=Candidate.rank) is better_loss

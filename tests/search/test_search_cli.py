@@ -25,7 +25,7 @@ def search(*overrides, cwd, check=True):
 
 
 def test_search_py_writes_its_run_directory_and_logs_to_the_default_sqlite_store(tmp_path):
-    result = search("search.epochs=2", "constraints.latency=30", "trainer.enable_progress_bar=false",
+    result = search("search.epochs=2", "++search.min_steps=0", "constraints.latency=30", "trainer.enable_progress_bar=false",
                     "hydra.run.dir=run", cwd=tmp_path)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert "arch-val" in result.stdout and "budget latency" in result.stdout
@@ -82,7 +82,7 @@ def mlflow_server(tmp_path):
 
 
 def test_a_search_logs_to_a_real_mlflow_server(tmp_path, mlflow_server):
-    search("search.epochs=1", "trainer.enable_progress_bar=false", "hydra.run.dir=run",
+    search("search.epochs=1", "++search.min_steps=0", "trainer.enable_progress_bar=false", "hydra.run.dir=run",
            f"logger.tracking_uri={mlflow_server}", cwd=tmp_path)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     client = mlflow.MlflowClient(mlflow_server)
@@ -94,7 +94,7 @@ def test_a_search_logs_to_a_real_mlflow_server(tmp_path, mlflow_server):
 
 
 def test_an_impossible_job_of_a_sweep_is_skipped_with_its_sentence_and_the_sweep_goes_on(tmp_path):
-    result = search("-m", "constraints.latency=1,30", "search.epochs=1", "trainer.enable_progress_bar=false",
+    result = search("-m", "constraints.latency=1,30", "search.epochs=1", "++search.min_steps=0", "trainer.enable_progress_bar=false",
                     "hydra.sweep.dir=sweep", cwd=tmp_path)
     impossible, feasible = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     assert "constraints.latency=1 ms is below the cheapest architecture" in (impossible / "error.txt").read_text()

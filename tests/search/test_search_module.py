@@ -108,3 +108,47 @@ def test_a_violated_latency_budget_moves_the_logits_toward_cheaper_architectures
     # DNAS pays the hardware loss, DARTS ignores the budget by construction.
     assert latency_ms["dnas"] < 0.5 * initial
     assert latency_ms["darts"] == pytest.approx(initial, rel=0.05)
+
+
+class Trace(Callback):
+    """Per step: the step count before it, the temperature, the architecture lr, and the logits after it."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.before = (int(module.step_count), module.temperature)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        logits = torch.cat([v.detach().clone() for v in module.arch_logits.as_dict().values()])
+        self.rows.append((*self.before, module.optimizers()[1].param_groups[0]["lr"], logits))
+
+
+def test_warm_up_trains_weights_only_and_the_schedules_span_the_architecture_steps(data, tmp_path):
+    """Audit finding 6: the cosine horizon counted warm-up steps and tau decayed during the warm-up."""
+    cfg, dm = data
+    module = make_module(cfg, dm)
+    trace = Trace()
+    fit(module, dm, tmp_path, callbacks=[trace])
+    warmup = module.warmup_steps
+    assert warmup == round(cfg.search.warmup_fraction * module.total_steps) > 0
+    assert all(torch.equal(row[3], trace.rows[0][3]) for row in trace.rows[:warmup])
+    assert not torch.equal(trace.rows[warmup][3], trace.rows[warmup - 1][3])
+    temperatures = [row[1] for row in trace.rows]
+    assert temperatures[: warmup + 1] == [cfg.search.temperature.initial] * (warmup + 1)
+    assert temperatures[-1] == pytest.approx(cfg.search.temperature.final)
+    assert trace.rows[-1][2] == pytest.approx(cfg.search.arch_optimizer.final_lr)
+
+
+def test_the_hardware_loss_ramps_in_over_the_first_architecture_steps(data):
+    """Audit finding 1: at the first architecture step the hardware gradient was 20-70x the CE gradient."""
+    cfg, dm = data
+    module = make_module(cfg, dm)
+    ramp = module.ramp_steps
+    assert ramp == round(cfg.search.hardware_loss.ramp_fraction * module.arch_steps) > 0
+    weights = []
+    for step in range(module.warmup_steps, module.warmup_steps + ramp + 2):
+        module.step_count.fill_(step)
+        weights.append(module.hardware_weight)
+    assert weights[0] == pytest.approx(1 / ramp) and weights[ramp - 1:] == [1.0] * 3
+    assert all(a < b for a, b in zip(weights[:ramp], weights[1:ramp]))

@@ -31,7 +31,7 @@ def read_run(cfg, run_id):
 
 
 def test_a_two_epoch_search_writes_its_run_directory_and_reads_back_from_mlflow(search_cfg, tmp_path):
-    cfg = search_cfg("search.epochs=2", "constraints.latency=40", "constraints.memory=20")
+    cfg = search_cfg("search.epochs=2", "++search.min_steps=0", "constraints.latency=40", "constraints.memory=20")
     out = tmp_path / "run"
     summary = run_search(cfg, out)
 
@@ -87,7 +87,7 @@ def test_a_budget_below_the_cheapest_architecture_stops_before_training(search_c
 
 def test_a_derived_architecture_that_breaks_a_budget_is_reported_in_console_and_mlflow(search_cfg, tmp_path,
                                                                                        capsys):
-    cfg = search_cfg("search=darts", "search.epochs=1")
+    cfg = search_cfg("search=darts", "search.epochs=1", "++search.min_steps=0")
     cheapest = cheapest_figures(SearchSpace(100, 6, 4), CostModel.from_mcu(cfg.mcu), ["latency"])["latency"]
     cfg.constraints.latency = round(cheapest * 1.02, 3)
     summary = run_search(cfg, tmp_path / "run")
@@ -103,7 +103,7 @@ def test_a_derived_architecture_that_breaks_a_budget_is_reported_in_console_and_
 
 def test_an_interrupted_search_resumes_into_the_same_run_with_the_same_result(search_cfg, tmp_path,
                                                                              monkeypatch, capsys):
-    overrides = ("search.epochs=4", "constraints.latency=30")
+    overrides = ("search.epochs=4", "++search.min_steps=0", "constraints.latency=30")
     whole = run_search(search_cfg(*overrides), tmp_path / "whole")
 
     original = SearchModule.on_train_epoch_start
@@ -137,22 +137,22 @@ def test_resuming_from_a_missing_or_foreign_checkpoint_is_refused_in_one_sentenc
         search_run.resume_source(tmp_path / "nowhere.ckpt")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"holds no checkpoints/last.ckpt"):
-        run_search(search_cfg(f"ckpt_path={tmp_path / 'empty'}", "search.epochs=1"), tmp_path / "run")
+        run_search(search_cfg(f"ckpt_path={tmp_path / 'empty'}", "search.epochs=1", "++search.min_steps=0"), tmp_path / "run")
     (tmp_path / "bad" / "checkpoints").mkdir(parents=True)
     (tmp_path / "bad" / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=r"ckpt_path=.*last.ckpt is not a readable checkpoint"):
         run_search(search_cfg(f"ckpt_path={tmp_path / 'bad'}"), tmp_path / "run")
-    run_search(search_cfg("search.epochs=1"), tmp_path / "one")
+    run_search(search_cfg("search.epochs=1", "++search.min_steps=0"), tmp_path / "one")
     with pytest.raises(ConfigError, match=r"the checkpoint belongs to another search"):
-        run_search(search_cfg("search.epochs=2", "seed=1", f"ckpt_path={tmp_path / 'one'}"), tmp_path / "two")
+        run_search(search_cfg("search.epochs=2", "++search.min_steps=0", "seed=1", f"ckpt_path={tmp_path / 'one'}"), tmp_path / "two")
 
 
 @pytest.mark.parametrize("dataset", ["japanesevowels"])
 def test_darts_and_random_baselines_run_through_the_same_entry(search_cfg, tmp_path, dataset):
-    darts = run_search(search_cfg(f"dataset={dataset}", "search=darts", "search.epochs=1"), tmp_path / "darts")
+    darts = run_search(search_cfg(f"dataset={dataset}", "search=darts", "search.epochs=1", "++search.min_steps=0"), tmp_path / "darts")
     assert darts["method"] == "darts" and darts["constraints"] == {}
     random = run_search(
-        search_cfg(f"dataset={dataset}", "search=random", "search.candidates=2", "search.epochs=2",
+        search_cfg(f"dataset={dataset}", "search=random", "search.candidates=2", "search.epochs=2", "++search.min_steps=0",
                    "constraints.latency=40"),
         tmp_path / "random",
     )

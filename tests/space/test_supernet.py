@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -92,3 +94,45 @@ def test_discrete_net_has_no_dead_bottleneck_and_skips_cells(spaces):
     assert isinstance(net.cells[5], torch.nn.Identity)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == sum(op.kind == "conv2d" for op in net.arch.ops())
+
+
+class Doubling(torch.nn.Module):
+    """A deterministic stand-in for channel dropout's 1/(1-p) scaling, to see where dropout is applied."""
+
+    def forward(self, x):
+        return 2 * x
+
+
+def test_a_skipped_cell_passes_its_input_unchanged_as_in_the_discrete_net(space):
+    """Audit 3.6: the supernet applied dropout after skipped cells; the DiscreteNet does not."""
+    generator = torch.Generator().manual_seed(1)
+    supernet = SuperNet(space)
+    randomise_batchnorm(supernet, generator)
+    rng = np.random.default_rng(1)
+    arch = next(a for a in (Architecture.random(space, rng) for _ in range(500))
+                if any(getattr(c, "skip", False) for c in a.cells))
+    net = DiscreteNet(arch).load_from_supernet(supernet)
+    supernet.dropout, net.dropout = Doubling(), Doubling()
+    t, s = space.input_shape
+    x = torch.randn(4, 1, t, s, generator=generator)
+    with torch.no_grad():
+        torch.testing.assert_close(supernet.eval()(x, arch.one_hot()), net.eval()(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_used_cell_with_nothing_on_runs_its_residual(space):
+    """Audit finding 2: such a cell output zeros in the supernet; it deploys (and now trains) as its residual."""
+    generator = torch.Generator().manual_seed(2)
+    supernet = SuperNet(space, dropout=0.0)
+    randomise_batchnorm(supernet, generator)
+    arch = Architecture.largest(space)
+    index = next(i for i, plan in enumerate(space.cells) if plan.type == "sf_reduce")
+    cells = list(arch.cells)
+    cells[index] = replace(cells[index], branch3=False, branch5=False, branch7=False, residual=True)
+    with_residual = Architecture(arch.input_shape, arch.num_classes, tuple(cells))
+    weights = with_residual.one_hot()
+    weights[f"cell{index}.residual"] = torch.tensor([1.0, 0.0])
+    net = DiscreteNet(with_residual, dropout=0.0).load_from_supernet(supernet)
+    t, s = space.input_shape
+    x = torch.randn(4, 1, t, s, generator=generator)
+    with torch.no_grad():
+        torch.testing.assert_close(supernet.eval()(x, weights), net.eval()(x), rtol=1e-5, atol=1e-5)

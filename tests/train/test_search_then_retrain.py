@@ -14,7 +14,7 @@ def test_search_with_retrain_chains_a_child_retrain_run(host_setup, tmp_path):
     _, lut = host_setup
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     command = [sys.executable, str(REPO / "search.py"), "mcu=host", f"mcu.cost.lut_path={lut}",
-               "search.epochs=1", "retrain=true", "retraining.max_epochs=2", "retraining.patience=2",
+               "search.epochs=1", "++search.min_steps=0", "retrain=true", "retraining.max_epochs=2", "retraining.patience=2",
                f"hydra.run.dir={tmp_path / 'run'}", f"logger.tracking_uri={store}",
                "trainer.enable_progress_bar=false"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)

@@ -1,0 +1,174 @@
+"""Does the search search? DNAS against random search (and DARTS) on real data, retrained and run in int8.
+
+For every job (dataset, board, latency budget, method, seed): `search.py`'s search with its defaults,
+the derived network retrained from scratch (`retraining` defaults, QAT when arch-val says int8 loses
+more than a point), exported to full int8 and evaluated in tflite-micro on the test split. Printed per
+dataset, budget and method: int8 test accuracy mean +- std over seeds, the float -> int8 drop, derived
+predicted latency / budget, how often the plain argmax already met the budget (DNAS), and the search
+wall time. UCI-HAR is the rebuild from the HAPT raw recordings in `../shared/datasets/ucihar_hapt`
+(skipped when absent); the bundled sets ship with aeon.
+
+Every finished stage is appended to the results file and skipped on a re-run, so the bench completes
+over several sittings. `--stage search` / `--stage train` stop after searching / after float
+retraining (a machine without TensorFlow, e.g. a GPU box, can do those); `evaluate` exports what was
+trained. Compute is matched by the defaults: a DNAS search and a 20-candidate random search take
+similar wall time here (both are printed).
+
+    python bench/search_quality.py [--only ucihar_hapt] [--stage all] [--jobs 1] [--accelerator cpu]
+"""
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+REPO = Path(__file__).resolve().parents[1]
+UCIHAR_HAPT = REPO.parent / "shared/datasets/ucihar_hapt/ucihar_hapt.npz"
+RESULTS = REPO / "data/bench/search_quality.jsonl"
+RUNS = REPO / "data/bench/search_quality"
+LABELS = {"ucihar_hapt": "UCI-HAR rebuilt from HAPT raw (ucihar_hapt.npz)"}
+
+
+def jobs() -> list[dict]:
+    """The bench's jobs, most important first."""
+    plan = []
+    def add(dataset, overrides, budget, methods, seeds):
+        for method in methods:
+            for seed in seeds:
+                plan.append({"dataset": dataset, "overrides": overrides, "budget": budget, "method": method,
+                             "seed": seed})
+    ucihar = ["dataset=npz", f"dataset.path={UCIHAR_HAPT}"]
+    add("ucihar_hapt", ucihar, 25.0, ("dnas", "random"), (0, 1, 2))
+    add("ucihar_hapt", ucihar, 50.0, ("dnas", "random"), (0,))
+    add("ucihar_hapt", ucihar, None, ("darts",), (0,))
+    for dataset, budgets in (("basicmotions", (12.3, 30.0)), ("japanesevowels", (9.9, 20.0))):
+        for budget in budgets:
+            add(dataset, [f"dataset={dataset}"], budget, ("dnas", "random"), (0, 1))
+    return plan
+
+
+def key(job: dict) -> str:
+    return f"{job['dataset']}/{job['method']}/{job['budget']}/seed{job['seed']}"
+
+
+def done_stages() -> dict[tuple[str, str], dict]:
+    if not RESULTS.is_file():
+        return {}
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    return {(row["key"], row["stage"]): row for row in rows}
+
+
+def record(row: dict) -> None:
+    """Append one row in a single write, so that jobs running side by side never interleave."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(RESULTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(handle, (json.dumps(row) + "\n").encode())
+    finally:
+        os.close(handle)
+
+
+def configs(job: dict, accelerator: str):
+    from micronas.config import load_config
+
+    folder = RUNS / key(job).replace("/", "_")
+    budget = [] if job["budget"] is None else [f"constraints.latency={job['budget']}"]
+    common = [*job["overrides"], "mcu=nucleo_l552", f"seed={job['seed']}", f"trainer.accelerator={accelerator}",
+              "trainer.enable_progress_bar=false", f"logger.tracking_uri=sqlite:///{RUNS}/mlflow.db"]
+    search = load_config("search", [*common, f"search={job['method']}", *budget])
+    train = load_config("train", [*common, f"arch={folder / 'search' / 'architecture.json'}",
+                                  "retraining.quantization.method=auto"])
+    return folder, search, train
+
+
+def run_job(job: dict, stage: str, accelerator: str) -> list[dict]:
+    """Run what is missing of `job` up to `stage`; return the rows it produced."""
+    from micronas.data import make_datamodule
+    from micronas.search.run import run_search
+    from micronas.space.architecture import Architecture
+    from micronas.train.module import Accelerator
+    from micronas.train.retrain import train_repeat
+    from micronas.train.run import retrain_repeat
+
+    done, rows = done_stages(), []
+    folder, search_cfg, train_cfg = configs(job, accelerator)
+    if (key(job), "search") not in done:
+        summary = run_search(search_cfg, folder / "search")
+        rows.append({"key": key(job), "stage": "search", **job, "summary": summary})
+        record(rows[-1])
+    if stage == "search":
+        return rows
+    arch = Architecture.load(folder / "search" / "architecture.json")
+    dm = make_datamodule(train_cfg)
+    dm.setup()
+    if stage == "train":
+        train_repeat(arch, dm, train_cfg.retraining, job["seed"], folder / "train" / "checkpoints",
+                     accelerator=Accelerator.from_config(train_cfg.trainer))
+        return rows
+    if (key(job), "evaluate") not in done:
+        result = retrain_repeat(train_cfg, arch, dm, job["seed"], folder / "train", logger=False)
+        rows.append({"key": key(job), "stage": "evaluate", **job, "record": result["record"]})
+        record(rows[-1])
+    return rows
+
+
+def table() -> None:
+    done = done_stages()
+    groups: dict[tuple, list] = {}
+    for job in jobs():
+        search, evaluated = done.get((key(job), "search")), done.get((key(job), "evaluate"))
+        if search is not None:
+            groups.setdefault((job["dataset"], job["budget"], job["method"]), []).append((search, evaluated))
+    print(f"{'dataset':<14} {'budget':>7} {'method':<7} {'n':>2} {'int8 test acc':>16} {'drop':>6} "
+          f"{'lat/budget':>11} {'argmax ok':>9} {'search min':>10}")
+    for (dataset, budget, method), runs in groups.items():
+        accs = [100 * e["record"]["int8_test"]["accuracy"] for _, e in runs if e]
+        drops = [e["record"]["int8_drop_points"] for _, e in runs if e]
+        lat = [s["summary"]["predicted"]["latency_ms"] / budget for s, _ in runs] if budget else []
+        argmax = [(s["summary"].get("derivation") or {}).get("argmax_meets_budgets") for s, _ in runs]
+        wall = statistics.median(s["summary"]["wall_time_s"] / 60 for s, _ in runs)
+        acc = (f"{statistics.mean(accs):6.2f} +- {statistics.stdev(accs) if len(accs) > 1 else 0:4.2f}"
+               if accs else "-")
+        print(f"{dataset:<14} {budget or '-':>7} {method:<7} {len(runs):>2} {acc:>16} "
+              f"{statistics.mean(drops) if drops else math.nan:6.2f} "
+              f"{' '.join(f'{v:.2f}' for v in lat) or '-':>11} "
+              f"{sum(a is True for a in argmax)}/{sum(a is not None for a in argmax):<7} {wall:10.1f}")
+    for dataset, label in LABELS.items():
+        print(f"{dataset}: {label}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", help="one dataset of the plan (ucihar_hapt, basicmotions, japanesevowels)")
+    parser.add_argument("--stage", choices=("search", "train", "all"), default="all")
+    parser.add_argument("--jobs", type=int, default=1, help="jobs run side by side (processes)")
+    parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--table", action="store_true", help="print the table of finished results only")
+    args = parser.parse_args()
+    if not args.table:
+        todo = [job for job in jobs() if args.only in (None, job["dataset"])]
+        if any(job["dataset"] == "ucihar_hapt" for job in todo) and not UCIHAR_HAPT.is_file():
+            print(f"skipping ucihar_hapt: {UCIHAR_HAPT} is absent")
+            todo = [job for job in todo if job["dataset"] != "ucihar_hapt"]
+        RUNS.mkdir(parents=True, exist_ok=True)
+        MlflowClient(f"sqlite:///{RUNS}/mlflow.db").search_experiments()  # the store exists before jobs start
+        if args.jobs == 1:
+            for job in todo:
+                run_job(job, args.stage, args.accelerator)
+        else:
+            with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for future in [pool.submit(run_job, job, args.stage, args.accelerator) for job in todo]:
+                    future.result()
+        sys.stdout.flush()
+    table()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Derivation under the budgets: the most probable architecture whose exact predicted costs meet them all.
+
+The search ends with one choice distribution `softmax(alpha)` per decision. An architecture's
+log-probability is the sum over its cells of the log-probability of the cell it deploys: a skipped cell
+is `log P(skip)`; a used cell is the sum over its decisions, except that a cell with no branch deploys
+as its residual whatever the residual and bottleneck decisions say, so those two are marginalised out.
+
+The search is best-first (A*) over the cells, with the channel width as the state that links them. A
+partial architecture is scored by its log-probability plus the most any completion from its width can
+add (a backward dynamic programme, so the score never underestimates). It is dropped when its latency
+or flash plus the cheapest completion's, or its live-set peak (no arena is below the peak), breaks a
+budget. Within a cell, an option is dropped when another with the same output width is as probable and
+costs no more in every constrained measure. The first complete architecture popped whose exact costs
+(`CostModel.predict`, with the planned arena) meet every budget is the answer: no architecture that
+meets the budgets is more probable. For latency and flash this is exact; the arena is pruned through
+its live-set peak, because a greedy plan's arena is not a sum or maximum over cells.
+"""
+
+import heapq
+import itertools
+from dataclasses import dataclass, replace
+
+import torch
+
+from micronas.budgets import FIELDS
+from micronas.cost.extremes import CellScorer
+from micronas.cost.model import ArchitectureCosts, CostModel
+from micronas.errors import ConfigError
+from micronas.space.architecture import Architecture, SFCell, TRCell
+from micronas.space.searchspace import BRANCH_KERNELS, SF_WIDTHS, TIME_KERNELS, TR_WIDTHS, CellPlan, SearchSpace
+
+PRUNING_METRIC = {"latency": "latency", "flash": "flash", "memory": "peak"}
+MAX_EXPANSIONS = 2_000_000
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """The derived architecture, its log-probability, and the plain argmax it was chosen instead of."""
+
+    arch: Architecture
+    log_prob: float
+    argmax: Architecture
+    argmax_log_prob: float
+    argmax_costs: ArchitectureCosts
+    expanded: int
+
+    def report(self, constraints: dict) -> dict:
+        """JSON-able: how far the argmax was from the budgets, and what choosing within them cost."""
+        budgets = {name: float(limit) for name, limit in constraints.items() if limit is not None}
+        verdicts = self.argmax_costs.verdicts(budgets)
+        return {
+            "argmax_meets_budgets": all(verdicts.values()),
+            "argmax_cost_over_budget": {name: self.argmax_costs.value(name) / limit
+                                        for name, limit in budgets.items()},
+            "argmax_is_derived": self.arch == self.argmax,
+            "log_prob": self.log_prob,
+            "argmax_log_prob": self.argmax_log_prob,
+            "nodes_expanded": self.expanded,
+        }
+
+
+@dataclass(frozen=True)
+class _Option:
+    cell: object
+    log_prob: float
+    out_channels: int
+    costs: tuple[float, ...]  # one per constrained measure, in its pruning metric's units
+
+
+def _log_probabilities(logits: dict) -> dict[str, list[float]]:
+    return {key: torch.log_softmax(torch.as_tensor(value).detach().double().reshape(-1), 0).tolist()
+            for key, value in logits.items()}
+
+
+def _cells(plan: CellPlan, lp: dict[str, list[float]], argmax: object):
+    """Every deployable cell of `plan` once, with its log-probability."""
+    key = f"cell{plan.index}."
+    if plan.type == "tr":
+        for (i, kernel), (j, width) in itertools.product(enumerate(TIME_KERNELS), enumerate(TR_WIDTHS)):
+            yield TRCell(kernel=kernel, width=width), lp[key + "kernel"][i] + lp[key + "width"][j]
+        return
+    reducing, used = plan.type == "sf_reduce", 0.0
+    if not reducing:
+        used = lp[key + "skip"][0]
+        yield replace(argmax, skip=True), lp[key + "skip"][1]
+    branch_lp = [lp[f"{key}branch{k}"] for k in BRANCH_KERNELS]
+    for u, block in enumerate(SF_WIDTHS):
+        base = used + lp[key + "block_width"][u]
+        off = sum(option[0] for option in branch_lp)
+        yield (SFCell(reducing, argmax.bottleneck_width, block, False, False, False, True, False), base + off)
+        for on in itertools.product((0, 1), repeat=len(BRANCH_KERNELS)):
+            if not any(on):
+                continue
+            branches = base + sum(option[state] for option, state in zip(branch_lp, on))
+            for (b, bottleneck), residual in itertools.product(enumerate(SF_WIDTHS), (0, 1)):
+                cell = SFCell(reducing, bottleneck, block, *map(bool, on), bool(residual), False)
+                yield cell, branches + lp[key + "bottleneck_width"][b] + lp[key + "residual"][residual]
+
+
+def _out_channels(cell, in_channels: int) -> int:
+    if isinstance(cell, TRCell):
+        return cell.width
+    return in_channels if cell.skip else cell.block_width
+
+
+def _undominated(options: list[_Option]) -> list[_Option]:
+    """Per output width, the options that no more probable option beats or equals in every cost."""
+    kept: list[_Option] = []
+    for option in sorted(options, key=lambda o: -o.log_prob):
+        if not any(k.out_channels == option.out_channels and all(a <= b for a, b in zip(k.costs, option.costs))
+                   for k in kept):
+            kept.append(option)
+    return kept
+
+
+class _Tables:
+    """Cell options per (cell, input width), the best completion log-probability and cheapest completions."""
+
+    def __init__(self, space: SearchSpace, logits: dict, scorers: list[CellScorer], argmax: Architecture):
+        self.space, self.scorers, self.argmax = space, scorers, argmax
+        self.lp = _log_probabilities(logits)
+        self.combine = [max if s.metric == "peak" else (lambda a, b: a + b) for s in scorers]
+        self.options: list[dict[int, list[_Option]]] = [{} for _ in space.cells]
+        widths = {1}
+        for index, plan in enumerate(space.cells):
+            for channels in widths:
+                self.options[index][channels] = self._options(plan, channels)
+            widths = {o.out_channels for channels in widths for o in self.options[index][channels]}
+        n = len(space.cells)
+        self.best = [dict() for _ in range(n + 1)]
+        self.cheapest = [dict() for _ in range(n + 1)]
+        self.best[n] = {c: 0.0 for c in widths}
+        self.cheapest[n] = {c: tuple(s.head_cost(c) for s in scorers) for c in widths}
+        for index in reversed(range(n)):
+            for channels, options in self.options[index].items():
+                self.best[index][channels] = max(o.log_prob + self.best[index + 1][o.out_channels] for o in options)
+                self.cheapest[index][channels] = tuple(
+                    min(join(o.costs[m], self.cheapest[index + 1][o.out_channels][m]) for o in options)
+                    for m, join in enumerate(self.combine)
+                )
+
+    def _options(self, plan: CellPlan, channels: int) -> list[_Option]:
+        options = [
+            _Option(cell, log_prob, _out_channels(cell, channels),
+                    tuple(s.cell(plan, cell, channels) for s in self.scorers))
+            for cell, log_prob in _cells(plan, self.lp, self.argmax.cells[plan.index])
+        ]
+        return _undominated(options)
+
+    def joined(self, costs: tuple, more: tuple) -> tuple:
+        return tuple(join(a, b) for join, a, b in zip(self.combine, costs, more))
+
+
+def derive_within_budgets(space: SearchSpace, logits: dict, cost_model: CostModel,
+                          constraints: dict) -> Derivation:
+    """The most probable architecture under `softmax(logits)` whose exact costs meet `constraints`
+    (config units: latency ms, memory and flash kB; None = unconstrained)."""
+    budgets = {name: float(limit) * FIELDS[name][1] for name, limit in constraints.items() if limit is not None}
+    names = list(budgets)
+    scorers = [CellScorer(space, cost_model, PRUNING_METRIC[name]) for name in names]
+    argmax = Architecture.derive(space, logits)
+    tables = _Tables(space, logits, scorers, argmax)
+    limits = tuple(budgets[name] for name in names)
+    exact_limits = {name: float(constraints[name]) for name in names}
+    n, counter = len(space.cells), itertools.count()
+    heap = [(-tables.best[0][1], next(counter), 0, 1, 0.0, tuple(0.0 for _ in names), ())]
+    expanded = 0
+    while heap:
+        _, _, index, channels, log_prob, costs, cells = heapq.heappop(heap)
+        expanded += 1
+        if expanded > MAX_EXPANSIONS:
+            break
+        if index == n:
+            arch = Architecture(space.input_shape, space.num_classes, cells)
+            if all(cost_model.predict(arch).verdicts(exact_limits).values()):
+                return Derivation(arch, log_prob, argmax, _log_prob(tables, argmax), cost_model.predict(argmax),
+                                  expanded)
+            continue
+        for option in tables.options[index][channels]:
+            total = tables.joined(costs, option.costs)
+            bound = tables.joined(total, tables.cheapest[index + 1][option.out_channels])
+            if any(value > limit * (1 + 1e-12) for value, limit in zip(bound, limits)):
+                continue
+            score = log_prob + option.log_prob
+            heapq.heappush(heap, (-(score + tables.best[index + 1][option.out_channels]), next(counter),
+                                  index + 1, option.out_channels, score, total, cells + (option.cell,)))
+    limits_text = ", ".join(f"{name} <= {constraints[name]:g}" for name in names)
+    raise ConfigError(f"no architecture of the search space meets {limits_text} on {cost_model.name} "
+                      f"(searched {expanded} partial architectures); raise the budgets.")
+
+
+def _log_prob(tables: _Tables, arch: Architecture) -> float:
+    """The log-probability of a deployable architecture under the tables' distribution."""
+    return sum(
+        dict(_cells(plan, tables.lp, tables.argmax.cells[plan.index]))[cell]
+        for plan, cell in zip(tables.space.cells, arch.cells)
+    )

@@ -1,0 +1,105 @@
+"""Derivation under the budgets against brute force over every architecture a few free decisions allow."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from micronas.config import load_config
+from micronas.cost.model import CostModel
+from micronas.search.derive import derive_within_budgets
+from micronas.space import Architecture, SearchSpace
+from micronas.space.architecture import ArchitectureError
+
+SPACE = SearchSpace(64, 6, 3)
+FIXED = -60.0  # the logit of every option that the brute force does not visit
+FREE = ("cell0.kernel", "cell0.width", "cell2.block_width", "cell2.branch3", "cell2.branch5", "cell2.branch7",
+        "cell2.residual", "cell3.skip", "cell4.skip")  # cells: tr, tr, sf_reduce, sf, sf
+
+
+@pytest.fixture(scope="module")
+def l552():
+    return CostModel.from_mcu(load_config("search", ["mcu=nucleo_l552"]).mcu)
+
+
+@pytest.fixture(scope="module")
+def setting(l552):
+    """Random logits over the free decisions; every other decision has one option at 0, the rest at -60."""
+    assert all(key in SPACE.logit_shapes() for key in FREE)
+    rng = np.random.default_rng(7)
+    logits, allowed = {}, {}
+    for decision in SPACE.decisions:
+        if decision.key in FREE:
+            logits[decision.key] = torch.tensor(rng.normal(size=decision.ways) * 1.5)
+            allowed[decision.key] = list(range(decision.ways))
+        else:
+            pick = int(rng.integers(decision.ways)) if decision.name != "skip" else 0
+            logits[decision.key] = torch.full((decision.ways,), FIXED)
+            logits[decision.key][pick] = 0.0
+            allowed[decision.key] = [pick]
+    return logits, allowed, _deployed_distribution(logits, allowed, l552)
+
+
+def _deployed_distribution(logits, allowed, cost_model):
+    """`{deployed ops: (probability, architecture, costs)}` by enumerating every raw combination of choices;
+    a used cell with no branch deploys as its residual."""
+    keys = [d.key for d in SPACE.decisions]
+    log_p = {key: torch.log_softmax(logits[key].double(), 0) for key in keys}
+    deployed = {}
+    for combo in itertools.product(*(allowed[key] for key in keys)):
+        cells = [{} for _ in SPACE.cells]
+        for decision, index in zip(SPACE.decisions, combo):
+            cells[decision.cell][decision.name] = decision.options[index]
+        for plan, choices in zip(SPACE.cells, cells):
+            if plan.type != "tr" and not choices.get("skip") and not any(choices[f"branch{k}"] for k in (3, 5, 7)):
+                choices["residual"] = True
+        data = {"input_shape": list(SPACE.input_shape), "num_classes": SPACE.num_classes,
+                "cells": [{"type": plan.type, **choices} for plan, choices in zip(SPACE.cells, cells)]}
+        try:
+            arch = Architecture.from_dict(data)
+        except ArchitectureError:
+            continue
+        probability = math.exp(sum(float(log_p[key][index]) for key, index in zip(keys, combo)))
+        ops = tuple(op.key() for op in arch.ops())
+        if ops not in deployed:
+            deployed[ops] = [0.0, arch, cost_model.predict(arch)]
+        deployed[ops][0] += probability
+    return deployed
+
+
+def _best(deployed, constraints):
+    feasible = [(p, arch) for p, arch, costs in deployed.values() if all(costs.verdicts(constraints).values())]
+    return max(feasible, key=lambda pair: pair[0])
+
+
+def _budget(deployed, name, quantile):
+    return float(np.quantile([costs.value(name) for _, _, costs in deployed.values()], quantile))
+
+
+@pytest.mark.parametrize("budget", [
+    {"latency": None},
+    {"latency": ("latency", 0.3)},
+    {"latency": ("latency", 0.05)},
+    {"memory": ("memory", 0.2)},
+    {"latency": ("latency", 0.5), "flash": ("flash", 0.3)},
+])
+def test_the_derived_network_is_the_most_probable_one_that_meets_the_budgets(setting, l552, budget):
+    logits, _, deployed = setting
+    constraints = {name: None if spec is None else _budget(deployed, *spec) for name, spec in budget.items()}
+    derivation = derive_within_budgets(SPACE, logits, l552, constraints)
+    probability, arch = _best(deployed, {k: v for k, v in constraints.items() if v is not None})
+    assert tuple(op.key() for op in derivation.arch.ops()) == tuple(op.key() for op in arch.ops())
+    assert math.exp(derivation.log_prob) == pytest.approx(probability, rel=1e-9)
+    assert all(l552.predict(derivation.arch).verdicts(
+        {k: v for k, v in constraints.items() if v is not None}).values())
+
+
+def test_the_report_says_how_far_the_argmax_was_from_a_budget_it_breaks(setting, l552):
+    logits, _, deployed = setting
+    argmax = Architecture.derive(SPACE, logits)
+    tight = 0.9 * l552.predict(argmax).latency_ms
+    report = derive_within_budgets(SPACE, logits, l552, {"latency": tight}).report({"latency": tight})
+    assert report["argmax_meets_budgets"] is False and not report["argmax_is_derived"]
+    assert report["argmax_cost_over_budget"]["latency"] == pytest.approx(1 / 0.9)

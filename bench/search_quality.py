@@ -14,7 +14,8 @@ retraining (a machine without TensorFlow, e.g. a GPU box, can do those); `evalua
 trained. Compute is matched by the defaults: a DNAS search and a 20-candidate random search take
 similar wall time here (both are printed).
 
-    python bench/search_quality.py [--only ucihar_hapt] [--stage all] [--jobs 1] [--accelerator cpu]
+    python bench/search_quality.py [--only ucihar_hapt] [--budget 25] [--methods dnas,random] [--stage all]
+                                   [--jobs 1] [--accelerator cpu] [--random-workers auto] [--table]
 """
 
 import argparse
@@ -30,7 +31,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 REPO = Path(__file__).resolve().parents[1]
-UCIHAR_HAPT = REPO.parent / "shared/datasets/ucihar_hapt/ucihar_hapt.npz"
+UCIHAR_HAPT = Path(os.environ.get("MICRONAS_UCIHAR_HAPT", REPO.parent / "shared/datasets/ucihar_hapt/ucihar_hapt.npz"))
 RESULTS = REPO / "data/bench/search_quality.jsonl"
 RUNS = REPO / "data/bench/search_quality"
 LABELS = {"ucihar_hapt": "UCI-HAR rebuilt from HAPT raw (ucihar_hapt.npz)"}
@@ -75,20 +76,21 @@ def record(row: dict) -> None:
         os.close(handle)
 
 
-def configs(job: dict, accelerator: str):
+def configs(job: dict, accelerator: str, random_workers: str = "auto"):
     from micronas.config import load_config
 
     folder = RUNS / key(job).replace("/", "_")
     budget = [] if job["budget"] is None else [f"constraints.latency={job['budget']}"]
     common = [*job["overrides"], "mcu=nucleo_l552", f"seed={job['seed']}", f"trainer.accelerator={accelerator}",
               "trainer.enable_progress_bar=false", f"logger.tracking_uri=sqlite:///{RUNS}/mlflow.db"]
-    search = load_config("search", [*common, f"search={job['method']}", *budget])
+    workers = [f"search.workers={random_workers}"] if job["method"] == "random" else []
+    search = load_config("search", [*common, f"search={job['method']}", *budget, *workers])
     train = load_config("train", [*common, f"arch={folder / 'search' / 'architecture.json'}",
                                   "retraining.quantization.method=auto"])
     return folder, search, train
 
 
-def run_job(job: dict, stage: str, accelerator: str) -> list[dict]:
+def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto") -> list[dict]:
     """Run what is missing of `job` up to `stage`; return the rows it produced."""
     from micronas.data import make_datamodule
     from micronas.search.run import run_search
@@ -98,7 +100,7 @@ def run_job(job: dict, stage: str, accelerator: str) -> list[dict]:
     from micronas.train.run import retrain_repeat
 
     done, rows = done_stages(), []
-    folder, search_cfg, train_cfg = configs(job, accelerator)
+    folder, search_cfg, train_cfg = configs(job, accelerator, random_workers)
     if (key(job), "search") not in done:
         summary = run_search(search_cfg, folder / "search")
         rows.append({"key": key(job), "stage": "search", **job, "summary": summary})
@@ -150,10 +152,14 @@ def main() -> None:
     parser.add_argument("--stage", choices=("search", "train", "all"), default="all")
     parser.add_argument("--jobs", type=int, default=1, help="jobs run side by side (processes)")
     parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--budget", type=float, help="only the jobs of this latency budget")
+    parser.add_argument("--methods", default="dnas,random,darts", help="comma-separated methods to run")
+    parser.add_argument("--random-workers", default="auto", help="search.workers of the random baseline")
     parser.add_argument("--table", action="store_true", help="print the table of finished results only")
     args = parser.parse_args()
     if not args.table:
-        todo = [job for job in jobs() if args.only in (None, job["dataset"])]
+        todo = [job for job in jobs() if args.only in (None, job["dataset"]) and
+                args.budget in (None, job["budget"]) and job["method"] in args.methods.split(",")]
         if any(job["dataset"] == "ucihar_hapt" for job in todo) and not UCIHAR_HAPT.is_file():
             print(f"skipping ucihar_hapt: {UCIHAR_HAPT} is absent")
             todo = [job for job in todo if job["dataset"] != "ucihar_hapt"]
@@ -161,10 +167,11 @@ def main() -> None:
         MlflowClient(f"sqlite:///{RUNS}/mlflow.db").search_experiments()  # the store exists before jobs start
         if args.jobs == 1:
             for job in todo:
-                run_job(job, args.stage, args.accelerator)
+                run_job(job, args.stage, args.accelerator, args.random_workers)
         else:
             with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                for future in [pool.submit(run_job, job, args.stage, args.accelerator) for job in todo]:
+                for future in [pool.submit(run_job, job, args.stage, args.accelerator, args.random_workers)
+                               for job in todo]:
                     future.result()
         sys.stdout.flush()
     table()

@@ -90,6 +90,7 @@ class BoardSession:
             "reference",
             "python",
             self.firmware_build,
+            "ns",
         )
 
     def _execute(self, frame: p.Frame):

@@ -26,6 +26,9 @@ class DeviceInfo:
     arena_capacity_bytes: int
     model_capacity_bytes: int
     protocol_version: int | None  # None for an in-process device
+    # what a tick is: "cycles" (a board's DWT), "ns" (a clock), "instructions" (QEMU: counts no time, so
+    # its "ms" are 10^6 instructions of virtual time, never a board's milliseconds)
+    tick_unit: str
 
     def to_dict(self) -> dict:
         return asdict(self)

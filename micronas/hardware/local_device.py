@@ -42,6 +42,7 @@ class LocalTflmDevice(Device):
             arena_capacity_bytes=MAX_ARENA_BYTES,
             model_capacity_bytes=MAX_ARENA_BYTES,
             protocol_version=None,
+            tick_unit="ns",
         )
 
     def load(self, tflite: bytes) -> LoadReport:

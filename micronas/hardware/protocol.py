@@ -8,7 +8,7 @@ import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAGIC = 0xA5
 MAX_PAYLOAD_BYTES = 512
 HEADER = struct.Struct("<BBBHH")  # magic, version, type, seq, len
@@ -200,10 +200,11 @@ class Info:
     kernel_library: str
     compiler: str
     firmware_build: str
+    tick_unit: str  # what a counter tick is: "cycles" (DWT), "ns" (a timer), "instructions" (QEMU)
 
     TYPE = FrameType.INFO
     _FIXED = struct.Struct("<BBHIIIIH")
-    _STRINGS = ("board", "core", "tflm_version", "kernel_library", "compiler", "firmware_build")
+    _STRINGS = ("board", "core", "tflm_version", "kernel_library", "compiler", "firmware_build", "tick_unit")
 
     def encode(self) -> bytes:
         fixed = self._FIXED.pack(

@@ -128,6 +128,7 @@ class SerialDevice(Device):
             arena_capacity_bytes=i.arena_capacity_bytes,
             model_capacity_bytes=i.model_capacity_bytes,
             protocol_version=i.protocol_version,
+            tick_unit=i.tick_unit,
         )
 
     def load(self, tflite: bytes) -> LoadReport:

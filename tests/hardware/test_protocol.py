@@ -6,7 +6,7 @@ from micronas.hardware import protocol as p
 
 MESSAGES = [
     p.Info(
-        1,
+        2,
         0,
         512,
         80_000_000,
@@ -20,6 +20,7 @@ MESSAGES = [
         "cmsis-nn 6.0.0",
         "gcc 12.3.1 -O2",
         "micronas-fw 0.1.0",
+        "cycles",
     ),
     p.LoadBegin(2680, 0xDEADBEEF),
     p.LoadChunk(508, bytes(range(200))),

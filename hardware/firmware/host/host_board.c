@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
         .kernel_library = "none",
         .compiler = "gcc " __VERSION__,
         .firmware_build = "protocol test double",
+        .tick_unit = "ns",
     };
     uint16_t result_words = (uint16_t)arg_value(argc, argv, "--result-words", 2048, 1, MAX_RESULT_WORDS);
 

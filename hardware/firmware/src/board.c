@@ -118,9 +118,9 @@ static void do_hello(board_state *b) {
     proto_put_u32(p + 16, id->model_capacity_bytes);
     proto_put_u16(p + 20, b->result_capacity_words);
     size_t n = 22;
-    const char *strings[6] = {id->board, id->core, id->tflm_version, id->kernel_library, id->compiler,
-                              id->firmware_build};
-    for (int i = 0; i < 6; i++) {
+    const char *strings[7] = {id->board,    id->core,           id->tflm_version, id->kernel_library,
+                              id->compiler, id->firmware_build, id->tick_unit};
+    for (int i = 0; i < 7; i++) {
         n += put_string(p + n, strings[i]);
     }
     reply(b, PROTO_INFO, (uint16_t)n);

@@ -24,6 +24,7 @@ typedef struct {
     const char *kernel_library;
     const char *compiler;
     const char *firmware_build;
+    const char *tick_unit; /* what a counter tick is: "cycles", "ns" or "instructions" */
 } board_identity;
 
 /* Hardware and runtime hooks. Functions that can fail return 0 or a PROTO_E_* code and then write one

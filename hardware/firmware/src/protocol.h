@@ -11,7 +11,7 @@ extern "C" {
 #endif
 
 #define PROTO_MAGIC 0xA5u
-#define PROTO_VERSION 1u
+#define PROTO_VERSION 2u
 #define PROTO_HEADER_BYTES 7u
 #define PROTO_CRC_BYTES 4u
 #define PROTO_MAX_PAYLOAD 512u

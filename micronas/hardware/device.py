@@ -56,6 +56,7 @@ class Measurement:
     arena_used_bytes: int
     model_bytes: int
     model_crc32: int
+    tick_unit: str = "cycles"  # DeviceInfo.tick_unit: with "instructions", "ms" are 10^6 instructions
 
     def _ms(self, ticks) -> float:
         return 1000.0 * float(ticks) / self.counter_hz

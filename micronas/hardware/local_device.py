@@ -79,4 +79,5 @@ class LocalTflmDevice(Device):
             arena_used_bytes=self._report.arena_used_bytes,
             model_bytes=self._report.model_bytes,
             model_crc32=self._report.model_crc32,
+            tick_unit="ns",
         )

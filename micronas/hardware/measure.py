@@ -2,10 +2,12 @@
 
 python -m micronas.hardware.measure MODEL.tflite mcu=host [mcu.device.kind=serial mcu.device.port=PORT]
     [--warmups 2] [--repeats 10] [--out measurement.json]
+python -m micronas.hardware.measure MODEL.tflite mcu=qemu_m33     # the firmware in QEMU: instruction counts
 """
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from micronas.config import load_config
@@ -44,11 +46,14 @@ def main(argv: list[str] | None = None) -> None:
         record = measure(device, path.read_bytes(), args.warmups, args.repeats)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     m = record["measurement"]
+    if m["tick_unit"] == "instructions":  # QEMU: a count, never a board's time
+        median = f"median {statistics.median(m['invoke_ticks']):.0f} instructions"
+        cold = f"cold {m['cold_ticks']} instructions"
+    else:
+        median, cold = f"median {m['latency_ms']:.4f} ms", f"cold {m['cold_latency_ms']:.4f} ms"
     print(
         f"{path.name} on {record['device']['board']} ({record['device']['firmware_build']}): "
-        f"median {m['latency_ms']:.4f} ms over {len(m['invoke_ticks'])} runs, "
-        f"cold {m['cold_latency_ms']:.4f} ms, "
-        f"arena {m['arena_used_bytes']} bytes -> {args.out}"
+        f"{median} over {len(m['invoke_ticks'])} runs, {cold}, arena {m['arena_used_bytes']} bytes -> {args.out}"
     )
 
 

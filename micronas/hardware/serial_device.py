@@ -218,6 +218,7 @@ class SerialDevice(Device):
             arena_used_bytes=first.arena_used_bytes,
             model_bytes=self._load_report.model_bytes,
             model_crc32=self._load_report.model_crc32,
+            tick_unit=self._info.tick_unit,
         )
 
     def _recovering(self, what: str, action, reload: bool):

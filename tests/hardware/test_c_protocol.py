@@ -150,10 +150,10 @@ def test_error_frames_are_the_same_from_the_c_and_the_python_board(any_board):
     assert (unknown.code, unknown.message) == (p.ErrorCode.TYPE, "unknown request type 66")
     wrong_len = p.decode_message(raw.send(p.encode_frame(p.FrameType.RUN, 41, b"\x01")))
     assert wrong_len.code == p.ErrorCode.PAYLOAD
-    other_version = p.decode_message(raw.send(p.encode_frame(p.FrameType.HELLO, 42, b"", version=2)))
+    other_version = p.decode_message(raw.send(p.encode_frame(p.FrameType.HELLO, 42, b"", version=3)))
     assert (other_version.code, other_version.message) == (
         p.ErrorCode.VERSION,
-        "board speaks protocol version 1",
+        "board speaks protocol version 2",
     )
     oversized = bytes([p.MAGIC, p.PROTOCOL_VERSION, p.FrameType.LOAD_CHUNK, 43, 0]) + (600).to_bytes(
         2, "little"
@@ -201,9 +201,9 @@ def test_run_arguments_beyond_the_result_buffer_are_refused(raw):
 
 
 def test_a_c_board_with_another_protocol_version_is_refused(host_board_binary, start_board):
-    board = start_board([host_board_binary, "--protocol-version", "2"])
+    board = start_board([host_board_binary, "--protocol-version", "3"])
     with pytest.raises(
-        ProtocolVersionError, match="speaks protocol version 2 but this micronas speaks version 1"
+        ProtocolVersionError, match="speaks protocol version 3 but this micronas speaks version 2"
     ):
         SerialDevice(board.path, 921600)
 

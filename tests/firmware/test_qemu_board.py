@@ -104,3 +104,15 @@ def test_measure_cli_prints_instructions_not_milliseconds(tflm_sources, exported
     assert record["measurement"]["tick_unit"] == "instructions" and record["device"]["tick_unit"] == "instructions"
     printed = capsys.readouterr().out
     assert f"median {statistics.median(ticks):.0f} instructions over 3 runs" in printed and " ms" not in printed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["m4", "m7"])
+def test_the_m4_and_m7_firmware_report_the_m33_arena(core, tflm_sources, toolchain, qemu, exported):
+    with QemuDevice(core, tflm_sources) as device:
+        assert device.info().core == {"m4": "cortex-m4f", "m7": "cortex-m7"}[core]
+        for arch, model in exported.values():
+            predicted = estimate_arena(op_graph(arch), tflm_build("32bit-cmsis-nn")).arena_bytes
+            assert 0 <= predicted - device.load(model.tflite).arena_used_bytes <= 4
+            result = device.run(warmups=0, repeats=2)
+            assert all(0 < t - sum(ops) < 0.01 * t for t, ops in zip(result.invoke_ticks, result.op_ticks))

@@ -151,8 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", nargs="?", help=f"the sources folder (default: ${ENV})")
     args = parser.parse_args(argv)
     if args.action == "fetch":
-        folder = Path(args.folder or sources_dir())
-        fetch(folder)
+        target = args.folder or os.environ.get(ENV)
+        if not target:
+            raise FirmwareError(f"fetch needs a folder: give one, or set {ENV}=DIR.")
+        fetch(Path(target).expanduser())
     folder = sources_dir(args.folder)
     for name, pin in PINS.items():
         print(f"{name:14s} {pin.commit}  {tarball(folder, name).name}")

@@ -130,6 +130,10 @@ class Device(abc.ABC):
     def run(self, warmups: int = 2, repeats: int = 10) -> Measurement:
         """Invoke the loaded model `warmups` times untimed, then `repeats` times timed."""
 
+    @abc.abstractmethod
+    def infer(self, input_bytes: bytes) -> bytes:
+        """One Invoke of the loaded model on `input_bytes` (its int8 input tensor): the int8 output's bytes."""
+
     def close(self) -> None:
         """Release the device."""
 

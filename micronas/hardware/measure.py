@@ -14,13 +14,18 @@ from micronas.config import load_config
 from micronas.errors import ConfigError, DataError, exit_on_user_error
 from micronas.hardware.device import Device, Measurement
 from micronas.hardware.open import open_device
+from micronas.hardware.output_check import check_outputs
 
 
-def measure(device: Device, model: bytes, warmups: int = 2, repeats: int = 10) -> dict:
-    """Load and run `model` on `device`: the device identity, the load report and the measurement."""
+def measure(device: Device, model: bytes, warmups: int = 2, repeats: int = 10, windows=None) -> dict:
+    """Load and run `model` on `device`: the device identity, the load report and the measurement; with
+    float NHWC `windows`, also the output check against the host interpreter (METHOD.md 9.9)."""
     report = device.load(model)
     result: Measurement = device.run(warmups, repeats)
-    return {"device": device.info().to_dict(), "load": vars(report), "measurement": result.to_dict()}
+    record = {"device": device.info().to_dict(), "load": vars(report), "measurement": result.to_dict()}
+    if windows is not None:
+        record["output_check"] = check_outputs(device, model, windows).to_dict()
+    return record
 
 
 @exit_on_user_error

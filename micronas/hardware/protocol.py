@@ -8,7 +8,7 @@ import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAGIC = 0xA5
 MAX_PAYLOAD_BYTES = 512
 HEADER = struct.Struct("<BBBHH")  # magic, version, type, seq, len
@@ -31,11 +31,14 @@ class FrameType(IntEnum):
     RUN = 0x05
     READ_RESULT = 0x06
     RESET = 0x07
+    INPUT = 0x08
+    INFER = 0x09
     INFO = 0x81
     CHUNK_ACK = 0x83
     LOAD_OK = 0x84
     RESULT = 0x85
     RESET_OK = 0x87
+    OUTPUT = 0x89
     ERROR = 0xFF
 
 
@@ -261,6 +264,32 @@ class LoadChunk:
 
 
 @dataclass(frozen=True)
+class InputChunk(LoadChunk):
+    """Bytes `offset ...` of the int8 input tensor (INPUT): the payload of LOAD_CHUNK, another type."""
+
+    TYPE = FrameType.INPUT
+
+
+@dataclass(frozen=True)
+class Output:
+    """The reply to INFER: the Invoke's ticks and the int8 output tensor's bytes."""
+
+    invoke_ticks: int
+    data: bytes
+
+    TYPE = FrameType.OUTPUT
+
+    def encode(self) -> bytes:
+        return struct.pack("<I", self.invoke_ticks) + self.data
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Output:
+        if len(payload) < 4:
+            raise MalformedPayload(f"OUTPUT has {len(payload)} bytes, fewer than 4")
+        return cls(struct.unpack_from("<I", payload)[0], payload[4:])
+
+
+@dataclass(frozen=True)
 class ChunkAck:
     received_bytes: int
     received_crc32: int
@@ -393,7 +422,7 @@ class ErrorReply:
 
 @dataclass(frozen=True)
 class Empty:
-    """The payload of HELLO, LOAD_END, RESET and RESET_OK."""
+    """The payload of HELLO, LOAD_END, INFER, RESET and RESET_OK."""
 
     TYPE: FrameType
 
@@ -403,9 +432,10 @@ class Empty:
 
 _MESSAGES = {
     cls.TYPE: cls
-    for cls in (Info, LoadBegin, LoadChunk, ChunkAck, LoadOk, Run, ReadResult, ResultPage, ErrorReply)
+    for cls in (Info, LoadBegin, LoadChunk, InputChunk, ChunkAck, LoadOk, Run, ReadResult, ResultPage, Output,
+                ErrorReply)
 }
-_EMPTY = {FrameType.HELLO, FrameType.LOAD_END, FrameType.RESET, FrameType.RESET_OK}
+_EMPTY = {FrameType.HELLO, FrameType.LOAD_END, FrameType.RESET, FrameType.RESET_OK, FrameType.INFER}
 
 
 def decode_message(frame: Frame):

@@ -4,6 +4,7 @@ export and the measurement of the int8 model on the firmware in QEMU, predicted 
 import json
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable
@@ -33,3 +34,8 @@ def test_train_measures_on_the_qemu_board_with_predicted_beside_measured(
     predicted, measured = summary["predicted"]["latency_ms"], summary["measured"]["latency_ms"]
     # the table's single-op counts and the whole model's count are the same firmware's: within 5 %
     assert abs(predicted - measured) < 0.05 * measured
+    # the method's output check over the pty: the board's int8 outputs on 32 test windows are the host's
+    check = summary["output_check"]
+    assert record["output_check"] == check and (check["windows"], check["max_abs_lsb"], check["passed"]) == (32, 0, True)
+    run = MlflowClient(mlflow_uri).get_run(summary["mlflow_run_id"])
+    assert run.data.metrics["measured/output_argmax_agreement"] == 1.0

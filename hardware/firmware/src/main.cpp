@@ -142,8 +142,7 @@ void model_release(void *ctx) {
     }
 }
 
-int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, uint32_t *arena_used_bytes,
-                  uint16_t *n_ops, char *msg) {
+int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, board_model *out, char *msg) {
     (void)model_bytes;
     model_release(ctx);
     const tflite::Model *model = tflite::GetModel(image);
@@ -174,10 +173,14 @@ int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, uint32_
         return PROTO_E_ARENA;
     }
     TfLiteTensor *input = interpreter->input(0);
-    board_fill_input(reinterpret_cast<uint8_t *>(input->data.int8), input->bytes);
+    const TfLiteTensor *output = interpreter->output(0);
     model_ops = static_cast<uint16_t>(model->subgraphs()->Get(0)->operators()->size());
-    *arena_used_bytes = static_cast<uint32_t>(interpreter->arena_used_bytes());
-    *n_ops = model_ops;
+    out->arena_used_bytes = static_cast<uint32_t>(interpreter->arena_used_bytes());
+    out->n_ops = model_ops;
+    out->input = reinterpret_cast<uint8_t *>(input->data.int8);
+    out->input_bytes = static_cast<uint32_t>(input->bytes);
+    out->output = reinterpret_cast<const uint8_t *>(output->data.int8);
+    out->output_bytes = static_cast<uint32_t>(output->bytes);
     return 0;
 }
 

@@ -16,8 +16,9 @@ The arena has two parts (tflite-micro's `MicroAllocator`):
 
 `TflmBuild` holds the sizes. The 64-bit host build is the installed tflite-micro's, measured with its
 recording allocator and checked to the byte on whole networks (tests/cost, bench/cost.py). The 32-bit
-CMSIS-NN build halves the pointer-sized fields of the same structs; it is not measured here (no 32-bit
-build runs on this machine). A board's MCU config may correct its fields (`cost.arena.overrides`),
+CMSIS-NN build takes the struct sizes of the pinned TFLM compiled for Cortex-M, and is checked against
+what the firmware reports in QEMU (`arena_used_bytes()` of a plain MicroInterpreter: the host's
+recording allocator adds bookkeeping of its own). A board's MCU config may correct its fields (`cost.arena.overrides`),
 calibrated on measured single-op arenas (`bench/cost.py` prints the error before and after).
 
 `peak_bytes` is METHOD 6.2's live-set peak (unpadded live tensors plus scratch, maximised over steps),
@@ -88,19 +89,21 @@ BUILDS = {
         builtin_params=_PARAMS,
         op_data_bytes={"conv2d": 80, "add": 60, "mean": 44, "softmax": 80},
     ),
-    # The same structs with 4-byte pointers and CMSIS-NN kernels: derived, not measured.
+    # The pinned TFLM + CMSIS-NN built for Cortex-M (micronas.firmware): sizeof of each struct in that
+    # 32-bit build (SingleArenaBufferAllocator 36 + GreedyMemoryPlanner 44 + MicroAllocator 36, the
+    # CMSIS-NN OpData), checked against the firmware's arena_used_bytes() in QEMU (tests/firmware).
     "32bit-cmsis-nn": TflmBuild(
         word_bytes=4,
         kernel_library="cmsis-nn",
-        fixed_bytes=224,
+        fixed_bytes=116,
         builtin_allocator_bytes=8,
-        subgraph_bytes=12,
+        subgraph_bytes=8,
         eval_tensor_bytes=12,
         node_bytes=32,
-        tensor_struct_bytes=40,
+        tensor_struct_bytes=32,
         quantization_bytes=12,
         builtin_params=_PARAMS,
-        op_data_bytes={"conv2d": 64, "add": 60, "mean": 44, "softmax": 72},
+        op_data_bytes={"conv2d": 60, "add": 60, "mean": 44, "softmax": 64},
     ),
 }
 
@@ -202,7 +205,7 @@ def tail_bytes(graph: OpGraph, build: TflmBuild) -> int:
         tail = (tail - size) // alignment * alignment
 
     word = build.word_bytes
-    allocate(build.fixed_bytes, BUFFER_ALIGNMENT)
+    allocate(build.fixed_bytes, word)  # three objects, each at word alignment
     allocate(build.builtin_allocator_bytes, word)
     allocate(build.subgraph_bytes, word)
     allocate(build.eval_tensor_bytes * tensor_count(graph), word)

@@ -1,6 +1,7 @@
 """Build a device's latency table by timing single-op int8 models (METHOD 7.3).
 
     python -m micronas.cost.profile mcu=host dataset=NAME [--limit N] [--warmups 2] [--repeats 10]
+    python -m micronas.cost.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)
 
 Every OpSpec the dataset's search space can produce (`enumerate_ops`) that the MCU's LUT file lacks is
 built as a one-layer Keras model, converted to full int8 (random calibration windows: the timing of
@@ -102,7 +103,7 @@ def profile_op(device, op: OpSpec, warmups: int, repeats: int, overhead_ms: floa
         op_ticks = [ticks[0] for ticks in measurement.op_ticks]
         samples = [1000.0 * t / measurement.counter_hz for t in op_ticks]
         cold = None
-        if measurement.counter_hz == device.info().core_clock_hz:  # a cycle counter (DWT)
+        if measurement.tick_unit == "cycles":  # a board's DWT (QEMU's "instructions" are no cycles)
             cycles = op_ticks
     else:
         samples = [t - overhead_ms for t in measurement.latency_ms_runs]

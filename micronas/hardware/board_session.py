@@ -4,6 +4,7 @@ models run by the in-process tflite-micro interpreter (`LocalTflmDevice`) and ti
 from __future__ import annotations
 
 import platform
+import time
 from dataclasses import dataclass, field
 
 from micronas.export.flatbuffer import DEPLOYABLE_KINDS, FlatbufferError, read_graph
@@ -41,6 +42,8 @@ class BoardSession:
         self.device = LocalTflmDevice()
         self.load_report = None  # LoadReport of the model in the slot, None when the slot is empty
         self.result: list[int] | None = None
+        self.input = bytearray()  # INPUT bytes since the last Invoke
+        self.input_crc = 0
         self.cold_ticks = 0
         self.stored: tuple[int, int, int] | None = None
         self.stored_reply = b""
@@ -90,6 +93,7 @@ class BoardSession:
             "reference",
             "python",
             self.firmware_build,
+            "ns",
         )
 
     def _execute(self, frame: p.Frame):
@@ -112,11 +116,14 @@ class BoardSession:
             p.FrameType.LOAD_END: self._load_end,
             p.FrameType.RUN: self._run,
             p.FrameType.READ_RESULT: self._read_result,
+            p.FrameType.INPUT: self._input,
+            p.FrameType.INFER: self._infer,
         }[frame.type]
         return handler(message)
 
     def _load_begin(self, m: p.LoadBegin):
         self.load_report, self.result, self.upload = None, None, None
+        self.input = bytearray()
         if not 1 <= m.model_bytes <= self.config.model_capacity_bytes:
             return p.ErrorReply(
                 p.ErrorCode.TOO_LARGE,
@@ -196,11 +203,55 @@ class BoardSession:
             return p.ErrorReply(
                 p.ErrorCode.ARGS, f"repeats={m.repeats} is out of range: this model allows 1 to {max_repeats}"
             )
+        self.input = bytearray()  # the fixed pattern replaces any input written with INPUT
         measured = self.device.run(m.warmups, m.repeats)
         if max(measured.cold_ticks, *measured.invoke_ticks) >= 1 << 32:
             return p.ErrorReply(p.ErrorCode.INVOKE, "an Invoke took longer than the 32-bit counter holds")
         self.cold_ticks, self.result = measured.cold_ticks, list(measured.invoke_ticks)
         return self._page(0)
+
+    def _input(self, m: p.InputChunk):
+        if self.load_report is None:
+            return p.ErrorReply(
+                p.ErrorCode.STATE, "INPUT without a model: upload one with LOAD_BEGIN, LOAD_CHUNK, LOAD_END"
+            )
+        if m.offset == 0:
+            self.input = bytearray()  # offset 0 starts the input anew
+        if m.offset != len(self.input):
+            return p.ErrorReply(
+                p.ErrorCode.OFFSET, f"input offset {m.offset} is not the expected offset {len(self.input)}"
+            )
+        size = self.device.input_bytes
+        if m.offset + len(m.data) > size:
+            return p.ErrorReply(
+                p.ErrorCode.TOO_LARGE,
+                f"input ends at byte {m.offset + len(m.data)}, past the model's input tensor of {size} bytes",
+            )
+        self.input_crc = p.crc32(m.data, self.input_crc if m.offset else 0)
+        self.input += m.data
+        return p.ChunkAck(len(self.input), self.input_crc)
+
+    def _infer(self, _):
+        if self.load_report is None:
+            return p.ErrorReply(
+                p.ErrorCode.STATE, "INFER without a model: upload one with LOAD_BEGIN, LOAD_CHUNK, LOAD_END"
+            )
+        given, self.input = bytes(self.input), bytearray()  # consumed, as on the firmware
+        if len(given) != self.device.input_bytes:
+            return p.ErrorReply(
+                p.ErrorCode.STATE,
+                f"INFER needs the whole input tensor: {len(given)} of {self.device.input_bytes} bytes were "
+                "written with INPUT since the last Invoke",
+            )
+        start = time.perf_counter_ns()
+        output = self.device.infer(given)
+        ticks = time.perf_counter_ns() - start
+        if len(output) > p.MAX_PAYLOAD_BYTES - 4:
+            return p.ErrorReply(
+                p.ErrorCode.TOO_LARGE,
+                f"the output tensor of {len(output)} bytes does not fit one OUTPUT frame (at most 508 bytes)",
+            )
+        return p.Output(ticks, output)
 
     def _read_result(self, m: p.ReadResult):
         if self.result is None:

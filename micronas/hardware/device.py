@@ -26,6 +26,9 @@ class DeviceInfo:
     arena_capacity_bytes: int
     model_capacity_bytes: int
     protocol_version: int | None  # None for an in-process device
+    # what a tick is: "cycles" (a board's DWT), "ns" (a clock), "instructions" (QEMU: counts no time, so
+    # its "ms" are 10^6 instructions of virtual time, never a board's milliseconds)
+    tick_unit: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +56,7 @@ class Measurement:
     arena_used_bytes: int
     model_bytes: int
     model_crc32: int
+    tick_unit: str = "cycles"  # DeviceInfo.tick_unit: with "instructions", "ms" are 10^6 instructions
 
     def _ms(self, ticks) -> float:
         return 1000.0 * float(ticks) / self.counter_hz
@@ -125,6 +129,10 @@ class Device(abc.ABC):
     @abc.abstractmethod
     def run(self, warmups: int = 2, repeats: int = 10) -> Measurement:
         """Invoke the loaded model `warmups` times untimed, then `repeats` times timed."""
+
+    @abc.abstractmethod
+    def infer(self, input_bytes: bytes) -> bytes:
+        """One Invoke of the loaded model on `input_bytes` (its int8 input tensor): the int8 output's bytes."""
 
     def close(self) -> None:
         """Release the device."""

@@ -42,6 +42,7 @@ class LocalTflmDevice(Device):
             arena_capacity_bytes=MAX_ARENA_BYTES,
             model_capacity_bytes=MAX_ARENA_BYTES,
             protocol_version=None,
+            tick_unit="ns",
         )
 
     def load(self, tflite: bytes) -> LoadReport:
@@ -56,6 +57,20 @@ class LocalTflmDevice(Device):
         self._runner = runner
         self._report = LoadReport(len(model), crc32(model), runner.arena_bytes, n_ops)
         return self._report
+
+    @property
+    def input_bytes(self) -> int:
+        """Bytes of the loaded model's int8 input tensor."""
+        return int(np.prod(self._runner.input_shape))
+
+    def infer(self, input_bytes: bytes) -> bytes:
+        if self._runner is None:
+            raise DeviceError("no model is loaded on the in-process tflite-micro device: call load() first.")
+        if len(input_bytes) != self.input_bytes:
+            raise DeviceError(f"an input of {len(input_bytes)} bytes does not fit the model's int8 input tensor "
+                              f"of {self.input_bytes} bytes.")
+        x = np.frombuffer(bytes(input_bytes), np.int8).reshape(self._runner.input_shape)
+        return self._runner.invoke(x).tobytes()
 
     def run(self, warmups: int = 2, repeats: int = 10) -> Measurement:
         if self._runner is None:
@@ -78,4 +93,5 @@ class LocalTflmDevice(Device):
             arena_used_bytes=self._report.arena_used_bytes,
             model_bytes=self._report.model_bytes,
             model_crc32=self._report.model_crc32,
+            tick_unit="ns",
         )

@@ -2,23 +2,30 @@
 
 python -m micronas.hardware.measure MODEL.tflite mcu=host [mcu.device.kind=serial mcu.device.port=PORT]
     [--warmups 2] [--repeats 10] [--out measurement.json]
+python -m micronas.hardware.measure MODEL.tflite mcu=qemu_m33     # the firmware in QEMU: instruction counts
 """
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from micronas.config import load_config
 from micronas.errors import ConfigError, DataError, exit_on_user_error
 from micronas.hardware.device import Device, Measurement
 from micronas.hardware.open import open_device
+from micronas.hardware.output_check import check_outputs
 
 
-def measure(device: Device, model: bytes, warmups: int = 2, repeats: int = 10) -> dict:
-    """Load and run `model` on `device`: the device identity, the load report and the measurement."""
+def measure(device: Device, model: bytes, warmups: int = 2, repeats: int = 10, windows=None) -> dict:
+    """Load and run `model` on `device`: the device identity, the load report and the measurement; with
+    float NHWC `windows`, also the output check against the host interpreter (METHOD.md 9.9)."""
     report = device.load(model)
     result: Measurement = device.run(warmups, repeats)
-    return {"device": device.info().to_dict(), "load": vars(report), "measurement": result.to_dict()}
+    record = {"device": device.info().to_dict(), "load": vars(report), "measurement": result.to_dict()}
+    if windows is not None:
+        record["output_check"] = check_outputs(device, model, windows).to_dict()
+    return record
 
 
 @exit_on_user_error
@@ -44,11 +51,14 @@ def main(argv: list[str] | None = None) -> None:
         record = measure(device, path.read_bytes(), args.warmups, args.repeats)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     m = record["measurement"]
+    if m["tick_unit"] == "instructions":  # QEMU: a count, never a board's time
+        median = f"median {statistics.median(m['invoke_ticks']):.0f} instructions"
+        cold = f"cold {m['cold_ticks']} instructions"
+    else:
+        median, cold = f"median {m['latency_ms']:.4f} ms", f"cold {m['cold_latency_ms']:.4f} ms"
     print(
         f"{path.name} on {record['device']['board']} ({record['device']['firmware_build']}): "
-        f"median {m['latency_ms']:.4f} ms over {len(m['invoke_ticks'])} runs, "
-        f"cold {m['cold_latency_ms']:.4f} ms, "
-        f"arena {m['arena_used_bytes']} bytes -> {args.out}"
+        f"{median} over {len(m['invoke_ticks'])} runs, {cold}, arena {m['arena_used_bytes']} bytes -> {args.out}"
     )
 
 

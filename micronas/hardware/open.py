@@ -7,7 +7,7 @@ from micronas.errors import ConfigError
 from micronas.hardware.device import Device, DeviceInfo
 from micronas.hardware.errors import DeviceError
 
-KINDS = ("local", "serial")
+KINDS = ("local", "serial", "qemu")
 
 
 def check_identity(info: DeviceInfo, mcu) -> None:
@@ -29,7 +29,7 @@ def open_device(mcu, port: str | None = None, baud: int | None = None) -> Device
     """Open the device of `mcu` (a composed `cfg.mcu`); `port` and `baud` override `mcu.device`."""
     settings = mcu.get("device")
     if settings is None:
-        raise ConfigError(f"mcu={mcu.name} has no device section; add device: {{kind: local|serial, ...}}.")
+        raise ConfigError(f"mcu={mcu.name} has no device section; add device: {{kind: local|serial|qemu, ...}}.")
     kind = settings.kind
     if kind not in KINDS:
         raise ConfigError(f"mcu.device.kind={kind} is not valid; valid kinds are: {', '.join(KINDS)}.")
@@ -37,6 +37,10 @@ def open_device(mcu, port: str | None = None, baud: int | None = None) -> Device
         from micronas.hardware.local_device import LocalTflmDevice
 
         device = LocalTflmDevice()
+    elif kind == "qemu":
+        from micronas.hardware.qemu import QemuDevice
+
+        device = QemuDevice(settings.core, settings.get("sources"), run_timeout_s=float(settings.run_timeout_s))
     else:
         from micronas.hardware.serial_device import SerialDevice
 

@@ -8,7 +8,7 @@ import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 3
 MAGIC = 0xA5
 MAX_PAYLOAD_BYTES = 512
 HEADER = struct.Struct("<BBBHH")  # magic, version, type, seq, len
@@ -31,11 +31,14 @@ class FrameType(IntEnum):
     RUN = 0x05
     READ_RESULT = 0x06
     RESET = 0x07
+    INPUT = 0x08
+    INFER = 0x09
     INFO = 0x81
     CHUNK_ACK = 0x83
     LOAD_OK = 0x84
     RESULT = 0x85
     RESET_OK = 0x87
+    OUTPUT = 0x89
     ERROR = 0xFF
 
 
@@ -200,10 +203,11 @@ class Info:
     kernel_library: str
     compiler: str
     firmware_build: str
+    tick_unit: str  # what a counter tick is: "cycles" (DWT), "ns" (a timer), "instructions" (QEMU)
 
     TYPE = FrameType.INFO
     _FIXED = struct.Struct("<BBHIIIIH")
-    _STRINGS = ("board", "core", "tflm_version", "kernel_library", "compiler", "firmware_build")
+    _STRINGS = ("board", "core", "tflm_version", "kernel_library", "compiler", "firmware_build", "tick_unit")
 
     def encode(self) -> bytes:
         fixed = self._FIXED.pack(
@@ -256,6 +260,32 @@ class LoadChunk:
     def decode(cls, payload: bytes) -> LoadChunk:
         if len(payload) < 5:
             raise MalformedPayload(f"LOAD_CHUNK has {len(payload)} bytes, fewer than 5")
+        return cls(struct.unpack_from("<I", payload)[0], payload[4:])
+
+
+@dataclass(frozen=True)
+class InputChunk(LoadChunk):
+    """Bytes `offset ...` of the int8 input tensor (INPUT): the payload of LOAD_CHUNK, another type."""
+
+    TYPE = FrameType.INPUT
+
+
+@dataclass(frozen=True)
+class Output:
+    """The reply to INFER: the Invoke's ticks and the int8 output tensor's bytes."""
+
+    invoke_ticks: int
+    data: bytes
+
+    TYPE = FrameType.OUTPUT
+
+    def encode(self) -> bytes:
+        return struct.pack("<I", self.invoke_ticks) + self.data
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Output:
+        if len(payload) < 4:
+            raise MalformedPayload(f"OUTPUT has {len(payload)} bytes, fewer than 4")
         return cls(struct.unpack_from("<I", payload)[0], payload[4:])
 
 
@@ -392,7 +422,7 @@ class ErrorReply:
 
 @dataclass(frozen=True)
 class Empty:
-    """The payload of HELLO, LOAD_END, RESET and RESET_OK."""
+    """The payload of HELLO, LOAD_END, INFER, RESET and RESET_OK."""
 
     TYPE: FrameType
 
@@ -402,9 +432,10 @@ class Empty:
 
 _MESSAGES = {
     cls.TYPE: cls
-    for cls in (Info, LoadBegin, LoadChunk, ChunkAck, LoadOk, Run, ReadResult, ResultPage, ErrorReply)
+    for cls in (Info, LoadBegin, LoadChunk, InputChunk, ChunkAck, LoadOk, Run, ReadResult, ResultPage, Output,
+                ErrorReply)
 }
-_EMPTY = {FrameType.HELLO, FrameType.LOAD_END, FrameType.RESET, FrameType.RESET_OK}
+_EMPTY = {FrameType.HELLO, FrameType.LOAD_END, FrameType.RESET, FrameType.RESET_OK, FrameType.INFER}
 
 
 def decode_message(frame: Frame):

@@ -128,6 +128,7 @@ class SerialDevice(Device):
             arena_capacity_bytes=i.arena_capacity_bytes,
             model_capacity_bytes=i.model_capacity_bytes,
             protocol_version=i.protocol_version,
+            tick_unit=i.tick_unit,
         )
 
     def load(self, tflite: bytes) -> LoadReport:
@@ -153,6 +154,15 @@ class SerialDevice(Device):
             )
         return self._recovering("RUN", lambda: self._run(warmups, repeats), reload=True)
 
+    def infer(self, input_bytes: bytes) -> bytes:
+        """INPUT the tensor in chunks (each acknowledged with its CRC-32), then INFER: the output's bytes."""
+        if self._model is None:
+            raise DeviceError(f"no model is loaded on the board on {self.port}: call load() first.")
+        data = bytes(input_bytes)
+        if not data:
+            raise DeviceError("an empty input cannot fill the model's input tensor: pass its int8 bytes.")
+        return self._recovering("INFER", lambda: self._infer(data), reload=True)
+
     def reset(self) -> None:
         """RESET the board to its power-on state, then open a new session."""
         self._expect(self._transact(p.Empty(p.FrameType.RESET), self.reply_timeout_s), p.Empty, "RESET")
@@ -172,18 +182,7 @@ class SerialDevice(Device):
         ack = self._expect(
             self._transact(p.LoadBegin(len(model), crc), self.slow_timeout_s), p.ChunkAck, "LOAD_BEGIN"
         )
-        running = 0
-        for offset in range(0, len(model), self.chunk_bytes):
-            data = model[offset : offset + self.chunk_bytes]
-            running = p.crc32(data, running)
-            ack = self._expect(
-                self._transact(p.LoadChunk(offset, data), self.reply_timeout_s), p.ChunkAck, "LOAD_CHUNK"
-            )
-            if (ack.received_bytes, ack.received_crc32) != (offset + len(data), running):
-                raise DeviceError(
-                    f"the board on {self.port} acknowledged {ack.received_bytes} bytes with CRC-32 "
-                    f"0x{ack.received_crc32:08X} instead of {offset + len(data)} bytes with 0x{running:08X}."
-                )
+        self._send_chunks(p.LoadChunk, model)
         done = self._expect(
             self._transact(p.Empty(p.FrameType.LOAD_END), self.slow_timeout_s), p.LoadOk, "LOAD_END"
         )
@@ -193,6 +192,25 @@ class SerialDevice(Device):
                 f"0x{done.model_crc32:08X}; the upload had {len(model)} bytes with 0x{crc:08X}."
             )
         return LoadReport(done.model_bytes, done.model_crc32, done.arena_used_bytes, done.n_ops)
+
+    def _send_chunks(self, kind, data: bytes) -> None:
+        """`data` in LOAD_CHUNK or INPUT frames, each acknowledgement checked against what was sent."""
+        running = 0
+        for offset in range(0, len(data), self.chunk_bytes):
+            piece = data[offset : offset + self.chunk_bytes]
+            running = p.crc32(piece, running)
+            name = kind.TYPE.name
+            ack = self._expect(self._transact(kind(offset, piece), self.reply_timeout_s), p.ChunkAck, name)
+            if (ack.received_bytes, ack.received_crc32) != (offset + len(piece), running):
+                raise DeviceError(
+                    f"the board on {self.port} acknowledged {ack.received_bytes} bytes of {name} with CRC-32 "
+                    f"0x{ack.received_crc32:08X} instead of {offset + len(piece)} bytes with 0x{running:08X}."
+                )
+
+    def _infer(self, data: bytes) -> bytes:
+        self._send_chunks(p.InputChunk, data)
+        reply = self._transact(p.Empty(p.FrameType.INFER), self.run_timeout_s)
+        return self._expect(reply, p.Output, "INFER").data
 
     def _run(self, warmups: int, repeats: int) -> Measurement:
         page = self._expect(self._transact(p.Run(warmups, repeats), self.run_timeout_s), p.ResultPage, "RUN")
@@ -217,6 +235,7 @@ class SerialDevice(Device):
             arena_used_bytes=first.arena_used_bytes,
             model_bytes=self._load_report.model_bytes,
             model_crc32=self._load_report.model_crc32,
+            tick_unit=self._info.tick_unit,
         )
 
     def _recovering(self, what: str, action, reload: bool):

@@ -39,10 +39,11 @@ class MeasuredCosts:
         return asdict(self)
 
 
-def measure_model(mcu, model: bytes, warmups: int, repeats: int) -> dict:
-    """Load and time `model` on the device `mcu.device` names; the `measurement.json` record."""
+def measure_model(mcu, model: bytes, warmups: int, repeats: int, windows=None) -> dict:
+    """Load and time `model` on the device `mcu.device` names, and check its outputs on float NHWC
+    `windows` when given; the `measurement.json` record."""
     with open_device(mcu) as device:
-        return measure(device, model, warmups, repeats)
+        return measure(device, model, warmups, repeats, windows)
 
 
 def relative_error_pct(predicted: float, measured: float) -> float:

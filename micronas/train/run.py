@@ -16,8 +16,9 @@ from micronas.config import to_yaml, validate
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
-from micronas.export.pipeline import HEADER_NAME, TFLITE_NAME
+from micronas.export.pipeline import HEADER_NAME, TFLITE_NAME, nchw_to_nhwc
 from micronas.hardware.open import open_device
+from micronas.hardware.output_check import OutputCheck, fixed_windows
 from micronas.metrics import confusion_matrix
 from micronas.space.architecture import Architecture
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
@@ -50,6 +51,7 @@ def check_recipe(recipe) -> None:
         ("quantization.qat_epochs", recipe.quantization.qat_epochs, 1),
         ("measurement.warmups", recipe.measurement.warmups, 0),
         ("measurement.repeats", recipe.measurement.repeats, 1),
+        ("measurement.output_windows", recipe.measurement.output_windows, 1),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"retraining.{key}={value} is not valid; use an integer of at least {least}.")
@@ -229,7 +231,11 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
         )
 
     meas = recipe.measurement
-    record = measure_model(cfg.mcu, chosen["exported"].tflite, int(meas.warmups), int(meas.repeats))
+    windows = fixed_windows(nchw_to_nhwc(dm.test_dataset.tensors[0].numpy()), int(meas.output_windows))
+    record = measure_model(cfg.mcu, chosen["exported"].tflite, int(meas.warmups), int(meas.repeats), windows)
+    check = record["output_check"]
+    if not check["passed"]:
+        log.warning("the device's int8 outputs differ from the host interpreter's: %s", check)
     (out_dir / "measurement.json").write_text(json.dumps(record, indent=2) + "\n")
     statistic = str(cfg.mcu.cost.get("latency_statistic") or "median")
     measured = MeasuredCosts.from_record(record, statistic)
@@ -243,6 +249,8 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
         metrics[f"measured/{row['field']}"] = float(row["measured"])
         metrics[f"error/{row['cost']}_pct"] = row["error_pct"]
     metrics["measured/latency_median_ms"] = measured.latency_median_ms
+    metrics["measured/output_argmax_agreement"] = check["argmax_agreement"]
+    metrics["measured/output_max_abs_lsb"] = float(check["max_abs_lsb"])
     metrics["predicted/peak_bytes"] = float(predicted.peak_bytes)
     metrics["predicted/latency_predicted_share"] = predicted.predicted_share
     over_repeats = None
@@ -275,6 +283,7 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
             "latency_predicted_share": predicted.predicted_share,
         },
         "measured": measured.to_dict(),
+        "output_check": check,
         "relative_error_pct": {row["cost"]: row["error_pct"] for row in rows},
         "comparison": rows,
         "constraints": {name: value for name, value in cfg.constraints.items()},
@@ -321,6 +330,7 @@ def _print_report(summary: dict, out_dir: Path) -> None:
         f"predicted ({summary['mcu']} cost model) vs measured on {summary['device']['board']} "
         f"(latency: {summary['measured']['latency_statistic']} of the timed runs):",
         costs_text(summary["comparison"]),
+        OutputCheck.from_dict(summary["output_check"]).describe(),
         f"budgets (measured): {verdicts or 'none set'}",
         f"model:    {summary['files']['model']}",
         f"C header: {summary['files']['header']}",

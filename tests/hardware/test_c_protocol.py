@@ -119,6 +119,8 @@ def test_error_frames_are_the_same_from_the_c_and_the_python_board(any_board):
         (p.LoadChunk(0, b"x"), p.ErrorCode.STATE, "LOAD_CHUNK without LOAD_BEGIN"),
         (p.Run(0, 1), p.ErrorCode.STATE, "RUN without a model"),
         (p.ReadResult(0), p.ErrorCode.STATE, "READ_RESULT without a result"),
+        (p.InputChunk(0, b"x"), p.ErrorCode.STATE, "INPUT without a model"),
+        (p.Empty(p.FrameType.INFER), p.ErrorCode.STATE, "INFER without a model"),
         (
             p.LoadBegin(262145, 0),
             p.ErrorCode.TOO_LARGE,
@@ -150,10 +152,11 @@ def test_error_frames_are_the_same_from_the_c_and_the_python_board(any_board):
     assert (unknown.code, unknown.message) == (p.ErrorCode.TYPE, "unknown request type 66")
     wrong_len = p.decode_message(raw.send(p.encode_frame(p.FrameType.RUN, 41, b"\x01")))
     assert wrong_len.code == p.ErrorCode.PAYLOAD
-    other_version = p.decode_message(raw.send(p.encode_frame(p.FrameType.HELLO, 42, b"", version=2)))
+    other = p.PROTOCOL_VERSION + 1
+    other_version = p.decode_message(raw.send(p.encode_frame(p.FrameType.HELLO, 42, b"", version=other)))
     assert (other_version.code, other_version.message) == (
         p.ErrorCode.VERSION,
-        "board speaks protocol version 1",
+        f"board speaks protocol version {p.PROTOCOL_VERSION}",
     )
     oversized = bytes([p.MAGIC, p.PROTOCOL_VERSION, p.FrameType.LOAD_CHUNK, 43, 0]) + (600).to_bytes(
         2, "little"
@@ -203,7 +206,7 @@ def test_run_arguments_beyond_the_result_buffer_are_refused(raw):
 def test_a_c_board_with_another_protocol_version_is_refused(host_board_binary, start_board):
     board = start_board([host_board_binary, "--protocol-version", "2"])
     with pytest.raises(
-        ProtocolVersionError, match="speaks protocol version 2 but this micronas speaks version 1"
+        ProtocolVersionError, match="speaks protocol version 2 but this micronas speaks version 3"
     ):
         SerialDevice(board.path, 921600)
 
@@ -261,3 +264,60 @@ def test_the_c_protocol_layer_compiles_for_cortex_m(cpu, tmp_path):
             text=True,
         )
         assert (tmp_path / f"{source}.o").stat().st_size > 0
+
+
+def harness_output(data: bytes, n: int) -> bytes:
+    """What the C harness "infers": byte i is byte (i mod 4) of the input's CRC-32, plus i."""
+    crc = p.crc32(data)
+    return bytes(((crc >> (8 * (i % 4))) + i) & 0xFF for i in range(n))
+
+
+def test_input_and_infer_carry_the_tensors_both_ways(host_board_binary, start_board):
+    board = start_board([host_board_binary, "--input-bytes", "1100", "--output-bytes", "7"])
+    with SerialDevice(board.path, 921600) as device:
+        device.load(MODEL)
+        for seed in range(3):  # 1100 bytes: three INPUT chunks, each acknowledged with its CRC-32
+            data = bytes((seed * 31 + i * 13) % 256 for i in range(1100))
+            assert device.infer(data) == harness_output(data, 7)
+        assert device.run(warmups=0, repeats=2).repeats == 2  # RUN and INFER interleave
+        with pytest.raises(BoardError, match=r"refused INFER with STATE: INFER needs the whole input tensor: "
+                           r"500 of 1100 bytes were written with INPUT since the last Invoke\."):
+            device.infer(bytes(500))
+        with pytest.raises(BoardError, match=r"refused INPUT with TOO_LARGE: input ends at byte 1200, past the "
+                           r"model's input tensor of 1100 bytes\."):
+            device.infer(bytes(1200))
+
+
+def test_an_input_is_consumed_by_infer_and_discarded_by_run(any_board, tiny_models):
+    """Both boards alike: INPUT in order, INFER uses the input once, RUN replaces it with its pattern."""
+    raw = any_board
+    python = isinstance(raw, SessionLink)
+    model, size = (tiny_models["ok"], 16 * 3) if python else (MODEL, 600)  # the harness's default input
+    raw.request(p.Empty(p.FrameType.HELLO), 1)
+    raw.request(p.LoadBegin(len(model), p.crc32(model)), 2)
+    seq = 3
+    for offset in range(0, len(model), p.MAX_CHUNK_BYTES):
+        raw.request(p.LoadChunk(offset, model[offset : offset + p.MAX_CHUNK_BYTES]), seq)
+        seq += 1
+    assert isinstance(raw.request(p.Empty(p.FrameType.LOAD_END), seq), p.LoadOk)
+    data = bytes(i % 256 for i in range(size))
+    head = raw.request(p.InputChunk(0, data[:10]), 30)
+    assert (head.received_bytes, head.received_crc32) == (10, p.crc32(data[:10]))
+    skipped = raw.request(p.InputChunk(20, data[20:30]), 31)
+    assert (skipped.code, skipped.message) == (p.ErrorCode.OFFSET, "input offset 20 is not the expected offset 10")
+    for seq, offset in enumerate(range(10, size, 400), start=100):
+        ack = raw.request(p.InputChunk(offset, data[offset : offset + 400]), seq)
+    assert (ack.received_bytes, ack.received_crc32) == (size, p.crc32(data))
+    infer = p.encode_frame(p.FrameType.INFER, 33)
+    first = raw.send(infer)
+    assert raw.send(infer) == first  # a retransmission is answered from the stored reply
+    assert isinstance(p.decode_message(first), p.Output)
+    again = raw.request(p.Empty(p.FrameType.INFER), 34)
+    assert (again.code, again.message) == (
+        p.ErrorCode.STATE,
+        f"INFER needs the whole input tensor: 0 of {size} bytes were written with INPUT since the last Invoke",
+    )
+    raw.request(p.InputChunk(0, data[:400]), 35)
+    raw.request(p.Run(0, 1), 36)
+    after_run = raw.request(p.Empty(p.FrameType.INFER), 37)
+    assert after_run.code == p.ErrorCode.STATE and f"0 of {size} bytes" in after_run.message

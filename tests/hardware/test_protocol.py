@@ -6,7 +6,7 @@ from micronas.hardware import protocol as p
 
 MESSAGES = [
     p.Info(
-        1,
+        2,
         0,
         512,
         80_000_000,
@@ -20,6 +20,7 @@ MESSAGES = [
         "cmsis-nn 6.0.0",
         "gcc 12.3.1 -O2",
         "micronas-fw 0.1.0",
+        "cycles",
     ),
     p.LoadBegin(2680, 0xDEADBEEF),
     p.LoadChunk(508, bytes(range(200))),
@@ -29,7 +30,10 @@ MESSAGES = [
     p.ReadResult(7),
     p.ResultPage(10, 2, 1904, 123456, 3, ((10, 4, 5), (11, 5, 5))),
     p.ErrorReply(p.ErrorCode.OFFSET, "chunk offset 0 is not the expected offset 508"),
+    p.InputChunk(0, bytes(range(100, 140))),
+    p.Output(98765, bytes([0x80, 0x7F, 0x00, 0x05])),
     p.Empty(p.FrameType.HELLO),
+    p.Empty(p.FrameType.INFER),
     p.Empty(p.FrameType.RESET_OK),
 ]
 
@@ -49,7 +53,7 @@ def test_every_message_round_trips_through_a_frame(message):
 
 def test_frame_layout_is_magic_version_type_seq_len_payload_crc():
     frame = p.encode_frame(p.FrameType.RUN, 0x0102, p.Run(2, 10).encode())
-    assert frame[:7] == bytes([0xA5, 0x01, 0x05, 0x02, 0x01, 0x04, 0x00])
+    assert frame[:7] == bytes([0xA5, 0x03, 0x05, 0x02, 0x01, 0x04, 0x00])
     assert frame[7:11] == bytes([2, 0, 10, 0])
     assert int.from_bytes(frame[11:], "little") == p.crc32(frame[:11])
     assert len(frame) == 11 + 4

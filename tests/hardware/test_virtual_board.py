@@ -43,6 +43,21 @@ def test_a_real_model_loads_and_runs_like_the_in_process_interpreter(device, tin
     assert device.stats.retransmissions == 0 and device.stats.board_restarts == 0
 
 
+def test_infer_over_the_pty_gives_the_in_process_interpreters_outputs(virtual_board, device, tiny_models):
+    model = tiny_models["ok"]
+    device.load(model)
+    local = LocalTflmDevice()
+    local.load(model)
+    windows = [bytes((i * 37 + k) % 256 for i in range(16 * 3)) for k in range(4)]
+    outputs = [device.infer(w) for w in windows]
+    assert outputs == [local.infer(w) for w in windows] and len(set(outputs)) > 1  # inputs matter
+    virtual_board.fault("reset-on-run")  # not an INFER: the next RUN restarts the board
+    device.run(warmups=0, repeats=1)
+    assert device.infer(windows[0]) == outputs[0]  # after the re-upload, the same model answers
+    with pytest.raises(DeviceError, match=r"an empty input cannot fill the model's input tensor"):
+        device.infer(b"")
+
+
 @pytest.mark.parametrize(
     "fault", ["drop-reply 5", "drop-request 5", "corrupt-reply", "corrupt-request", "stall 2.0"]
 )
@@ -106,11 +121,11 @@ def test_a_model_beyond_the_board_arena_is_refused_by_the_board(start_board, tin
 
 
 def test_the_virtual_board_answers_another_protocol_version_in_its_own():
-    session = BoardSession(BoardConfig(protocol_version=3), "tflite-micro test", "test")
+    session = BoardSession(BoardConfig(protocol_version=2), "tflite-micro test", "test")
     (request,) = p.FrameDecoder().feed(p.encode_frame(p.FrameType.HELLO, 5), 0.0)
     (reply,) = p.FrameDecoder().feed(session.handle(request), 0.0)
-    assert (reply.version, reply.seq) == (3, 5)
-    assert p.decode_message(reply) == p.ErrorReply(p.ErrorCode.VERSION, "board speaks protocol version 3")
+    assert (reply.version, reply.seq) == (2, 5)
+    assert p.decode_message(reply) == p.ErrorReply(p.ErrorCode.VERSION, "board speaks protocol version 2")
 
 
 def test_a_missing_port_is_named_with_the_ports_that_exist():

@@ -25,3 +25,6 @@ def test_run_training_measures_the_model_on_the_serial_device_the_mcu_config_nam
     assert len(record["measurement"]["invoke_ticks"]) == 3
     assert summary["measured"]["arena_bytes"] == record["measurement"]["arena_used_bytes"]
     assert summary["measured"]["flash_bytes"] == (tmp_path / "run" / "model_int8.tflite").stat().st_size
+    # the output check went over the pty too (INPUT, INFER): the virtual board runs the host's interpreter
+    check = summary["output_check"]
+    assert record["output_check"] == check and check["windows"] == 32 and check["passed"]

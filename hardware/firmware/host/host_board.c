@@ -3,11 +3,13 @@
  *
  * It is a protocol test double, not a model runner: it keeps uploaded models in RAM, accepts any
  * flatbuffer with the TFLite identifier "TFL3", reports --ops operators and --arena-used bytes, and
- * "invokes" by timing --ops CRC-32 passes over slices of the model with CLOCK_MONOTONIC (ns ticks).
+ * "invokes" by timing --ops CRC-32 passes over slices of the model with CLOCK_MONOTONIC (ns ticks). Its
+ * input tensor has --input-bytes bytes; its output tensor (--output-bytes) is byte i of the input's
+ * CRC-32 (i mod 4) plus i, so the host can check that INPUT and INFER carried the data.
  *
  * Build: gcc -std=c99 -O2 -Wall -Wextra -Werror -Isrc -o host_board host/host_board.c src/protocol.c src/board.c
  * Run:   ./host_board [--ops N] [--arena-used BYTES] [--model-capacity BYTES] [--result-words N]
- *                     [--protocol-version V]
+ *                     [--protocol-version V] [--input-bytes N] [--output-bytes N]
  *        ./host_board --print-input N   (prints the RUN input pattern's first N bytes in hex, then exits)
  * It prints the pseudo-terminal path on the first line of stdout and exits when stdin closes. */
 #define _XOPEN_SOURCE 700
@@ -27,17 +29,22 @@
 
 #define MAX_MODEL_BYTES (1u << 20)
 #define MAX_RESULT_WORDS 8192u
+#define MAX_TENSOR_BYTES 4096u
 
 typedef struct {
     int fd;
     uint16_t ops;
     uint32_t arena_used_bytes;
+    uint32_t input_bytes;
+    uint32_t output_bytes;
     uint32_t model_bytes;
     const uint8_t *model;
 } harness;
 
 static uint8_t slot[MAX_MODEL_BYTES];
 static uint32_t results[MAX_RESULT_WORDS];
+static uint8_t input[MAX_TENSOR_BYTES];
+static uint8_t output[MAX_TENSOR_BYTES];
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -82,8 +89,7 @@ static int slot_finish(void *ctx, const uint8_t **image, char *msg) {
     return 0;
 }
 
-static int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, uint32_t *arena_used_bytes,
-                         uint16_t *n_ops, char *msg) {
+static int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, board_model *model, char *msg) {
     harness *h = (harness *)ctx;
     if (model_bytes < 8 || memcmp(image + 4, "TFL3", 4) != 0) {
         strcpy(msg, "the upload is not a TFLite flatbuffer: file identifier TFL3 missing");
@@ -91,8 +97,12 @@ static int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, 
     }
     h->model = image;
     h->model_bytes = model_bytes;
-    *arena_used_bytes = h->arena_used_bytes;
-    *n_ops = h->ops;
+    model->arena_used_bytes = h->arena_used_bytes;
+    model->n_ops = h->ops;
+    model->input = input;
+    model->input_bytes = h->input_bytes;
+    model->output = output;
+    model->output_bytes = h->output_bytes;
     return 0;
 }
 
@@ -106,8 +116,15 @@ static int model_invoke(void *ctx, uint32_t *invoke_ticks, uint32_t *op_ticks, c
         uint32_t end = h->model_bytes * (i + 1u) / h->ops;
         uint64_t t0 = now_ns();
         sink ^= proto_crc32(0, h->model + begin, end - begin);
-        op_ticks[i] = (uint32_t)(now_ns() - t0);
+        if (op_ticks != 0) {
+            op_ticks[i] = (uint32_t)(now_ns() - t0);
+        }
     }
+    uint32_t crc = proto_crc32(0, input, h->input_bytes);
+    for (uint32_t i = 0; i < h->output_bytes; i++) {
+        output[i] = (uint8_t)((crc >> (8u * (i % 4u))) + i);
+    }
+    memset(input, 0, h->input_bytes); /* as TFLM may: the input's memory is reused during an Invoke */
     *invoke_ticks = (uint32_t)(now_ns() - start);
     return 0;
 }
@@ -148,6 +165,8 @@ int main(int argc, char **argv) {
     }
     h.ops = (uint16_t)arg_value(argc, argv, "--ops", 3, 0, 200);
     h.arena_used_bytes = (uint32_t)arg_value(argc, argv, "--arena-used", 4096, 0, 1L << 30);
+    h.input_bytes = (uint32_t)arg_value(argc, argv, "--input-bytes", 600, 1, MAX_TENSOR_BYTES);
+    h.output_bytes = (uint32_t)arg_value(argc, argv, "--output-bytes", 6, 1, MAX_TENSOR_BYTES);
     board_identity id = {
         .protocol_version = (uint8_t)arg_value(argc, argv, "--protocol-version", PROTO_VERSION, 1, 255),
         .slot_location = 1,
@@ -161,6 +180,7 @@ int main(int argc, char **argv) {
         .kernel_library = "none",
         .compiler = "gcc " __VERSION__,
         .firmware_build = "protocol test double",
+        .tick_unit = "ns",
     };
     uint16_t result_words = (uint16_t)arg_value(argc, argv, "--result-words", 2048, 1, MAX_RESULT_WORDS);
 

@@ -47,6 +47,7 @@ static void release_model(board_state *b) {
     }
     b->model_state = MODEL_EMPTY;
     b->result_repeats = 0;
+    b->input_received = 0;
 }
 
 static void power_on_state(board_state *b) {
@@ -118,9 +119,9 @@ static void do_hello(board_state *b) {
     proto_put_u32(p + 16, id->model_capacity_bytes);
     proto_put_u16(p + 20, b->result_capacity_words);
     size_t n = 22;
-    const char *strings[6] = {id->board, id->core, id->tflm_version, id->kernel_library, id->compiler,
-                              id->firmware_build};
-    for (int i = 0; i < 6; i++) {
+    const char *strings[7] = {id->board,    id->core,           id->tflm_version, id->kernel_library,
+                              id->compiler, id->firmware_build, id->tick_unit};
+    for (int i = 0; i < 7; i++) {
         n += put_string(p + n, strings[i]);
     }
     reply(b, PROTO_INFO, (uint16_t)n);
@@ -222,16 +223,16 @@ static void do_load_end(board_state *b) {
         reply_error(b, PROTO_E_HASH, "the model read back from the slot does not match its announced CRC-32");
         return;
     }
-    code = b->be->model_prepare(b->be->ctx, image, b->load_bytes, &b->arena_used_bytes, &b->n_ops, b->msg);
+    code = b->be->model_prepare(b->be->ctx, image, b->load_bytes, &b->model, b->msg);
     if (code != 0) {
         reply_error(b, (uint8_t)code, b->msg);
         return;
     }
     b->model_state = MODEL_READY;
-    if (b->n_ops > PROTO_MAX_OPS) {
+    if (b->model.n_ops > PROTO_MAX_OPS) {
         release_model(b);
         msg_set(b->msg, "the model has ");
-        msg_cat_u32(b->msg, b->n_ops);
+        msg_cat_u32(b->msg, b->model.n_ops);
         msg_cat(b->msg, " operators; at most ");
         msg_cat_u32(b->msg, PROTO_MAX_OPS);
         msg_cat(b->msg, " are supported");
@@ -241,21 +242,21 @@ static void do_load_end(board_state *b) {
     uint8_t *p = b->reply + PROTO_HEADER_BYTES;
     proto_put_u32(p, b->load_bytes);
     proto_put_u32(p + 4, crc);
-    proto_put_u32(p + 8, b->arena_used_bytes);
-    proto_put_u16(p + 12, b->n_ops);
+    proto_put_u32(p + 8, b->model.arena_used_bytes);
+    proto_put_u16(p + 12, b->model.n_ops);
     reply(b, PROTO_LOAD_OK, 14);
 }
 
 static void reply_result_page(board_state *b, uint16_t first) {
-    uint32_t record_words = 1u + b->n_ops;
+    uint32_t record_words = 1u + b->model.n_ops;
     uint32_t count = b->result_repeats - first;
     if (count > PAGE_WORDS / record_words) {
         count = PAGE_WORDS / record_words;
     }
     uint8_t *p = b->reply + PROTO_HEADER_BYTES;
     proto_put_u16(p, b->result_repeats);
-    proto_put_u16(p + 2, b->n_ops);
-    proto_put_u32(p + 4, b->arena_used_bytes);
+    proto_put_u16(p + 2, b->model.n_ops);
+    proto_put_u32(p + 4, b->model.arena_used_bytes);
     proto_put_u32(p + 8, b->cold_ticks);
     proto_put_u16(p + 12, first);
     proto_put_u16(p + 14, (uint16_t)count);
@@ -274,7 +275,7 @@ static void do_run(board_state *b, const uint8_t *p) {
         reply_error(b, PROTO_E_STATE, "RUN without a model: upload one with LOAD_BEGIN, LOAD_CHUNK, LOAD_END");
         return;
     }
-    uint32_t record_words = 1u + b->n_ops;
+    uint32_t record_words = 1u + b->model.n_ops;
     uint32_t max_repeats = b->result_capacity_words / record_words;
     if (repeats == 0 || repeats > max_repeats) {
         msg_set(b->msg, "repeats=");
@@ -285,9 +286,12 @@ static void do_run(board_state *b, const uint8_t *p) {
         return;
     }
     uint32_t total = (uint32_t)warmups + repeats;
+    b->input_received = 0; /* the fixed pattern replaces any input written with INPUT */
     for (uint32_t i = 0; i < total; i++) {
         /* warm-ups write into record 0, which repeat 0 overwrites */
         uint32_t *record = b->results + (i < warmups ? 0u : (i - warmups) * record_words);
+        /* every Invoke sees the same input: TFLM may reuse the input tensor's memory during an Invoke */
+        board_fill_input(b->model.input, b->model.input_bytes);
         b->msg[0] = '\0';
         int code = b->be->model_invoke(b->be->ctx, record, record + 1, b->msg);
         if (code != 0) {
@@ -319,16 +323,89 @@ static void do_read_result(board_state *b, const uint8_t *p) {
     reply_result_page(b, first);
 }
 
+static void do_input(board_state *b, const uint8_t *p, uint16_t len) {
+    uint32_t offset = proto_get_u32(p);
+    uint16_t n = (uint16_t)(len - 4u);
+    if (b->model_state != MODEL_READY) {
+        reply_error(b, PROTO_E_STATE, "INPUT without a model: upload one with LOAD_BEGIN, LOAD_CHUNK, LOAD_END");
+        return;
+    }
+    if (offset == 0) {
+        b->input_received = 0; /* offset 0 starts the input anew */
+    }
+    if (offset != b->input_received) {
+        msg_set(b->msg, "input offset ");
+        msg_cat_u32(b->msg, offset);
+        msg_cat(b->msg, " is not the expected offset ");
+        msg_cat_u32(b->msg, b->input_received);
+        reply_error(b, PROTO_E_OFFSET, b->msg);
+        return;
+    }
+    if ((uint32_t)n > b->model.input_bytes - b->input_received) {
+        msg_set(b->msg, "input ends at byte ");
+        msg_cat_u32(b->msg, offset + n);
+        msg_cat(b->msg, ", past the model's input tensor of ");
+        msg_cat_u32(b->msg, b->model.input_bytes);
+        msg_cat(b->msg, " bytes");
+        reply_error(b, PROTO_E_TOO_LARGE, b->msg);
+        return;
+    }
+    memcpy(b->model.input + offset, p + 4, n);
+    b->input_received += n;
+    b->input_crc32 = proto_crc32(offset == 0 ? 0u : b->input_crc32, p + 4, n);
+    uint8_t *out = b->reply + PROTO_HEADER_BYTES;
+    proto_put_u32(out, b->input_received);
+    proto_put_u32(out + 4, b->input_crc32);
+    reply(b, PROTO_CHUNK_ACK, 8);
+}
+
+static void do_infer(board_state *b) {
+    if (b->model_state != MODEL_READY) {
+        reply_error(b, PROTO_E_STATE, "INFER without a model: upload one with LOAD_BEGIN, LOAD_CHUNK, LOAD_END");
+        return;
+    }
+    if (b->input_received != b->model.input_bytes) {
+        msg_set(b->msg, "INFER needs the whole input tensor: ");
+        msg_cat_u32(b->msg, b->input_received);
+        msg_cat(b->msg, " of ");
+        msg_cat_u32(b->msg, b->model.input_bytes);
+        msg_cat(b->msg, " bytes were written with INPUT since the last Invoke");
+        reply_error(b, PROTO_E_STATE, b->msg);
+        return;
+    }
+    if (b->model.output_bytes > PROTO_MAX_PAYLOAD - 4u) {
+        msg_set(b->msg, "the output tensor of ");
+        msg_cat_u32(b->msg, b->model.output_bytes);
+        msg_cat(b->msg, " bytes does not fit one OUTPUT frame (at most 508 bytes)");
+        reply_error(b, PROTO_E_TOO_LARGE, b->msg);
+        return;
+    }
+    uint32_t ticks = 0;
+    b->input_received = 0; /* consumed: the Invoke may overwrite the input tensor */
+    b->msg[0] = '\0';
+    int code = b->be->model_invoke(b->be->ctx, &ticks, 0, b->msg);
+    if (code != 0) {
+        reply_error(b, (uint8_t)code, b->msg);
+        return;
+    }
+    uint8_t *p = b->reply + PROTO_HEADER_BYTES;
+    proto_put_u32(p, ticks);
+    memcpy(p + 4, b->model.output, b->model.output_bytes);
+    reply(b, PROTO_OUTPUT, (uint16_t)(4u + b->model.output_bytes));
+}
+
 /* Payload length each request must have: exact, or [min, max] for LOAD_CHUNK. -1 for unknown types. */
 static int payload_ok(uint8_t type, uint16_t len) {
     switch (type) {
     case PROTO_HELLO:
     case PROTO_LOAD_END:
     case PROTO_RESET:
+    case PROTO_INFER:
         return len == 0;
     case PROTO_LOAD_BEGIN:
         return len == 8;
     case PROTO_LOAD_CHUNK:
+    case PROTO_INPUT:
         return len >= 5;
     case PROTO_RUN:
         return len == 4;
@@ -388,6 +465,10 @@ static void dispatch(board_state *b) {
         do_load_end(b);
     } else if (d->type == PROTO_RUN) {
         do_run(b, p);
+    } else if (d->type == PROTO_INPUT) {
+        do_input(b, p, d->len);
+    } else if (d->type == PROTO_INFER) {
+        do_infer(b);
     } else {
         do_read_result(b, p);
     }

@@ -24,7 +24,19 @@ typedef struct {
     const char *kernel_library;
     const char *compiler;
     const char *firmware_build;
+    const char *tick_unit; /* what a counter tick is: "cycles", "ns" or "instructions" */
 } board_identity;
+
+/* What a loaded model offers: its arena, its operators, and its int8 input and output tensors (the
+ * pointers stay valid until model_release). */
+typedef struct {
+    uint32_t arena_used_bytes;
+    uint16_t n_ops;
+    uint8_t *input;
+    uint32_t input_bytes;
+    const uint8_t *output;
+    uint32_t output_bytes;
+} board_model;
 
 /* Hardware and runtime hooks. Functions that can fail return 0 or a PROTO_E_* code and then write one
  * sentence (at most PROTO_MAX_MESSAGE characters) into msg. */
@@ -35,9 +47,9 @@ typedef struct {
     int (*slot_write)(void *ctx, uint32_t offset, const uint8_t *data, uint16_t len, char *msg);
     /* Flushes pending writes and points *image at the stored model for read-back. */
     int (*slot_finish)(void *ctx, const uint8_t **image, char *msg);
-    int (*model_prepare)(void *ctx, const uint8_t *image, uint32_t model_bytes, uint32_t *arena_used_bytes,
-                         uint16_t *n_ops, char *msg);
-    /* One timed Invoke: whole-invoke ticks, and n_ops per-operator ticks into op_ticks. */
+    int (*model_prepare)(void *ctx, const uint8_t *image, uint32_t model_bytes, board_model *model, char *msg);
+    /* One timed Invoke on the input tensor as it is: whole-invoke ticks, and n_ops per-operator ticks into
+     * op_ticks unless op_ticks is NULL. */
     int (*model_invoke)(void *ctx, uint32_t *invoke_ticks, uint32_t *op_ticks, char *msg);
     void (*model_release)(void *ctx);
 } board_backend;
@@ -54,8 +66,9 @@ typedef struct {
     uint32_t load_crc32;
     uint32_t received_bytes;
     uint32_t received_crc32;
-    uint32_t arena_used_bytes;
-    uint16_t n_ops;
+    board_model model;
+    uint32_t input_received; /* INPUT bytes written into the input tensor since the last Invoke */
+    uint32_t input_crc32;
     uint16_t result_repeats; /* 0: no result */
     uint32_t cold_ticks;
     uint8_t stored;

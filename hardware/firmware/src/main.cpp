@@ -1,11 +1,14 @@
 /* micronas benchmark firmware: TFLM with CMSIS-NN kernels behind the micronas serial protocol
- * (hardware/protocol.md). Flashed once; models are uploaded into a flash slot and timed with the DWT
- * cycle counter, interrupts off around each Invoke; per-operator cycles come from a
- * tflite::MicroProfilerInterface, so no kernel is patched.
+ * (hardware/protocol.md). Flashed once; models are uploaded into a model slot and timed with the DWT
+ * cycle counter, interrupts off around each Invoke; per-operator ticks come from a
+ * tflite::MicroProfilerInterface, so no kernel is patched. Where the DWT does not count (QEMU models
+ * none), the platform's timer is used if it provides one (platform_timer_start), and INFO says what the
+ * ticks count. TFLM's error messages are kept (RegisterDebugLogCallback) and sent with a failed LOAD.
  *
- * Board-specific values come from platformio.ini: MICRONAS_BOARD, MICRONAS_CORE, MICRONAS_ARENA_BYTES,
- * MICRONAS_RESULT_WORDS, MICRONAS_SLOT_ADDR, MICRONAS_SLOT_BYTES, MICRONAS_BAUD, MICRONAS_TFLM_VERSION,
- * MICRONAS_CMSIS_NN_VERSION, MICRONAS_BUILD. */
+ * Board-specific values come from platformio.ini (or qemu/Makefile): MICRONAS_BOARD, MICRONAS_CORE,
+ * MICRONAS_ARENA_BYTES, MICRONAS_RESULT_WORDS, MICRONAS_SLOT_ADDR, MICRONAS_SLOT_BYTES, MICRONAS_BAUD,
+ * MICRONAS_TFLM_VERSION, MICRONAS_CMSIS_NN_VERSION, MICRONAS_BUILD; MICRONAS_SLOT_IN_RAM=1 where the
+ * slot is RAM. */
 #include <Arduino.h>
 #include <string.h>
 
@@ -14,6 +17,7 @@
 #include "board.h"
 #include "model_slot.h"
 #include "protocol.h"
+#include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/micro/micro_profiler_interface.h"
@@ -26,19 +30,50 @@
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 
+#ifndef MICRONAS_SLOT_IN_RAM
+#define MICRONAS_SLOT_IN_RAM 0
+#endif
+
+/* A platform without a counting DWT may provide a timer: 0 when started, with its rate and unit. */
+extern "C" int platform_timer_start(uint32_t *hz, const char **unit) __attribute__((weak));
+extern "C" uint32_t platform_timer_ticks(void) __attribute__((weak));
+
 namespace {
 
-/* DWT cycle counter: CYCCNT counts core cycles. */
-void cycle_counter_start() {
+uint32_t dwt_cycles() { return DWT->CYCCNT; }
+
+uint32_t (*read_ticks)() = dwt_cycles;
+
+/* The tick counter: the DWT cycle counter (core cycles at SystemCoreClock) if it counts, else the
+ * platform's timer; *hz and *unit say what a tick is. */
+void tick_counter_start(uint32_t *hz, const char **unit) {
     CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
 #if (__CORTEX_M == 7U)
     DWT->LAR = 0xC5ACCE55u; /* Cortex-M7: unlock the DWT registers */
 #endif
     DWT->CYCCNT = 0;
     DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+    for (volatile int i = 0; i < 64; i++) {
+    }
+    *hz = SystemCoreClock;
+    *unit = "cycles";
+    if (DWT->CYCCNT == 0 && platform_timer_start != nullptr && platform_timer_start(hz, unit) == 0) {
+        read_ticks = platform_timer_ticks;
+    }
 }
 
-inline uint32_t cycles() { return DWT->CYCCNT; }
+inline uint32_t cycles() { return read_ticks(); }
+
+/* TFLM's last error message (MicroPrintf lines), for the reply to a failed LOAD. */
+char tflm_log[PROTO_MAX_MESSAGE + 1];
+
+void keep_tflm_log(const char *text) {
+    if (text[0] == '\r' || text[0] == '\n') {
+        return; /* the line end MicroPrintf sends separately */
+    }
+    strncpy(tflm_log, text, PROTO_MAX_MESSAGE);
+    tflm_log[PROTO_MAX_MESSAGE] = '\0';
+}
 
 /* Per-operator cycles: TFLM opens one event per operator during Invoke (ScopedMicroProfiler). */
 class CycleProfiler : public tflite::MicroProfilerInterface {
@@ -107,8 +142,7 @@ void model_release(void *ctx) {
     }
 }
 
-int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, uint32_t *arena_used_bytes,
-                  uint16_t *n_ops, char *msg) {
+int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, board_model *out, char *msg) {
     (void)model_bytes;
     model_release(ctx);
     const tflite::Model *model = tflite::GetModel(image);
@@ -131,17 +165,22 @@ int model_prepare(void *ctx, const uint8_t *image, uint32_t model_bytes, uint32_
     }
     interpreter = new (interpreter_storage)
         tflite::MicroInterpreter(model, resolver, tensor_arena, sizeof(tensor_arena), nullptr, &profiler);
+    tflm_log[0] = '\0';
     if (interpreter->AllocateTensors() != kTfLiteOk) {
         model_release(ctx);
-        fail(msg, "AllocateTensors failed: the model needs more than the " STRINGIFY(MICRONAS_ARENA_BYTES)
-                  "-byte arena");
+        fail(msg, "AllocateTensors failed in the " STRINGIFY(MICRONAS_ARENA_BYTES) "-byte arena: ");
+        strncat(msg, tflm_log, PROTO_MAX_MESSAGE - strlen(msg));
         return PROTO_E_ARENA;
     }
     TfLiteTensor *input = interpreter->input(0);
-    board_fill_input(reinterpret_cast<uint8_t *>(input->data.int8), input->bytes);
+    const TfLiteTensor *output = interpreter->output(0);
     model_ops = static_cast<uint16_t>(model->subgraphs()->Get(0)->operators()->size());
-    *arena_used_bytes = static_cast<uint32_t>(interpreter->arena_used_bytes());
-    *n_ops = model_ops;
+    out->arena_used_bytes = static_cast<uint32_t>(interpreter->arena_used_bytes());
+    out->n_ops = model_ops;
+    out->input = reinterpret_cast<uint8_t *>(input->data.int8);
+    out->input_bytes = static_cast<uint32_t>(input->bytes);
+    out->output = reinterpret_cast<const uint8_t *>(output->data.int8);
+    out->output_bytes = static_cast<uint32_t>(output->bytes);
     return 0;
 }
 
@@ -172,9 +211,9 @@ const board_backend backend = {
 
 board_identity identity = {
     PROTO_VERSION,
-    0, /* model slot in flash */
+    MICRONAS_SLOT_IN_RAM,
     0, /* core_clock_hz: SystemCoreClock, read in setup() */
-    0, /* counter_hz: the DWT counts core cycles */
+    0, /* counter_hz: set by tick_counter_start() in setup() */
     sizeof(tensor_arena),
     MICRONAS_SLOT_BYTES,
     MICRONAS_BOARD,
@@ -183,15 +222,16 @@ board_identity identity = {
     "cmsis-nn " MICRONAS_CMSIS_NN_VERSION,
     "gcc " __VERSION__,
     MICRONAS_BUILD,
+    nullptr, /* tick_unit: set by tick_counter_start() in setup() */
 };
 
 }  // namespace
 
 void setup() {
     Serial.begin(MICRONAS_BAUD);
-    cycle_counter_start();
+    RegisterDebugLogCallback(keep_tflm_log);
+    tick_counter_start(&identity.counter_hz, &identity.tick_unit);
     identity.core_clock_hz = SystemCoreClock;
-    identity.counter_hz = SystemCoreClock;
     resolver.AddConv2D();
     resolver.AddAdd();
     resolver.AddMean();

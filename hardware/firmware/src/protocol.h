@@ -11,7 +11,7 @@ extern "C" {
 #endif
 
 #define PROTO_MAGIC 0xA5u
-#define PROTO_VERSION 1u
+#define PROTO_VERSION 3u
 #define PROTO_HEADER_BYTES 7u
 #define PROTO_CRC_BYTES 4u
 #define PROTO_MAX_PAYLOAD 512u
@@ -32,11 +32,14 @@ enum {
     PROTO_RUN = 0x05,
     PROTO_READ_RESULT = 0x06,
     PROTO_RESET = 0x07,
+    PROTO_INPUT = 0x08,
+    PROTO_INFER = 0x09,
     PROTO_INFO = 0x81,
     PROTO_CHUNK_ACK = 0x83,
     PROTO_LOAD_OK = 0x84,
     PROTO_RESULT = 0x85,
     PROTO_RESET_OK = 0x87,
+    PROTO_OUTPUT = 0x89,
     PROTO_ERROR = 0xFF
 };
 

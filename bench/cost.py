@@ -131,7 +131,7 @@ def board_arena(reference: Path) -> None:
         ]
         for label, build in builds.items():
             errors = [
-                estimate_arena(single_op_graph(op), build).arena_bytes - measured for op, measured in records
+                estimate_arena(single_op_graph(op, add_inputs=2), build).arena_bytes - measured for op, measured in records
             ]
             relative = [100 * e / m for e, (_, m) in zip(errors, records)]
             distribution(f"{board:14s} {label:22s}", errors)

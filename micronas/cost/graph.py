@@ -89,8 +89,11 @@ def cell_graph(plan: CellPlan, cell, in_channels: int) -> OpGraph:
     return OpGraph(tuple(builder.shapes), tuple(builder.steps))
 
 
-def single_op_graph(op: OpSpec) -> OpGraph:
-    """The graph of a one-operator model, as profiled for a LUT entry (ADD reads two graph inputs)."""
-    inputs = (0, 1) if op.kind == "add" else (0,)
-    shapes = tuple(op.input_shape for _ in inputs) + (op.output_shape,)
-    return OpGraph(shapes, (Step(op, inputs, len(inputs)),), inputs)
+def single_op_graph(op: OpSpec, add_inputs: int = 1) -> OpGraph:
+    """The graph of a one-operator model. This project's profiler (`single_op_tflite`) builds an ADD that
+    adds its one graph input to itself; the reference measurements' ADD models read two graph inputs
+    (`add_inputs=2`)."""
+    if op.kind != "add" or add_inputs == 1:
+        reads = (0, 0) if op.kind == "add" else (0,)
+        return OpGraph((op.input_shape, op.output_shape), (Step(op, reads, 1),), (0,))
+    return OpGraph((op.input_shape, op.input_shape, op.output_shape), (Step(op, (0, 1), 2),), (0, 1))

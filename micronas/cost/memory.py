@@ -58,19 +58,19 @@ class TflmBuild:
     def scratch_buffers(self, op: OpSpec) -> tuple[int, ...]:
         """Bytes of each scratch buffer the kernel requests for `op`, in request order.
 
-        CMSIS-NN's int8 convolution needs two int16 im2col columns, `4*k_h*k_w*C_in` bytes, except on
-        its 1x1 fast path (stride 1, `C_in` a multiple of 4), which needs none; the reference kernels
-        need none for convolutions. MEAN (the reference reduce kernel in both) requests an int32
+        CMSIS-NN's int8 convolution (the pinned release, DSP path) needs two int16 im2col columns of
+        `k_h*k_w*C_in` rounded up to a multiple of 4, except a 1x1 kernel (no padding, at any stride
+        and any `C_in`), which needs none (`arm_convolve_wrapper_s8_get_buffer_size`); the reference
+        kernels need none for convolutions. MEAN (the reference reduce kernel in both) requests an int32
         accumulator per output element plus, in recent TFLM, two index arrays. ADD and SOFTMAX: none.
         """
         if op.kind == "mean":
             return (4 * op.output_elements, *self.mean_index_scratch_bytes)
         if op.kind != "conv2d" or self.kernel_library != "cmsis-nn":
             return ()
-        c_in = op.input_shape[-1]
-        if op.kernel == (1, 1) and op.stride == (1, 1) and c_in % 4 == 0:
+        if op.kernel == (1, 1):
             return ()
-        return (4 * op.kernel[0] * op.kernel[1] * c_in,)
+        return (4 * align_up(op.kernel[0] * op.kernel[1] * op.input_shape[-1], 4),)
 
 
 _PARAMS = {"conv2d": (28, 4), "add": (8, 4), "mean": (1, 1), "softmax": (4, 4)}
@@ -220,12 +220,12 @@ def tail_bytes(graph: OpGraph, build: TflmBuild) -> int:
             allocate(4 * step.op.output_shape[-1], BUFFER_ALIGNMENT)
     scratch_count = sum(len(build.scratch_buffers(s.op)) for s in graph.steps)
     allocate(word * scratch_count, word)  # scratch buffer handles
-    allocate(word * len(graph.inputs), BUFFER_ALIGNMENT)  # input tensor pointer array
-    allocate(word, BUFFER_ALIGNMENT)  # output tensor pointer array
-    for _ in range(len(graph.inputs) + 1):  # the interpreter's input and output TfLiteTensors
-        allocate(build.tensor_struct_bytes, word)
-        allocate(build.quantization_bytes, word)
-        allocate(8, 4)  # one-element zero-point array
+    for count in (len(graph.inputs), 1):  # MicroInterpreter::AllocateTensors: inputs, then the output
+        allocate(word * count, BUFFER_ALIGNMENT)  # the pointer array
+        for _ in range(count):  # then each persistent TfLiteTensor with its quantisation
+            allocate(build.tensor_struct_bytes, word)
+            allocate(build.quantization_bytes, word)
+            allocate(8, 4)  # one-element zero-point array
     return end - tail
 
 

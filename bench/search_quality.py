@@ -56,7 +56,8 @@ def jobs() -> list[dict]:
 
 
 def key(job: dict) -> str:
-    return f"{job['dataset']}/{job['method']}/{job['budget']}/seed{job['seed']}"
+    epochs = f"/epochs{job['epochs']}" if job.get("epochs") and job["method"] != "random" else ""
+    return f"{job['dataset']}/{job['method']}/{job['budget']}/seed{job['seed']}{epochs}"
 
 
 def done_stages() -> dict[tuple[str, str], dict]:
@@ -84,6 +85,8 @@ def configs(job: dict, accelerator: str, random_workers: str = "auto"):
     common = [*job["overrides"], "mcu=nucleo_l552", f"seed={job['seed']}", f"trainer.accelerator={accelerator}",
               "trainer.enable_progress_bar=false", f"logger.tracking_uri=sqlite:///{RUNS}/mlflow.db"]
     workers = [f"search.workers={random_workers}"] if job["method"] == "random" else []
+    if job.get("epochs") and job["method"] != "random":
+        workers.append(f"search.epochs={job['epochs']}")
     search = load_config("search", [*common, f"search={job['method']}", *budget, *workers])
     train = load_config("train", [*common, f"arch={folder / 'search' / 'architecture.json'}",
                                   "retraining.quantization.method=auto"])
@@ -124,11 +127,12 @@ def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto
 def table() -> None:
     done = done_stages()
     groups: dict[tuple, list] = {}
-    for job in jobs():
-        search, evaluated = done.get((key(job), "search")), done.get((key(job), "evaluate"))
-        if search is not None:
-            groups.setdefault((job["dataset"], job["budget"], job["method"]), []).append((search, evaluated))
-    print(f"{'dataset':<14} {'budget':>7} {'method':<7} {'n':>2} {'int8 test acc':>16} {'drop':>6} "
+    searches = [row for (_, stage), row in done.items() if stage == "search"]
+    for search in searches:
+        evaluated = done.get((search["key"], "evaluate"))
+        method = search["method"] + (f"/e{search['epochs']}" if search.get("epochs") else "")
+        groups.setdefault((search["dataset"], search["budget"], method), []).append((search, evaluated))
+    print(f"{'dataset':<14} {'budget':>7} {'method':<10} {'n':>2} {'int8 test acc':>16} {'drop':>6} "
           f"{'lat/budget':>11} {'argmax ok':>9} {'search min':>10}")
     for (dataset, budget, method), runs in groups.items():
         accs = [100 * e["record"]["int8_test"]["accuracy"] for _, e in runs if e]
@@ -138,7 +142,7 @@ def table() -> None:
         wall = statistics.median(s["summary"]["wall_time_s"] / 60 for s, _ in runs)
         acc = (f"{statistics.mean(accs):6.2f} +- {statistics.stdev(accs) if len(accs) > 1 else 0:4.2f}"
                if accs else "-")
-        print(f"{dataset:<14} {budget or '-':>7} {method:<7} {len(runs):>2} {acc:>16} "
+        print(f"{dataset:<14} {budget or '-':>7} {method:<10} {len(runs):>2} {acc:>16} "
               f"{statistics.mean(drops) if drops else math.nan:6.2f} "
               f"{' '.join(f'{v:.2f}' for v in lat) or '-':>11} "
               f"{sum(a is True for a in argmax)}/{sum(a is not None for a in argmax):<7} {wall:10.1f}")
@@ -155,11 +159,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, help="only the jobs of this latency budget")
     parser.add_argument("--methods", default="dnas,random,darts", help="comma-separated methods to run")
     parser.add_argument("--random-workers", default="auto", help="search.workers of the random baseline")
+    parser.add_argument("--search-epochs", type=int, help="search.epochs of DNAS and DARTS (default: config)")
     parser.add_argument("--table", action="store_true", help="print the table of finished results only")
     args = parser.parse_args()
     if not args.table:
         todo = [job for job in jobs() if args.only in (None, job["dataset"]) and
                 args.budget in (None, job["budget"]) and job["method"] in args.methods.split(",")]
+        todo = [{**job, "epochs": args.search_epochs} for job in todo]
         if any(job["dataset"] == "ucihar_hapt" for job in todo) and not UCIHAR_HAPT.is_file():
             print(f"skipping ucihar_hapt: {UCIHAR_HAPT} is absent")
             todo = [job for job in todo if job["dataset"] != "ucihar_hapt"]

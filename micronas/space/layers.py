@@ -98,9 +98,12 @@ def width_mask(width_weights: torch.Tensor, widths: tuple[int, ...]) -> torch.Te
 
     `widths` are `g, 2g, ..., m*g`; the mask has `widths[-1]` entries.
     """
-    step = widths[0]
-    at_least = torch.flip(torch.cumsum(torch.flip(width_weights, (0,)), 0), (0,))
-    return at_least.repeat_interleave(step)
+    step, ways = widths[0], len(widths)
+    # at_least[i] = sum_{j >= i} w_j, as a product with an upper-triangular matrix of ones (deterministic
+    # on a GPU, unlike cumsum and repeat_interleave's backward)
+    upper = torch.ones(ways, ways, dtype=width_weights.dtype, device=width_weights.device).triu()
+    at_least = upper @ width_weights
+    return at_least.unsqueeze(1).expand(ways, step).reshape(-1)
 
 
 class DynamicConv(ConvBNReLU):

@@ -100,7 +100,6 @@ def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto
     from micronas.space.architecture import Architecture
     from micronas.train.module import Accelerator
     from micronas.train.retrain import train_repeat
-    from micronas.train.run import retrain_repeat
 
     done, rows = done_stages(), []
     folder, search_cfg, train_cfg = configs(job, accelerator, random_workers)
@@ -118,6 +117,8 @@ def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto
                      accelerator=Accelerator.from_config(train_cfg.trainer))
         return rows
     if (key(job), "evaluate") not in done:
+        from micronas.train.run import retrain_repeat  # needs TensorFlow (the int8 export)
+
         result = retrain_repeat(train_cfg, arch, dm, job["seed"], folder / "train", logger=False)
         rows.append({"key": key(job), "stage": "evaluate", **job, "record": result["record"]})
         record(rows[-1])

@@ -205,7 +205,7 @@ class SearchModule(pl.LightningModule):
         return Architecture.derive(self.space, {k: v.detach() for k, v in self.arch_logits.as_dict().items()})
 
     def on_validation_epoch_start(self) -> None:
-        self._derived_weights = self.derive().one_hot()
+        self._derived_weights = {key: value.to(self.device) for key, value in self.derive().one_hot().items()}
 
     def validation_step(self, batch, batch_idx):
         x, y = batch

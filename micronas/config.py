@@ -1,5 +1,6 @@
 """Hydra config composition and the start-up validation every entry point calls first."""
 
+import math
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -63,19 +64,39 @@ def load_config(config_name: str, overrides: list[str] | None = None) -> DictCon
 def _positive_or_null(name: str, value, unit: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(
-            f"constraints.{name}={value} is not valid: a {name} budget must be a positive number "
+            f"constraints.{name}={value} is not valid: a {name} budget must be a positive, finite number "
             f"of {unit}, or null for unconstrained."
         )
     return float(value)
 
 
+def positive_int(key: str, value, least: int = 1) -> int:
+    """`value` as an int, or a `ConfigError` naming `key` unless it is an integer of at least `least`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{key}={value} is not valid; use an integer of at least {least}.")
+    return value
+
+
+def search_methods() -> list[str]:
+    """The `method` of every `conf/search/*.yaml` option (dnas, darts, random)."""
+    return sorted(str(OmegaConf.load(path).method) for path in (CONF_DIR / "search").glob("*.yaml"))
+
+
+def _check_search(search) -> None:
+    if search.get("method") not in search_methods():
+        raise ConfigError(
+            f"search.method={search.get('method')} is not valid; valid methods are: {', '.join(search_methods())}."
+        )
+    positive_int("search.epochs", search.get("epochs"))
+
+
 def validate(cfg: DictConfig) -> None:
     """Refuse an invalid config with one sentence, before any work starts.
 
-    Checks that the chosen dataset and MCU exist, that budgets are positive (or null), and that the
-    memory and flash budgets fit the board's SRAM and flash.
+    Checks that the chosen dataset and MCU exist, the batch size, search method and epochs, that budgets
+    are positive and finite (or null), and that the memory and flash budgets fit the board's SRAM and flash.
     """
     for group in ("dataset", "mcu"):
         if group in cfg:
@@ -85,6 +106,10 @@ def validate(cfg: DictConfig) -> None:
                     f"{group}={name} is not a known {group}; valid options are: "
                     f"{', '.join(group_options(group))}."
                 )
+    if "dataset" in cfg:
+        positive_int("dataset.batch_size", cfg.dataset.get("batch_size", 64))
+    if "search" in cfg:
+        _check_search(cfg.search)
     constraints = cfg.get("constraints") or {}
     unknown = set(constraints) - set(UNITS)
     if unknown:

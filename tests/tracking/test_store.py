@@ -1,6 +1,7 @@
 """The MLflow store: several processes starting together on a new sqlite file all get their run recorded;
 a URI MLflow cannot open ends in one sentence."""
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -34,7 +35,8 @@ print(logger.run_id)
 
 def test_jobs_started_together_on_a_new_store_are_all_recorded(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    jobs = [subprocess.Popen([sys.executable, "-c", JOB, uri, str(tmp_path), str(i), str(PROCESSES)], cwd=ROOT,
+    jobs = [subprocess.Popen([sys.executable, "-c", JOB, uri, str(tmp_path), str(i), str(PROCESSES)],
+                             cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for i in range(PROCESSES)]
     outputs = [job.communicate(timeout=300) for job in jobs]

@@ -23,6 +23,7 @@ from micronas.config import validate
 from micronas.errors import MicronasError, exit_on_user_error
 from micronas.search.chain import retrain_after_search
 from micronas.search.run import run_search
+from micronas.tracking.sweep import sweep_outcome
 
 
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
@@ -44,4 +45,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sweep_outcome():
+        main()

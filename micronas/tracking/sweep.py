@@ -10,6 +10,7 @@ store as the sweep run tagged with the job's `hydra.sweep.dir` — and exports i
 multirun end it writes the Pareto report into `<sweep dir>/report` and logs it to the parent run.
 """
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from micronas.config import to_yaml
 from micronas.errors import ConfigError, exit_on_user_error
 from micronas.tracking.mlflow_run import run_tags
-from micronas.tracking.status import run_status
+from micronas.tracking.status import end_run, run_status
 from micronas.tracking.store import tracking_client
 
 PARENT_RUN_ENV = "MICRONAS_PARENT_RUN_ID"
@@ -108,10 +109,12 @@ def check_launcher(config: DictConfig) -> None:
 class SweepParentRun(Callback):
     """Hydra callback: one parent MLflow run per multirun, jobs as children, the Pareto report at the end."""
 
+    active: tuple[str, str] | None = None   # (tracking URI, run id) of the sweep this process drives
+
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         # Hydra turns a callback's exception into a warning and goes on; a bad launcher must stop the sweep.
         exit_on_user_error(check_launcher)(config)
-        exit_on_user_error(start_parent_run)(config)
+        SweepParentRun.active = (config.logger.tracking_uri, exit_on_user_error(start_parent_run)(config))
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         parent = find_parent_run(config) if config.hydra.mode == RunMode.MULTIRUN else None
@@ -129,3 +132,17 @@ class SweepParentRun(Callback):
         with run_status(client, parent):  # Hydra only warns about a callback's error: the run says FAILED
             write_report(client, parent, _sweep_dir(config) / REPORT_DIR, log_to_parent=True)
         client.set_terminated(parent, "FINISHED")
+        SweepParentRun.active = None
+
+
+@contextlib.contextmanager
+def sweep_outcome():
+    """Around an entry point: a sweep it drives that ends in an error (a job's crash) or Ctrl-C ends its
+    parent run FAILED or KILLED, as a single run does (Hydra calls no callback then)."""
+    try:
+        yield
+    except BaseException as error:
+        if SweepParentRun.active is not None and not (isinstance(error, SystemExit) and not error.code):
+            uri, run_id = SweepParentRun.active
+            end_run(tracking_client(uri), run_id, error)
+        raise

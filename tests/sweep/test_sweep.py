@@ -60,7 +60,8 @@ def ray_token(monkeypatch):
 def test_a_ray_sweep_runs_its_jobs_on_a_local_ray_instance_as_children_of_one_parent(run_sweep, ray_token,
                                                                                       tmp_path):
     result = run_sweep(tmp_path, tmp_path / "multirun", "hydra/launcher=ray",
-                       "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init._node_ip_address=127.0.0.1",
+                       "+hydra.launcher.ray.init.num_cpus=2",
+                       "+hydra.launcher.ray.init._node_ip_address=127.0.0.1",
                        "+hydra.launcher.ray.init.include_dashboard=false")
     output = result.stdout + result.stderr
     assert "Ray Launcher is launching 2 jobs" in output and "Started a local Ray instance" in output
@@ -91,15 +92,17 @@ def ray_cluster(tmp_path, ray_token):
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")   # short: Ray's socket paths must fit in 107 bytes
     log = open(tmp_path / "ray_head.log", "w")
     head = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-         f"--port={port}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-         f"--temp-dir={temp}"],
-        cwd=node, env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data")}, stdout=log,
+        [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+         "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+         "--disable-usage-stats", f"--temp-dir={temp}"],
+        cwd=node, env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"},
+        stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while "Ray runtime started" not in (tmp_path / "ray_head.log").read_text():
-            assert head.poll() is None and time.monotonic() < deadline, (tmp_path / "ray_head.log").read_text()
+            alive = head.poll() is None and time.monotonic() < deadline
+            assert alive, (tmp_path / "ray_head.log").read_text()[-3000:]
             time.sleep(0.5)
         yield f"127.0.0.1:{port}", node
     finally:
@@ -212,3 +215,18 @@ def test_rerunning_an_interrupted_sweep_reuses_its_parent_and_resumes_only_unfin
     assert client.get_run(tiny_sweep.parent_run_id).info.status == "FINISHED"
     points = (sweep_dir / "report" / "points.csv").read_text().splitlines()[1:]
     assert sorted(line.split(",")[-2] for line in points) == sorted([kept, interrupted])
+
+
+def test_a_sweep_whose_job_crashes_ends_its_parent_run_failed_and_says_so(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "search.py"), "-m", "constraints.latency=20", "search.epochs=1",
+         "trainer.accelerator=gpu", f"hydra.sweep.dir={tmp_path / 'multirun'}"],   # no GPU: Lightning raises
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data"), "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 1
+    parent = (tmp_path / "multirun" / PARENT_RUN_FILE).read_text().strip()
+    job = (tmp_path / "multirun" / "0" / "mlflow_run_id").read_text().strip()
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_run(parent).info.status == "FAILED" and client.get_run(job).info.status == "FAILED"
+    for run_id in (parent, job):
+        assert f"MLflow run {run_id} marked FAILED" in result.stderr

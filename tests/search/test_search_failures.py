@@ -8,8 +8,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import torch
 
-from micronas.errors import ConfigError
+from micronas.errors import ConfigError, MicronasError
 from micronas.search import run as search_run
 from micronas.search.module import SearchModule
 from micronas.search.run import run_search
@@ -68,10 +69,25 @@ def test_ctrl_c_marks_the_run_killed(search_cfg, tmp_path, monkeypatch, capsys):
 
 
 def test_an_unknown_method_is_refused_before_any_run_is_created(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "search.py"), "search.method=foo", "hydra.run.dir=run"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    result = subprocess.run([sys.executable, str(ROOT / "search.py"), "search.method=foo",
+                             "hydra.run.dir=run"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data")})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: search.method=foo is not valid; valid methods are: darts, dnas, random."]
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "run" / search_run.RUN_ID_FILE).exists()
+
+
+def test_a_search_whose_logits_diverge_refuses_to_derive_and_fails_its_run(search_cfg, tmp_path, monkeypatch):
+    def diverge(module):
+        with torch.no_grad():
+            for logits in module.arch_logits.parameters():
+                logits.fill_(float("nan"))
+
+    monkeypatch.setattr(SearchModule, "on_train_epoch_end", diverge)
+    cfg = search_cfg("search.epochs=1", "constraints.latency=30")
+    with pytest.raises(MicronasError, match=r"the search diverged: its architecture logits are not finite "
+                                            r"after 1 epochs, so no architecture can be derived"):
+        run_search(cfg, tmp_path / "run")
+    assert status_of(cfg, tmp_path / "run") == "FAILED"
+    assert not (tmp_path / "run" / search_run.SUMMARY_FILE).exists()

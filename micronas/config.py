@@ -64,7 +64,8 @@ def load_config(config_name: str, overrides: list[str] | None = None) -> DictCon
 def _positive_or_null(name: str, value, unit: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
         raise ConfigError(
             f"constraints.{name}={value} is not valid: a {name} budget must be a positive, finite number "
             f"of {unit}, or null for unconstrained."
@@ -87,7 +88,8 @@ def search_methods() -> list[str]:
 def _check_search(search) -> None:
     if search.get("method") not in search_methods():
         raise ConfigError(
-            f"search.method={search.get('method')} is not valid; valid methods are: {', '.join(search_methods())}."
+            f"search.method={search.get('method')} is not valid; "
+            f"valid methods are: {', '.join(search_methods())}."
         )
     positive_int("search.epochs", search.get("epochs"))
 

@@ -13,7 +13,7 @@ from micronas.train.module import fit_classifier
 from micronas.train.retrain import LAST_CHECKPOINT, TRAINED, train_repeat
 from tests.train.conftest import small_basicmotions_arch
 
-REFUSED = r"asks to load the global posix.system, which a micronas checkpoint never holds; it was refused unread"
+REFUSED = r"asks to load the global posix.system, which a micronas checkpoint never holds; it was refused"
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,8 @@ def test_load_checkpoint_refuses_a_pickle_that_calls_a_function(code_running_che
     assert load_checkpoint(tmp_path / "plain.ckpt")["epoch"] == 3
 
 
-def test_resuming_a_search_from_a_crafted_checkpoint_runs_nothing(compose, mlflow_uri, code_running_checkpoint,
-                                                                  tmp_path):
+def test_resuming_a_search_from_a_crafted_checkpoint_runs_nothing(compose, mlflow_uri,
+                                                                  code_running_checkpoint, tmp_path):
     marker = code_running_checkpoint(tmp_path / "given" / "checkpoints" / "last.ckpt")
     cfg = compose(f"logger.tracking_uri={mlflow_uri}", f"ckpt_path={tmp_path / 'given'}")
     with pytest.raises(ConfigError, match=rf"ckpt_path=.*last.ckpt {REFUSED}"):
@@ -42,7 +42,8 @@ def test_resuming_a_search_from_a_crafted_checkpoint_runs_nothing(compose, mlflo
 
 
 def test_a_rerun_sweep_job_does_not_run_the_checkpoint_found_in_its_folder(compose, mlflow_uri,
-                                                                            code_running_checkpoint, tmp_path):
+                                                                            code_running_checkpoint,
+                                                                            tmp_path):
     job = tmp_path / "multirun" / "0"    # an interrupted job: its run id and a (crafted) last checkpoint
     marker = code_running_checkpoint(job / "checkpoints" / "last.ckpt")
     (job / "mlflow_run_id").write_text("0" * 32 + "\n")
@@ -52,8 +53,8 @@ def test_a_rerun_sweep_job_does_not_run_the_checkpoint_found_in_its_folder(compo
 
 
 @pytest.mark.parametrize("name", [LAST_CHECKPOINT, TRAINED])
-def test_a_retrain_folder_with_a_crafted_checkpoint_runs_nothing(datamodule, code_running_checkpoint, tmp_path,
-                                                                 name):
+def test_a_retrain_folder_with_a_crafted_checkpoint_runs_nothing(datamodule, code_running_checkpoint,
+                                                                 tmp_path, name):
     marker = code_running_checkpoint(tmp_path / "ckpt" / name)
     recipe = load_config("train", ["retraining.max_epochs=1"]).retraining
     with pytest.raises(ConfigError, match=REFUSED):
@@ -61,9 +62,11 @@ def test_a_retrain_folder_with_a_crafted_checkpoint_runs_nothing(datamodule, cod
     assert not marker.exists()
 
 
-def test_lightnings_own_resume_load_is_weights_only(datamodule, code_running_checkpoint, tmp_path, monkeypatch):
+def test_lightnings_own_resume_load_is_weights_only(datamodule, code_running_checkpoint, tmp_path,
+                                                   monkeypatch):
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")   # torch's default must not be what saves us
     marker = code_running_checkpoint(tmp_path / "last.ckpt")
     with pytest.raises(Exception, match="Weights only load failed"):
-        fit_classifier(DiscreteNet(small_basicmotions_arch()), datamodule, 1, 1, ckpt_path=str(tmp_path / "last.ckpt"))
+        fit_classifier(DiscreteNet(small_basicmotions_arch()), datamodule, 1, 1,
+                       ckpt_path=str(tmp_path / "last.ckpt"))
     assert not marker.exists()

@@ -46,7 +46,7 @@ def test_groups_list_their_options():
         ),
         (["+constraints.energy=3"], "constraints.energy is not a known budget; valid budgets are: latency"),
         (["nosuchkey=1"], "the overrides nosuchkey=1 are not valid"),
-        (["constraints.latency=nan"], "constraints.latency=nan is not valid: a latency budget must be a positive, finite"),
+        (["constraints.latency=nan"], "constraints.latency=nan is not valid: a latency budget must be a "),
         (["constraints.latency=inf"], "constraints.latency=inf is not valid"),
         (["constraints.memory=-inf"], "constraints.memory=-inf is not valid"),
         (["search.epochs=0"], "search.epochs=0 is not valid; use an integer of at least 1."),

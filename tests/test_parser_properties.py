@@ -76,7 +76,7 @@ def test_an_architecture_file_of_any_bytes_parses_or_ends_in_one_sentence(tmp_pa
     parses_or_says_why(Architecture.load, tmp_path / "architecture.json")
 
 
-# ---- LUT lines ----------------------------------------------------------------------------------------------
+# ---- LUT lines ---------------------------------------------------------------------------------------------
 
 @EXAMPLES
 @given(st.data())
@@ -100,7 +100,7 @@ def test_a_lut_line_parses_or_ends_in_one_sentence(tmp_path, data):
         assert all(math.isfinite(v) for e in entries for v in e.samples_ms)
 
 
-# ---- .npz datasets ------------------------------------------------------------------------------------------
+# ---- .npz datasets -----------------------------------------------------------------------------------------
 
 DTYPES = st.sampled_from([np.float32, np.float64, np.int64, np.int8, np.bool_, "U3"])
 
@@ -114,8 +114,10 @@ def arrays(shape):
 def test_an_npz_dataset_loads_or_ends_in_one_sentence(compose, tmp_path, data):
     n = data.draw(st.integers(0, 24))
     contents = {
-        "X": data.draw(st.one_of(arrays(st.just((n, 2, 4))), arrays(hnp.array_shapes(max_dims=4, max_side=5)))),
-        "y": data.draw(st.one_of(hnp.arrays(np.int64, (n,), elements=st.integers(0, 3)), arrays(st.just((n,))))),
+        "X": data.draw(st.one_of(arrays(st.just((n, 2, 4))),
+                                 arrays(hnp.array_shapes(max_dims=4, max_side=5)))),
+        "y": data.draw(st.one_of(hnp.arrays(np.int64, (n,), elements=st.integers(0, 3)),
+                                 arrays(st.just((n,))))),
     }
     for key, shape in (("subjects", (n,)), ("split", (n,)), ("class_names", (3,)), ("channel_names", (2,))):
         if data.draw(st.booleans()):
@@ -135,7 +137,7 @@ def test_an_npz_dataset_loads_or_ends_in_one_sentence(compose, tmp_path, data):
         assert dm.num_classes >= 2 and len(dm.train_dataset) > 0 and len(dm.val_dataset) > 0
 
 
-# ---- protocol frames ----------------------------------------------------------------------------------------
+# ---- protocol frames ---------------------------------------------------------------------------------------
 
 @EXAMPLES
 @given(st.binary(max_size=600), st.lists(st.tuples(
@@ -151,15 +153,15 @@ def test_frames_decode_to_messages_or_a_malformed_payload(noise, frames):
         assert [(f.type, f.seq, f.payload) for f in decoded] == frames
 
 
-# ---- config values ------------------------------------------------------------------------------------------
+# ---- config values -----------------------------------------------------------------------------------------
 
 VALUES = st.one_of(
     st.integers(-(2**40), 2**40).map(str), st.floats().map(repr), st.sampled_from(
         ["null", "nan", "inf", "-inf", "1e400", "true", "[1,2]", "{a: 1}", "''", "abc", "0", "0.0", "-0"]),
     st.text(alphabet="abc019.-e", max_size=6),
 )
-KEYS = ["constraints.latency", "constraints.memory", "constraints.flash", "search.epochs", "dataset.batch_size",
-        "search.method"]
+KEYS = ["constraints.latency", "constraints.memory", "constraints.flash", "search.epochs",
+        "dataset.batch_size", "search.method"]
 
 
 @EXAMPLES

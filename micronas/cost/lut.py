@@ -202,7 +202,8 @@ def _record(line: bytes, path: Path, number: int) -> dict:
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise DataError(f"{path} line {number} is not a valid LUT line ({str(error)[:200]}).") from None
     if not isinstance(record, dict):
-        raise DataError(f"{path} line {number} is a JSON {type(record).__name__}, not a LUT line (an object).")
+        kind = type(record).__name__
+        raise DataError(f"{path} line {number} is a JSON {kind}, not a LUT line (an object).")
     return record
 
 
@@ -240,7 +241,8 @@ def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int]:
             if record.get("device") != identity.tag():
                 raise LutIdentityError(
                     f"{path} line {number} carries the device tag {record.get('device')!r}, not this table's "
-                    f"{identity.tag()!r}: it was measured on another device; delete the line and profile again."
+                    f"{identity.tag()!r}: it was measured on another device; delete the line and profile "
+                    f"again."
                 )
             entry = LutEntry.from_json(record)
             entries[entry.op.key()] = entry

@@ -19,14 +19,14 @@ def open_zip(source: bytes | Path, name: str, max_members: int) -> zipfile.ZipFi
         archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         raise DataError(
-            f"{name} is not a valid zip archive (truncated or corrupt); delete it and run again, or place the "
-            f"official file there."
+            f"{name} is not a valid zip archive (truncated or corrupt); delete it and run again, or place "
+            f"the official file there."
         ) from None
     if len(archive.infolist()) > max_members:
         archive.close()
         raise DataError(
-            f"{name} lists {len(archive.infolist())} members; the official archive has fewer than {max_members}, "
-            f"so this is not it: replace it with the official file."
+            f"{name} lists {len(archive.infolist())} members; the official archive has fewer than "
+            f"{max_members}, so this is not it: replace it with the official file."
         )
     return archive
 

@@ -22,12 +22,12 @@ def sha256_of(path: Path) -> str:
 
 
 def verify_sha256(path: Path, expected: str, origin: str = "") -> None:
-    """Raise `DataError` unless the file's SHA-256 is `expected`; `origin` says where `expected` comes from."""
+    """Raise `DataError` unless the file's SHA-256 is `expected`; `origin` says where it comes from."""
     actual = sha256_of(path)
     if actual != expected.lower():
         raise DataError(
-            f"{path} has SHA-256 {actual} but {expected}{origin} was expected, so it is truncated, corrupt or a "
-            f"different release: delete it and run again, or place the official file there."
+            f"{path} has SHA-256 {actual} but {expected}{origin} was expected, so it is truncated, corrupt "
+            f"or a different release: delete it and run again, or place the official file there."
         )
 
 

@@ -121,8 +121,9 @@ def _check_checkpoint(cfg, dm, space, checkpoint: Path | None) -> None:
     differences = _differences(saved.get(TARGET_KEY), search_target(cfg))
     if differences:
         raise ConfigError(
-            f"ckpt_path={checkpoint} belongs to a search for another dataset or MCU ({'; '.join(differences)}, "
-            f"checkpoint != this search); resume with the dataset and mcu it was started with."
+            f"ckpt_path={checkpoint} belongs to a search for another dataset or MCU "
+            f"({'; '.join(differences)}, checkpoint != this search); resume with the dataset and mcu it was "
+            f"started with."
         )
     steps = len(dm.train_dataloader()) * int(cfg.search.epochs)
     check_resumable(saved.get(CHECKPOINT_KEY), search_identity(space, cfg.search.method, cfg.seed, steps,
@@ -154,8 +155,9 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
     logger.experiment.update_run(logger.run_id, status="RUNNING")  # Lightning ends the run; ours goes on
     if not all(bool(torch.isfinite(logits).all()) for logits in module.arch_logits.as_dict().values()):
         raise MicronasError(
-            f"the search diverged: its architecture logits are not finite after {trainer.current_epoch} epochs, "
-            "so no architecture can be derived; lower search.arch_optimizer.lr or search.hardware_loss.gamma_hi."
+            f"the search diverged: its architecture logits are not finite after {trainer.current_epoch} "
+            "epochs, so no architecture can be derived; lower search.arch_optimizer.lr or "
+            "search.hardware_loss.gamma_hi."
         )
     arch = module.derive()
     changes = []

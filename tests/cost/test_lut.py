@@ -129,8 +129,8 @@ def test_a_line_copied_from_another_devices_table_is_refused(tmp_path):
     copied = (tmp_path / "f446.jsonl").read_text().splitlines()[1]
     with open(tmp_path / "l552.jsonl", "a") as handle:
         handle.write(copied + "\n")
-    with pytest.raises(LutIdentityError, match=rf"l552.jsonl line 3 carries the device tag '{F446.tag()}', "
-                                               rf"not this table's '{L552.tag()}': it was measured on another"):
+    expected = rf"l552.jsonl line 3 carries the device tag '{F446.tag()}', not this table's '{L552.tag()}'"
+    with pytest.raises(LutIdentityError, match=expected + ": it was measured on another device"):
         read_lut(tmp_path / "l552.jsonl")
 
 
@@ -139,7 +139,7 @@ def test_a_line_copied_from_another_devices_table_is_refused(tmp_path):
     (b'"text"', "line 2 is a JSON str, not a LUT line"),
     (b"\xff\xfe{}", "line 2 is not a valid LUT line ('utf-8' codec can't decode"),
     (b'{"latency": {"samples_ms": [NaN]}}', "line 2 is not a valid LUT line (NaN is not a measured value)"),
-    (b'{"latency": {"samples_ms": [1e999]}}', "line 2 is not a valid LUT line (1e999 is not a measured value)"),
+    (b'{"latency": {"samples_ms": [1e999]}}', "line 2 is not a valid LUT line (1e999 is not a measured"),
     (b'{"header": [1]}', "line 2 is not a valid LUT line"),
 ])
 def test_lines_that_are_not_lut_entries_end_in_one_sentence_naming_the_line(tmp_path, line, reason):

@@ -64,7 +64,7 @@ def test_without_a_pinned_checksum_the_first_digest_is_recorded_and_enforced(tmp
     record = target.with_name("archive.zip.sha256")
     assert record.read_text().strip() == PAYLOAD_SHA == sha256_of(target)
     target.write_bytes(PAYLOAD + b"tampered")
-    with pytest.raises(DataError, match=f"but {PAYLOAD_SHA} \\(recorded in .* at first use.*\\) was expected"):
+    with pytest.raises(DataError, match=f"but {PAYLOAD_SHA} \\(recorded in .* at first use.*\\) was expect"):
         fetch_verified(source.as_uri(), target, None, HOW)
 
 
@@ -77,8 +77,8 @@ def test_a_deleted_archive_is_downloaded_again_and_checked_against_the_recorded_
     assert f"its SHA-256 {PAYLOAD_SHA} is recorded in {record}" in capsys.readouterr().out
     target.unlink()                                   # as the mismatch sentence advises
     source.write_bytes(PAYLOAD + b"swapped upstream")
-    with pytest.raises(DataError, match=f"but {PAYLOAD_SHA} \\(recorded in {record} at first use; delete that "
-                                        f"file to trust another\\) was expected; it was deleted"):
+    recorded = f"{PAYLOAD_SHA} \\(recorded in {record} at first use; delete that file to trust another\\)"
+    with pytest.raises(DataError, match=f"but {recorded} was expected; it was deleted"):
         fetch_verified(source.as_uri(), target, None, HOW)
     assert record.read_text().strip() == PAYLOAD_SHA and not target.exists()
     record.unlink()                                   # the user resets it explicitly

@@ -194,5 +194,5 @@ def test_largest_architecture_uses_every_maximum():
 
 def test_a_binary_architecture_file_ends_in_one_sentence(tmp_path):
     (tmp_path / "architecture.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
-    with pytest.raises(ArchitectureError, match=r"architecture.json is not UTF-8 text; an architecture file is JSON"):
+    with pytest.raises(ArchitectureError, match=r"architecture.json is not UTF-8 text; an architecture file"):
         Architecture.load(tmp_path / "architecture.json")

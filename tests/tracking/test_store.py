@@ -58,5 +58,5 @@ def test_jobs_started_together_on_a_new_store_are_all_recorded(tmp_path):
 def test_a_store_that_cannot_be_opened_is_named_in_one_sentence(uri, reason):
     with pytest.raises(ConfigError) as error:
         tracking_client(uri)
-    assert str(error.value).startswith(f"logger.tracking_uri={uri} is not an MLflow store that can be opened (")
+    assert str(error.value).startswith(f"logger.tracking_uri={uri} is not an MLflow store that can be opened")
     assert reason in str(error.value) and "\n" not in str(error.value)

@@ -1,6 +1,7 @@
 """Hydra config composition and the start-up validation every entry point calls first."""
 
 import math
+import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -22,10 +23,20 @@ def group_options(group: str) -> list[str]:
 def _check_override_groups(overrides: list[str]) -> None:
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        if (CONF_DIR / key).is_dir() and value and value not in group_options(key):
-            raise ConfigError(
-                f"{key}={value} is not a known {key}; valid options are: {', '.join(group_options(key))}."
-            )
+        if not (CONF_DIR / key).is_dir() or not re.fullmatch(r"[\w\-]+(,[\w\-]+)*", value):
+            continue  # not a group, or a sweep expression (choice(...), glob(...)) that Hydra checks
+        valid = group_options(key)
+        for option in value.split(","):
+            if option not in valid and option != "null":
+                raise ConfigError(
+                    f"{key}={option} is not a known {key}; valid options are: {', '.join(valid)}.")
+
+
+def check_command_line(argv: list[str]) -> None:
+    """Refuse an unknown config-group option among an entry point's arguments before Hydra composes them
+    (Hydra's own error is many lines)."""
+    overrides = [arg for arg in argv if not arg.startswith(("-", "hydra"))]  # Hydra's own groups are plugins'
+    _check_override_groups(expand_aliases(overrides))
 
 
 ALIASES = {"device.": "mcu.device."}  # `device.port=/dev/ttyACM0` is short for `mcu.device.port=...`
@@ -82,7 +93,8 @@ def positive_int(key: str, value, least: int = 1) -> int:
 
 def search_methods() -> list[str]:
     """The `method` of every `conf/search/*.yaml` option (dnas, darts, random)."""
-    return sorted(str(OmegaConf.load(path).method) for path in (CONF_DIR / "search").glob("*.yaml"))
+    methods = {OmegaConf.load(path).get("method") for path in (CONF_DIR / "search").glob("*.yaml")}
+    return sorted(str(method) for method in methods - {None})
 
 
 def _check_search(search) -> None:

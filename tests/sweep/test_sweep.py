@@ -134,17 +134,10 @@ def test_a_sweep_on_an_existing_ray_cluster_whose_nodes_do_not_share_the_sweep_d
     assert {r.info.run_id for r in children(client, parent)} == job_runs
     assert client.get_run(parent).info.status == "FINISHED"
 
-
-def test_the_test_cluster_refuses_a_driver_without_its_token(ray_cluster, tmp_path):
-    address, _ = ray_cluster
-    probe = "import ray; ray.init(address='%s'); print('connected')" % address
-    for token in ("0" * 32, None):
-        env = {key: value for key, value in os.environ.items() if key != "RAY_AUTH_TOKEN"}
-        env |= {"RAY_AUTH_TOKEN": token} if token else {"HOME": str(tmp_path)}   # no token anywhere
-        result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
-                                timeout=120)
-        assert result.returncode != 0 and "connected" not in result.stdout
-        assert "token" in result.stderr.lower()
+    probe = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address='{address}'); print('in')"],
+                           env={**os.environ, "RAY_AUTH_TOKEN": "0" * 32}, capture_output=True, text=True,
+                           timeout=120)   # a driver without the cluster's token
+    assert probe.returncode != 0 and "in" not in probe.stdout and "token" in probe.stderr.lower()
 
 
 def test_the_plain_ray_launcher_pointed_at_a_cluster_is_refused_in_one_sentence_before_any_run(tmp_path):

@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def start(folder: Path, script: str, *overrides: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / script), *overrides, "trainer.enable_progress_bar=false",
-                             f"logger.tracking_uri=sqlite:///{folder / 'mlflow.db'}"],
-                            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "MICRONAS_DATA_DIR": str(folder / "data")})
+    """`python SCRIPT *overrides` in `folder` with its own MLflow store, in a new process session."""
+    command = [sys.executable, str(ROOT / script), *overrides, "trainer.enable_progress_bar=false",
+               f"logger.tracking_uri=sqlite:///{folder / 'mlflow.db'}"]
+    env = {**os.environ, "MICRONAS_DATA_DIR": str(folder / "data")}
+    return subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -38,8 +40,7 @@ def kill_at_random_point(process: subprocess.Popen, folder: Path, seed: int) -> 
     return delay
 
 
-def duplicated_steps(client, run_id: str) -> list[str]:
-    run = client.get_run(run_id)
-    return [key for key in run.data.metrics
-            if len({m.step for m in client.get_metric_history(run_id, key)})
-            != len(client.get_metric_history(run_id, key))]
+def logged_steps(client, run_id: str) -> list[tuple[str, int]]:
+    """Every (metric, step) the run logged, repeats kept: what a resumed and an uninterrupted run share."""
+    keys = client.get_run(run_id).data.metrics
+    return sorted((key, m.step) for key in keys for m in client.get_metric_history(run_id, key))

@@ -41,8 +41,8 @@ def test_bad_values_end_in_one_sentence_and_exit_status_2(tmp_path):
     result = search("constraints.latency=-5", cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: constraints.latency=-5 is not valid: a latency budget must be a positive number of ms, "
-        "or null for unconstrained."
+        "error: constraints.latency=-5 is not valid: a latency budget must be a positive, finite number of "
+        "ms, or null for unconstrained."
     ]
     result = search("constraints.latency=0.5", cwd=tmp_path, check=False)
     assert result.returncode == 2

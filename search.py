@@ -19,10 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from micronas.config import validate
+from micronas.config import check_command_line, validate
 from micronas.errors import MicronasError, exit_on_user_error
 from micronas.search.chain import retrain_after_search
 from micronas.search.run import run_search
+from micronas.tracking.sweep import sweep_outcome
 
 
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
@@ -44,4 +45,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_user_error(check_command_line)(sys.argv[1:])
+    with sweep_outcome():
+        main()

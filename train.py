@@ -7,12 +7,14 @@ Hydra run folder and logs one MLflow run. A killed run resumes when started agai
 hydra.run.dir=<its folder>.
 """
 
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from micronas.config import check_command_line
 from micronas.errors import exit_on_user_error
 
 
@@ -25,4 +27,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_on_user_error(check_command_line)(sys.argv[1:])
     main()

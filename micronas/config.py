@@ -1,5 +1,7 @@
 """Hydra config composition and the start-up validation every entry point calls first."""
 
+import math
+import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -21,10 +23,20 @@ def group_options(group: str) -> list[str]:
 def _check_override_groups(overrides: list[str]) -> None:
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        if (CONF_DIR / key).is_dir() and value and value not in group_options(key):
-            raise ConfigError(
-                f"{key}={value} is not a known {key}; valid options are: {', '.join(group_options(key))}."
-            )
+        if not (CONF_DIR / key).is_dir() or not re.fullmatch(r"[\w\-]+(,[\w\-]+)*", value):
+            continue  # not a group, or a sweep expression (choice(...), glob(...)) that Hydra checks
+        valid = group_options(key)
+        for option in value.split(","):
+            if option not in valid and option != "null":
+                raise ConfigError(
+                    f"{key}={option} is not a known {key}; valid options are: {', '.join(valid)}.")
+
+
+def check_command_line(argv: list[str]) -> None:
+    """Refuse an unknown config-group option among an entry point's arguments before Hydra composes them
+    (Hydra's own error is many lines)."""
+    overrides = [arg for arg in argv if not arg.startswith(("-", "hydra"))]  # Hydra's own groups are plugins'
+    _check_override_groups(expand_aliases(overrides))
 
 
 ALIASES = {"device.": "mcu.device."}  # `device.port=/dev/ttyACM0` is short for `mcu.device.port=...`
@@ -63,19 +75,42 @@ def load_config(config_name: str, overrides: list[str] | None = None) -> DictCon
 def _positive_or_null(name: str, value, unit: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
         raise ConfigError(
-            f"constraints.{name}={value} is not valid: a {name} budget must be a positive number "
+            f"constraints.{name}={value} is not valid: a {name} budget must be a positive, finite number "
             f"of {unit}, or null for unconstrained."
         )
     return float(value)
 
 
+def positive_int(key: str, value, least: int = 1) -> int:
+    """`value` as an int, or a `ConfigError` naming `key` unless it is an integer of at least `least`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{key}={value} is not valid; use an integer of at least {least}.")
+    return value
+
+
+def search_methods() -> list[str]:
+    """The `method` of every `conf/search/*.yaml` option (dnas, darts, random)."""
+    methods = {OmegaConf.load(path).get("method") for path in (CONF_DIR / "search").glob("*.yaml")}
+    return sorted(str(method) for method in methods - {None})
+
+
+def _check_search(search) -> None:
+    if search.get("method") not in search_methods():
+        raise ConfigError(
+            f"search.method={search.get('method')} is not valid; "
+            f"valid methods are: {', '.join(search_methods())}."
+        )
+    positive_int("search.epochs", search.get("epochs"))
+
+
 def validate(cfg: DictConfig) -> None:
     """Refuse an invalid config with one sentence, before any work starts.
 
-    Checks that the chosen dataset and MCU exist, that budgets are positive (or null), and that the
-    memory and flash budgets fit the board's SRAM and flash.
+    Checks that the chosen dataset and MCU exist, the batch size, search method and epochs, that budgets
+    are positive and finite (or null), and that the memory and flash budgets fit the board's SRAM and flash.
     """
     for group in ("dataset", "mcu"):
         if group in cfg:
@@ -85,6 +120,10 @@ def validate(cfg: DictConfig) -> None:
                     f"{group}={name} is not a known {group}; valid options are: "
                     f"{', '.join(group_options(group))}."
                 )
+    if "dataset" in cfg:
+        positive_int("dataset.batch_size", cfg.dataset.get("batch_size", 64))
+    if "search" in cfg:
+        _check_search(cfg.search)
     constraints = cfg.get("constraints") or {}
     unknown = set(constraints) - set(UNITS)
     if unknown:

@@ -19,3 +19,31 @@ def compose(tmp_path):
 def mlflow_uri(tmp_path_factory):
     """One real sqlite MLflow store for the whole test session (creating its schema takes seconds)."""
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+class _RunsCode:
+    """Unpickling this calls `os.system`, which creates the file `marker`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch '{self.marker}'",)
+
+
+@pytest.fixture
+def code_running_checkpoint(tmp_path):
+    """`write(path, **entries)`: a checkpoint whose unpickling would create `tmp_path / "RAN"`; returns that
+    marker path. The payload sits where a loader looks first (the search identity, the epoch)."""
+    import torch
+
+    marker = tmp_path / "RAN"
+
+    def write(path, **entries):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = _RunsCode(marker)
+        torch.save({"epoch": payload, "micronas_search": payload, "state_dict": {}, **entries}, path)
+        return marker
+
+    return write

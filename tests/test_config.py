@@ -46,6 +46,13 @@ def test_groups_list_their_options():
         ),
         (["+constraints.energy=3"], "constraints.energy is not a known budget; valid budgets are: latency"),
         (["nosuchkey=1"], "the overrides nosuchkey=1 are not valid"),
+        (["constraints.latency=nan"], "constraints.latency=nan is not valid: a latency budget must be a "),
+        (["constraints.latency=inf"], "constraints.latency=inf is not valid"),
+        (["constraints.memory=-inf"], "constraints.memory=-inf is not valid"),
+        (["search.epochs=0"], "search.epochs=0 is not valid; use an integer of at least 1."),
+        (["search.epochs=2.5"], "search.epochs=2.5 is not valid; use an integer of at least 1."),
+        (["search.method=foo"], "search.method=foo is not valid; valid methods are: darts, dnas, random."),
+        (["dataset.batch_size=0"], "dataset.batch_size=0 is not valid; use an integer of at least 1."),
     ],
 )
 def test_bad_config_is_refused_in_one_sentence(overrides, message):

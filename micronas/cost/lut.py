@@ -1,14 +1,18 @@
 """The latency look-up table file: JSON lines, one device header, then one measured entry per OpSpec.
 
 The first line is `{"header": {...}}` with the device identity (board, core, clock, runtime and its
-version, kernel library, pointer width) and the creation date. Every further line is one entry. The file
+version, kernel library, pointer width) and the creation date. Every further line is one entry, tagged
+with a fingerprint of that identity (`"device"`), so a line copied from another device's table is
+refused. Numbers must be finite (a NaN time is refused, never averaged). The file
 is only ever appended to, one flushed and synced line per entry, so a killed profiler loses at most the
 line it was writing; such a half-written last line is skipped with a warning and cut off before the next
 append. A table is opened for one identity, and a file whose header names another device is refused.
 """
 
+import hashlib
 import json
 import logging
+import math
 import os
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -21,7 +25,7 @@ from micronas.space.opspec import OpSpec
 
 log = logging.getLogger(__name__)
 
-FORMAT = "micronas-lut/1"
+FORMAT = "micronas-lut/2"   # /1 lines carried no device tag
 STATISTICS = ("median", "min")
 
 
@@ -64,6 +68,10 @@ class DeviceIdentity:
             kernel_library=str(mcu.kernel_library),
             word_bits=int(mcu.word_bits),
         )
+
+    def tag(self) -> str:
+        """A short fingerprint of this identity, carried by every entry line of its table."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
     def differences(self, other: "DeviceIdentity") -> list[str]:
         """`field: ours != theirs` for every field that differs."""
@@ -176,21 +184,50 @@ def _header_line(identity: DeviceIdentity) -> str:
     return json.dumps({"header": header}) + "\n"
 
 
+def _not_a_number(constant: str):
+    raise ValueError(f"{constant} is not a measured value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        _not_a_number(text)
+    return value
+
+
+def _record(line: bytes, path: Path, number: int) -> dict:
+    """One line as a JSON object; `DataError` naming the line otherwise."""
+    try:
+        record = json.loads(line.decode("utf-8"), parse_constant=_not_a_number, parse_float=_finite)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise DataError(f"{path} line {number} is not a valid LUT line ({str(error)[:200]}).") from None
+    if not isinstance(record, dict):
+        kind = type(record).__name__
+        raise DataError(f"{path} line {number} is a JSON {kind}, not a LUT line (an object).")
+    return record
+
+
 def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int]:
     """Header identity, entries by key (later lines win) and the byte length of the complete lines."""
     data = path.read_bytes()
     complete = data.rfind(b"\n") + 1
     if complete < len(data):
         log.warning("%s: skipping the half-written last line (%d bytes)", path, len(data) - complete)
-    lines = data[:complete].decode("utf-8").splitlines()
+    lines = data[:complete].splitlines()
     if not lines:
         raise DataError(f"{path} has no complete header line; delete it and profile again.")
     identity, entries = None, {}
     for number, line in enumerate(lines, start=1):
+        record = _record(line, path, number)
         try:
-            record = json.loads(line)
             if "header" in record:
-                header = {k: v for k, v in record["header"].items() if k not in ("format", "created")}
+                header = dict(record["header"])
+                if header.pop("format", None) != FORMAT:
+                    raise LutIdentityError(
+                        f"{path} line {number} is not a {FORMAT} header (older tables carry no device tag "
+                        f"per line); profile again into a new file."
+                    )
+                header.pop("created", None)
                 found = DeviceIdentity(**header)
                 if identity is not None and found != identity:
                     raise LutIdentityError(
@@ -201,10 +238,16 @@ def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int]:
                 continue
             if identity is None:
                 raise DataError(f"{path} does not start with a header line; it is not a micronas LUT file.")
+            if record.get("device") != identity.tag():
+                raise LutIdentityError(
+                    f"{path} line {number} carries the device tag {record.get('device')!r}, not this table's "
+                    f"{identity.tag()!r}: it was measured on another device; delete the line and profile "
+                    f"again."
+                )
             entry = LutEntry.from_json(record)
             entries[entry.op.key()] = entry
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise DataError(f"{path} line {number} is not a valid LUT line ({error}).") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+            raise DataError(f"{path} line {number} is not a valid LUT line ({str(error)[:200]}).") from None
     return identity, entries, complete
 
 
@@ -253,7 +296,7 @@ class LookupTable:
 
     def append(self, entry: LutEntry) -> None:
         """Append one entry and sync it to disk before returning."""
-        self._write(json.dumps(entry.to_json()) + "\n")
+        self._write(json.dumps({"device": self.identity.tag(), **entry.to_json()}, allow_nan=False) + "\n")
         self._entries[entry.op.key()] = entry
 
     def get(self, op: OpSpec) -> LutEntry | None:

@@ -21,13 +21,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_sha256(path: Path, expected: str) -> None:
-    """Raise `DataError` unless the file's SHA-256 is `expected`."""
+def verify_sha256(path: Path, expected: str, origin: str = "") -> None:
+    """Raise `DataError` unless the file's SHA-256 is `expected`; `origin` says where it comes from."""
     actual = sha256_of(path)
     if actual != expected.lower():
         raise DataError(
-            f"{path} has SHA-256 {actual} but {expected} was expected, so it is truncated, corrupt or a "
-            f"different release: delete it and run again, or place the official file there."
+            f"{path} has SHA-256 {actual} but {expected}{origin} was expected, so it is truncated, corrupt "
+            f"or a different release: delete it and run again, or place the official file there."
         )
 
 
@@ -51,25 +51,35 @@ def fetch(url: str, destination: Path, how_to_place: str) -> None:
 def fetch_verified(url: str, destination: Path, sha256: str | None, how_to_place: str) -> Path:
     """Return `destination`, downloading it first if it is missing, and check its SHA-256.
 
-    With `sha256=None` (no published checksum), the digest of the first download is recorded in
-    `<destination>.sha256` and every later use is checked against that record (trust on first use).
+    With `sha256=None` (no published checksum), the digest of the first download or hand-placed file is
+    recorded in `<destination>.sha256` (trust on first use, said on the console) and every later file —
+    a re-download too — must match it until the user deletes the record. Such an unpinned first download
+    is refused over plain http://, where it could be altered in transit.
     """
     record = destination.with_name(destination.name + ".sha256")
+    recorded = record.read_text().strip() if record.is_file() else None
+    expected = sha256 or recorded
+    origin = "" if sha256 else f" (recorded in {record} at first use; delete that file to trust another)"
+    actual = None
     if not destination.exists():
+        if expected is None and url.startswith("http://"):
+            raise DataError(
+                f"{url} is plain HTTP and no SHA-256 is pinned, so the download could be altered unnoticed; "
+                f"set dataset.sha256=<hex> or an https:// dataset.url, or {how_to_place}."
+            )
         fetch(url, destination, how_to_place)
         actual = sha256_of(destination)
-        if sha256 and actual != sha256.lower():
+        if expected and actual != expected.lower():
             destination.unlink()
             raise DataError(
-                f"the download of {url} has SHA-256 {actual} but {sha256} was expected; it was deleted, "
-                f"so run again, or {how_to_place}."
+                f"the download of {url} has SHA-256 {actual} but {expected}{origin} was expected; it was "
+                f"deleted, so run again, or {how_to_place}."
             )
-        if not sha256:
-            record.write_text(actual + "\n")
-        return destination
-    expected = sha256 or (record.read_text().strip() if record.exists() else None)
-    if expected:
-        verify_sha256(destination, expected)
-    else:
-        record.write_text(sha256_of(destination) + "\n")
+    elif expected:
+        verify_sha256(destination, expected, origin)
+    if expected is None:
+        actual = actual or sha256_of(destination)
+        record.write_text(actual + "\n")
+        print(f"{destination}: no published checksum, so its SHA-256 {actual} is recorded in {record} and "
+              f"checked on every later run (delete {record} to trust another file).")
     return destination

@@ -68,6 +68,12 @@ def load_npz(dataset_cfg, seed: int) -> LoadedDataset:
         raise DataError(f"X in {path} has dtype {x.dtype}; expected numbers.")
     check_no_nan(x.astype(np.float32), f"X in {path}")
     labels, class_names = _labels(y, arrays.get("class_names"), path)
+    if len(class_names) < 2:
+        raise DataError(
+            f"y in {path} holds the one class {class_names[0]!r}; a classifier needs two or more.")
+    if "subjects" in arrays and not np.issubdtype(arrays["subjects"].dtype, np.integer):
+        raise DataError(
+            f"subjects in {path} has dtype {arrays['subjects'].dtype}; expected integer subject ids.")
     subjects = arrays["subjects"].astype(np.int64) if "subjects" in arrays else None
     channels = (
         [str(c) for c in arrays["channel_names"]]

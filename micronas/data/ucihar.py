@@ -1,12 +1,11 @@
 """UCI-HAR: the release's raw inertial signals, 9 channels x 128 samples, official subject split."""
 
-import io
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from micronas.data.archive import open_zip, read_member
 from micronas.data.download import fetch_verified, verify_sha256
 from micronas.data.windows import LoadedDataset, WindowSet, count_nan
 from micronas.errors import DataError
@@ -22,26 +21,14 @@ ROOT = "UCI HAR Dataset"
 INNER_ARCHIVE = "UCI HAR Dataset.zip"
 
 
-def _open_zip(data: bytes | Path, name: str) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
-    except zipfile.BadZipFile:
-        raise DataError(
-            f"{name} is not a valid zip archive (truncated or corrupt); replace it with the official file."
-        ) from None
+# Caps on what is read (micronas.data.archive): the release's outer zip holds the 61 MB inner zip and a
+# description; the inner one about 60 files (plus __MACOSX copies), the largest read being 15 MB.
+OUTER_MEMBERS, INNER_MEMBERS = 16, 1000
+OUTER_MEMBER_BYTES, INNER_MEMBER_BYTES = 128 << 20, 64 << 20
 
 
 def _read_member(archive: zipfile.ZipFile, member: str, archive_name: str) -> bytes:
-    try:
-        return archive.read(member)
-    except KeyError:
-        raise DataError(
-            f"{archive_name} has no member '{member}'; it is not the official UCI-HAR release."
-        ) from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
-        raise DataError(
-            f"{archive_name} is corrupt: reading '{member}' failed ({error}); replace it."
-        ) from None
+    return read_member(archive, member, archive_name, INNER_MEMBER_BYTES)
 
 
 def _parse_matrix(text: bytes, member: str, columns: int) -> np.ndarray:
@@ -126,12 +113,12 @@ def load_ucihar(dataset_cfg, data_dir: Path) -> LoadedDataset:
     if inner_path.exists() and not outer_path.exists():
         if dataset_cfg.inner_sha256:
             verify_sha256(inner_path, dataset_cfg.inner_sha256)
-        return parse_inner_archive(_open_zip(inner_path, str(inner_path)), str(inner_path))
+        return parse_inner_archive(open_zip(inner_path, str(inner_path), INNER_MEMBERS), str(inner_path))
     how_to_place = (
         f"download it by hand and place it at {outer_path} (or its inner '{INNER_ARCHIVE}' at {inner_path})"
     )
     fetch_verified(dataset_cfg.url, outer_path, dataset_cfg.sha256, how_to_place)
-    outer = _open_zip(outer_path, str(outer_path))
-    inner_bytes = _read_member(outer, INNER_ARCHIVE, str(outer_path))
+    outer = open_zip(outer_path, str(outer_path), OUTER_MEMBERS)
+    inner_bytes = read_member(outer, INNER_ARCHIVE, str(outer_path), OUTER_MEMBER_BYTES)
     inner_name = f"{outer_path}:{INNER_ARCHIVE}"
-    return parse_inner_archive(_open_zip(inner_bytes, inner_name), inner_name)
+    return parse_inner_archive(open_zip(inner_bytes, inner_name, INNER_MEMBERS), inner_name)

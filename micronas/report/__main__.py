@@ -3,10 +3,9 @@
 import argparse
 from pathlib import Path
 
-from mlflow import MlflowClient
-
 from micronas.errors import exit_on_user_error
 from micronas.report.build import format_report, write_report
+from micronas.tracking.store import tracking_client
 
 
 @exit_on_user_error
@@ -19,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="MLflow store (default: %(default)s)")
     args = parser.parse_args(argv)
     out = args.out or Path("report") / args.target
-    report = write_report(MlflowClient(args.tracking_uri), args.target, out)
+    report = write_report(tracking_client(args.tracking_uri, "--tracking-uri"), args.target, out)
     print(format_report(report))
     logged = f"; logged to parent run {report.parent_run_id}" if report.parent_run_id else ""
     print(f"{len(report.points)} search runs; {len(report.files)} files in {out}{logged}")

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
+from micronas.checkpoints import load_checkpoint
 from micronas.config import to_yaml
 from micronas.cost.expected import ExpectedCosts
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
-from micronas.errors import ConfigError
+from micronas.errors import ConfigError, MicronasError
 from micronas.search.feasibility import check_feasible
 from micronas.search.history import ChoiceHistory, plot_choice_history
 from micronas.search.module import (
@@ -43,6 +45,7 @@ from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
+from micronas.tracking.status import run_status
 from micronas.train.module import Accelerator, evaluate, recalibrate_batchnorm
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ RUN_ID_FILE = "mlflow_run_id"
 CANDIDATES_FILE = "candidates.jsonl"
 HISTORY_PLOT = "choice_probabilities.png"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+TARGET_KEY = "micronas_target"
 
 
 class ResumeHint(Callback):
@@ -64,6 +68,32 @@ class ResumeHint(Callback):
     def on_exception(self, trainer, module, exception) -> None:
         if isinstance(exception, KeyboardInterrupt):
             print(f"\nsearch interrupted; resume it with ckpt_path={self.run_dir}")
+
+
+def search_target(cfg) -> dict:
+    """What a search's costs and data depend on besides its own settings: the dataset and the MCU config
+    (board, clock, runtime, cost model; not the serial port), as plain values."""
+    mcu = OmegaConf.to_container(cfg.mcu, resolve=True)
+    mcu.pop("device", None)
+    return {"dataset": str(cfg.dataset.name), "mcu": mcu}
+
+
+class RecordTarget(Callback):
+    """Stores `search_target` in every checkpoint, so that a resume on another board or dataset is refused."""
+
+    def __init__(self, target: dict):
+        self.target = target
+
+    def on_save_checkpoint(self, trainer, module, checkpoint) -> None:
+        checkpoint[TARGET_KEY] = self.target
+
+
+def _differences(saved, current, prefix: str = "") -> list[str]:
+    """`key: saved != current` for every leaf where two nested dicts differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [line for key in sorted(set(saved) | set(current), key=str)
+                for line in _differences(saved.get(key), current.get(key), f"{prefix}{key}.")]
+    return [] if saved == current else [f"{prefix.rstrip('.')}: {saved!r} != {current!r}"]
 
 
 def resume_source(ckpt_path) -> tuple[Path | None, Path | None]:
@@ -95,13 +125,17 @@ def _check_checkpoint(cfg, dm, space, checkpoint: Path | None) -> None:
         if cfg.get("ckpt_path") is not None:
             raise ConfigError(f"ckpt_path={cfg.ckpt_path} holds no {LAST_CHECKPOINT}; nothing to resume.")
         return
-    try:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False).get(CHECKPOINT_KEY)
-    except Exception as error:  # torch raises many types for a truncated or foreign file
-        raise ConfigError(f"ckpt_path={checkpoint} is not a readable checkpoint ({type(error).__name__}).") from None
+    saved = load_checkpoint(checkpoint, f"ckpt_path={checkpoint}")
+    differences = _differences(saved.get(TARGET_KEY), search_target(cfg))
+    if differences:
+        raise ConfigError(
+            f"ckpt_path={checkpoint} belongs to a search for another dataset or MCU "
+            f"({'; '.join(differences)}, checkpoint != this search); resume with the dataset and mcu it was "
+            f"started with."
+        )
     _, steps = search_steps(len(dm.train_dataloader()), cfg.search)
-    check_resumable(saved, search_identity(space, cfg.search.method, cfg.seed, steps,
-                                           budget_targets(dict(cfg.constraints))))
+    check_resumable(saved.get(CHECKPOINT_KEY), search_identity(space, cfg.search.method, cfg.seed, steps,
+                                                               budget_targets(dict(cfg.constraints))))
 
 
 def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
@@ -115,7 +149,7 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
         max_epochs=epochs,
         logger=logger,
         callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True), history,
-                   ResumeHint(out_dir)],
+                   ResumeHint(out_dir), RecordTarget(search_target(cfg))],
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
         enable_progress_bar=cfg.trainer.enable_progress_bar,
@@ -125,8 +159,15 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
         log_every_n_steps=1,
     )
     trainer.fit(module, dm.train_dataloader(), dm.val_dataloader(),
-                ckpt_path=str(checkpoint) if checkpoint else None)
+                ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
+    logger.experiment.update_run(logger.run_id, status="RUNNING")  # Lightning ends the run; ours goes on
     logits = {key: value.detach().cpu() for key, value in module.arch_logits.as_dict().items()}
+    if not all(bool(torch.isfinite(value).all()) for value in logits.values()):
+        raise MicronasError(
+            f"the search diverged: its architecture logits are not finite after {trainer.current_epoch} "
+            "epochs, so no architecture can be derived; lower search.arch_optimizer.lr or "
+            "search.hardware_loss.gamma_hi."
+        )
     derivation = None
     if cfg.search.derivation == "constrained":
         derivation = derive_within_budgets(space, logits, cost_model, dict(cfg.constraints))
@@ -189,26 +230,27 @@ def run_search(cfg, out_dir: Path) -> dict:
 
     logger = make_mlflow_logger(cfg, {"search.method": cfg.search.method}, run_id=_earlier_run_id(earlier_dir))
     (out_dir / RUN_ID_FILE).write_text(logger.run_id + "\n")
-    (out_dir / "config.yaml").write_text(to_yaml(cfg))
-    log_config(logger, cfg)
+    with run_status(logger.experiment, logger.run_id):
+        (out_dir / "config.yaml").write_text(to_yaml(cfg))
+        log_config(logger, cfg)
 
-    if cfg.search.method == "random":
-        arch, validation = _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir)
-    else:
-        arch, validation = _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint)
+        if cfg.search.method == "random":
+            arch, validation = _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir)
+        else:
+            arch, validation = _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint)
 
-    costs = cost_model.predict(arch)
-    summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol,
-                            time.monotonic() - started, logger.run_id)
-    arch = replace(arch, costs=summary["predicted"])
-    arch.save(out_dir / ARCHITECTURE_FILE)
-    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    _log_outcome(logger, summary, arch, out_dir)
+        costs = cost_model.predict(arch)
+        summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol,
+                                time.monotonic() - started, logger.run_id)
+        arch = replace(arch, costs=summary["predicted"])
+        arch.save(out_dir / ARCHITECTURE_FILE)
+        (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        _log_outcome(logger, summary, arch, out_dir)
 
-    print(format_summary(summary, out_dir))
-    for sentence in violations(summary):
-        log.warning(sentence)
-        print(f"WARNING: {sentence}")
+        print(format_summary(summary, out_dir))
+        for sentence in violations(summary):
+            log.warning(sentence)
+            print(f"WARNING: {sentence}")
     return summary
 
 

@@ -181,7 +181,8 @@ class Architecture:
             raise ArchitectureError("architecture costs must be a JSON object of named numbers.")
         cells = []
         for index, entry in enumerate(data["cells"]):
-            if not isinstance(entry, dict) or entry.get("type") not in DECISIONS:
+            cell_type = entry.get("type") if isinstance(entry, dict) else None
+            if not isinstance(cell_type, str) or cell_type not in DECISIONS:
                 raise ArchitectureError(
                     f"architecture cell {index} must be an object whose type is one of "
                     f"{', '.join(DECISIONS)}."
@@ -198,7 +199,7 @@ class Architecture:
     def from_json(cls, text: str) -> "Architecture":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
             raise ArchitectureError(f"the architecture is not valid JSON: {error}.") from None
         return cls.from_dict(data)
 
@@ -213,7 +214,9 @@ class Architecture:
         if not path.is_file():
             raise ArchitectureError(f"architecture file {path} does not exist.")
         try:
-            return cls.from_json(path.read_text())
+            return cls.from_json(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ArchitectureError(f"{path} is not UTF-8 text; an architecture file is JSON.") from None
         except ArchitectureError as error:
             raise ArchitectureError(f"{path}: {error}") from None
 

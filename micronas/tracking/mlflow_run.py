@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 
 from micronas.config import to_yaml
+from micronas.tracking.store import tracking_client
 
 
 def run_tags(cfg: DictConfig) -> dict[str, str]:
@@ -32,6 +33,7 @@ def make_mlflow_logger(cfg: DictConfig, extra_tags: dict[str, str] | None = None
     With `run_id`, it continues that run (a resumed search logs into the run it started). Inside a sweep
     (`MICRONAS_PARENT_RUN_ID`, set by `micronas.tracking.sweep`) the run is a child of the sweep's run.
     """
+    tracking_client(cfg.logger.tracking_uri)  # refuses a bad URI; creates a new sqlite store once
     parent = os.environ.get("MICRONAS_PARENT_RUN_ID")
     tags = ({"mlflow.parentRunId": parent} if parent else {}) | run_tags(cfg) | (extra_tags or {})
     return MLFlowLogger(

@@ -10,11 +10,11 @@ store as the sweep run tagged with the job's `hydra.sweep.dir` — and exports i
 multirun end it writes the Pareto report into `<sweep dir>/report` and logs it to the parent run.
 """
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
-import mlflow
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from micronas.config import to_yaml
 from micronas.errors import ConfigError, exit_on_user_error
 from micronas.tracking.mlflow_run import run_tags
+from micronas.tracking.status import end_run, run_status
+from micronas.tracking.store import tracking_client
 
 PARENT_RUN_ENV = "MICRONAS_PARENT_RUN_ID"
 PARENT_RUN_FILE = "mlflow_parent_run_id"
@@ -55,7 +57,7 @@ def sweep_description(config: DictConfig) -> str:
 def start_parent_run(config: DictConfig) -> str:
     """Create the sweep's parent run (or return the one an earlier, interrupted run of the sweep created)."""
     id_file = _parent_id_file(config)
-    client = mlflow.MlflowClient(config.logger.tracking_uri)
+    client = tracking_client(config.logger.tracking_uri)
     if id_file.is_file():
         run_id = id_file.read_text().strip()
         client.update_run(run_id, status="RUNNING")
@@ -82,7 +84,7 @@ def find_parent_run(config: DictConfig) -> str | None:
     id_file = _parent_id_file(config)
     if id_file.is_file():
         return id_file.read_text().strip()
-    client = mlflow.MlflowClient(config.logger.tracking_uri)
+    client = tracking_client(config.logger.tracking_uri)
     experiment = client.get_experiment_by_name(config.logger.experiment_name)
     if experiment is None:
         return None
@@ -107,10 +109,12 @@ def check_launcher(config: DictConfig) -> None:
 class SweepParentRun(Callback):
     """Hydra callback: one parent MLflow run per multirun, jobs as children, the Pareto report at the end."""
 
+    active: tuple[str, str] | None = None   # (tracking URI, run id) of the sweep this process drives
+
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         # Hydra turns a callback's exception into a warning and goes on; a bad launcher must stop the sweep.
         exit_on_user_error(check_launcher)(config)
-        start_parent_run(config)
+        SweepParentRun.active = (config.logger.tracking_uri, exit_on_user_error(start_parent_run)(config))
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         parent = find_parent_run(config) if config.hydra.mode == RunMode.MULTIRUN else None
@@ -124,6 +128,21 @@ class SweepParentRun(Callback):
 
         os.environ.pop(PARENT_RUN_ENV, None)
         parent = _parent_id_file(config).read_text().strip()
-        client = mlflow.MlflowClient(config.logger.tracking_uri)
-        write_report(client, parent, _sweep_dir(config) / REPORT_DIR, log_to_parent=True)
+        client = tracking_client(config.logger.tracking_uri)
+        with run_status(client, parent):  # Hydra only warns about a callback's error: the run says FAILED
+            write_report(client, parent, _sweep_dir(config) / REPORT_DIR, log_to_parent=True)
         client.set_terminated(parent, "FINISHED")
+        SweepParentRun.active = None
+
+
+@contextlib.contextmanager
+def sweep_outcome():
+    """Around an entry point: a sweep it drives that ends in an error (a job's crash) or Ctrl-C ends its
+    parent run FAILED or KILLED, as a single run does (Hydra calls no callback then)."""
+    try:
+        yield
+    except BaseException as error:
+        if SweepParentRun.active is not None and not (isinstance(error, SystemExit) and not error.code):
+            uri, run_id = SweepParentRun.active
+            end_run(tracking_client(uri), run_id, error)
+        raise

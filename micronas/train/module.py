@@ -161,5 +161,5 @@ def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, l
             deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
         )
         trainer.fit(ClassifierModule(net, lr), datamodule.train_dataloader(), datamodule.val_dataloader(),
-                    ckpt_path=ckpt_path)
+                    ckpt_path=ckpt_path, weights_only=True)
     return best

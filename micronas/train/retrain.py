@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from micronas.checkpoints import load_checkpoint
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
 from micronas.train.module import Accelerator, fit_classifier
@@ -53,14 +54,14 @@ def train_repeat(
     net = DiscreteNet(arch)
     trained = folder / TRAINED
     if trained.is_file():
-        state = torch.load(trained, weights_only=True)
+        state = load_checkpoint(trained)
         net.load_state_dict(state["weights"])
         log.info("seed %d: reusing the finished training in %s", seed, trained)
         return TrainedRepeat(seed, net.eval(), state["best_epoch"], state["arch_val_loss"], None)
     last = folder / LAST_CHECKPOINT
     resumed = None
     if last.is_file():
-        resumed = int(torch.load(last, weights_only=False, map_location="cpu")["epoch"]) + 1
+        resumed = int(load_checkpoint(last)["epoch"]) + 1
         log.info("seed %d: resuming from %s after epoch %d", seed, last, resumed)
     checkpoint = ModelCheckpoint(
         dirpath=folder, filename=Path(LAST_CHECKPOINT).stem, monitor=None, save_top_k=1, every_n_epochs=1

@@ -12,7 +12,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from micronas.config import to_yaml, validate
+from micronas.config import positive_int, to_yaml, validate
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
@@ -22,6 +22,7 @@ from micronas.hardware.output_check import OutputCheck, fixed_windows
 from micronas.metrics import confusion_matrix
 from micronas.space.architecture import Architecture
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
+from micronas.tracking.status import run_status
 from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
 from micronas.train.costs import MeasuredCosts, comparison, measure_model, measured_verdicts
 from micronas.train.int8 import drop_points, export_and_score
@@ -53,8 +54,7 @@ def check_recipe(recipe) -> None:
         ("measurement.repeats", recipe.measurement.repeats, 1),
         ("measurement.output_windows", recipe.measurement.output_windows, 1),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ConfigError(f"retraining.{key}={value} is not valid; use an integer of at least {least}.")
+        positive_int(f"retraining.{key}", value, least)
 
 
 def load_architecture(cfg) -> tuple[Architecture, Path]:
@@ -180,21 +180,18 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
 
     link = {SEARCH_RUN_TAG: search_run_id, "mlflow.parentRunId": search_run_id} if search_run_id else {}
     logger = _logger(cfg, out_dir, link)
-    log_config(logger, cfg)
-    logger.log_hyperparams({"arch.path": str(arch_path), **architecture_params(arch)})
     client, run_id = logger.experiment, logger.run_id
-    try:
+    with run_status(client, run_id):
+        log_config(logger, cfg)
+        logger.log_hyperparams({"arch.path": str(arch_path), **architecture_params(arch)})
         summary = _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir, logger)
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    summary.update(
-        {"search_run_id": search_run_id, "mlflow_run_id": run_id, "tracking_uri": cfg.logger.tracking_uri}
-    )
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    for name in ("summary.json", "config.yaml", "measurement.json", TFLITE_NAME, HEADER_NAME,
-                 "confusion_float_test.png", "confusion_int8_test.png", "costs.md"):
-        client.log_artifact(run_id, str(out_dir / name))
+        summary.update(
+            {"search_run_id": search_run_id, "mlflow_run_id": run_id, "tracking_uri": cfg.logger.tracking_uri}
+        )
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        for name in ("summary.json", "config.yaml", "measurement.json", TFLITE_NAME, HEADER_NAME,
+                     "confusion_float_test.png", "confusion_int8_test.png", "costs.md"):
+            client.log_artifact(run_id, str(out_dir / name))
     client.set_terminated(run_id, "FINISHED")
     _print_report(summary, out_dir)
     return summary

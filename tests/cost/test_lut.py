@@ -118,3 +118,43 @@ def test_latency_statistics():
     assert timed.latency("min") == pytest.approx(1.0)
     with pytest.raises(ConfigError, match="latency statistic 'mean' is not valid"):
         timed.latency("mean")
+
+
+F446 = replace(L552, board="NUCLEO-F446RE", core="cortex-m4", clock_hz=180_000_000)
+
+
+def test_a_line_copied_from_another_devices_table_is_refused(tmp_path):
+    LookupTable(tmp_path / "f446.jsonl", F446).append(entry(CONV))
+    LookupTable(tmp_path / "l552.jsonl", L552).append(entry(ADD))
+    copied = (tmp_path / "f446.jsonl").read_text().splitlines()[1]
+    with open(tmp_path / "l552.jsonl", "a") as handle:
+        handle.write(copied + "\n")
+    expected = rf"l552.jsonl line 3 carries the device tag '{F446.tag()}', not this table's '{L552.tag()}'"
+    with pytest.raises(LutIdentityError, match=expected + ": it was measured on another device"):
+        read_lut(tmp_path / "l552.jsonl")
+
+
+@pytest.mark.parametrize("line, reason", [
+    (b"[1, 2]", "line 2 is a JSON list, not a LUT line"),
+    (b'"text"', "line 2 is a JSON str, not a LUT line"),
+    (b"\xff\xfe{}", "line 2 is not a valid LUT line ('utf-8' codec can't decode"),
+    (b'{"latency": {"samples_ms": [NaN]}}', "line 2 is not a valid LUT line (NaN is not a measured value)"),
+    (b'{"latency": {"samples_ms": [1e999]}}', "line 2 is not a valid LUT line (1e999 is not a measured"),
+    (b'{"header": [1]}', "line 2 is not a valid LUT line"),
+])
+def test_lines_that_are_not_lut_entries_end_in_one_sentence_naming_the_line(tmp_path, line, reason):
+    path = tmp_path / "lut.jsonl"
+    LookupTable(path, L552)
+    with open(path, "ab") as handle:
+        handle.write(line + b"\n")
+    with pytest.raises(DataError) as error:
+        read_lut(path)
+    assert reason in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_table_of_the_older_format_without_device_tags_is_refused(tmp_path):
+    path = tmp_path / "old.jsonl"
+    header = {"format": "micronas-lut/1", **{k: v for k, v in vars(L552).items()}}
+    path.write_text(json.dumps({"header": header}) + "\n" + json.dumps(entry(CONV).to_json()) + "\n")
+    with pytest.raises(LutIdentityError, match="line 1 is not a micronas-lut/2 header .*profile again"):
+        read_lut(path)

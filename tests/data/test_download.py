@@ -4,6 +4,7 @@ import hashlib
 
 import pytest
 
+from micronas.config import load_config
 from micronas.data.download import fetch_verified, sha256_of
 from micronas.errors import DataError
 
@@ -63,5 +64,37 @@ def test_without_a_pinned_checksum_the_first_digest_is_recorded_and_enforced(tmp
     record = target.with_name("archive.zip.sha256")
     assert record.read_text().strip() == PAYLOAD_SHA == sha256_of(target)
     target.write_bytes(PAYLOAD + b"tampered")
-    with pytest.raises(DataError, match=f"but {PAYLOAD_SHA} was expected"):
+    with pytest.raises(DataError, match=f"but {PAYLOAD_SHA} \\(recorded in .* at first use.*\\) was expect"):
         fetch_verified(source.as_uri(), target, None, HOW)
+
+
+def test_a_deleted_archive_is_downloaded_again_and_checked_against_the_recorded_digest(tmp_path, capsys):
+    source = tmp_path / "source.zip"
+    source.write_bytes(PAYLOAD)
+    target = tmp_path / "cache" / "archive.zip"
+    fetch_verified(source.as_uri(), target, None, HOW)
+    record = target.with_name("archive.zip.sha256")
+    assert f"its SHA-256 {PAYLOAD_SHA} is recorded in {record}" in capsys.readouterr().out
+    target.unlink()                                   # as the mismatch sentence advises
+    source.write_bytes(PAYLOAD + b"swapped upstream")
+    recorded = f"{PAYLOAD_SHA} \\(recorded in {record} at first use; delete that file to trust another\\)"
+    with pytest.raises(DataError, match=f"but {recorded} was expected; it was deleted"):
+        fetch_verified(source.as_uri(), target, None, HOW)
+    assert record.read_text().strip() == PAYLOAD_SHA and not target.exists()
+    record.unlink()                                   # the user resets it explicitly
+    fetch_verified(source.as_uri(), target, None, HOW)
+    assert record.read_text().strip() == sha256_of(target) != PAYLOAD_SHA
+
+
+def test_an_unpinned_download_over_plain_http_is_refused(http_dir, tmp_path):
+    served, base = http_dir
+    (served / "archive.zip").write_bytes(PAYLOAD)
+    with pytest.raises(DataError, match=f"{base}/archive.zip is plain HTTP and no SHA-256 is pinned"):
+        fetch_verified(f"{base}/archive.zip", tmp_path / "archive.zip", None, HOW)
+    assert not (tmp_path / "archive.zip").exists()
+    fetch_verified(f"{base}/archive.zip", tmp_path / "archive.zip", PAYLOAD_SHA, HOW)   # pinned: checked
+
+
+def test_the_dataset_urls_are_https():
+    for name in ("skodar", "ucihar"):
+        assert load_config("search", [f"dataset={name}"]).dataset.url.startswith("https://")

@@ -100,3 +100,14 @@ def test_missing_or_unreadable_file(compose, tmp_path):
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DataError, match="broken.npz is not a readable .npz file"):
         make_datamodule(compose("dataset=npz", f"dataset.path={broken}")).setup()
+
+
+def test_a_file_of_one_class_or_text_subject_ids_ends_in_one_sentence(compose, tmp_path):
+    x, _ = windows()
+    path = write_npz(tmp_path / "one.npz", X=x, y=np.zeros(len(x), dtype=np.int64))
+    with pytest.raises(DataError, match=r"y in .*one.npz holds the one class '0'; a classifier needs two"):
+        make_datamodule(compose("dataset=npz", f"dataset.path={path}")).setup()
+    x, y = windows()
+    path = write_npz(tmp_path / "text.npz", X=x, y=y, subjects=np.array(["s1"] * len(y)))
+    with pytest.raises(DataError, match=r"subjects in .*text.npz has dtype <U2; expected integer subject"):
+        make_datamodule(compose("dataset=npz", f"dataset.path={path}")).setup()

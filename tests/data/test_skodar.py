@@ -40,9 +40,9 @@ def positions(windows) -> np.ndarray:
 
 
 def test_download_and_calibrated_channels_in_file_order(http_dir, compose, tmp_path):
-    served, base = http_dir
+    served, _ = http_dir
     (served / ARCHIVE).write_bytes(skoda_archive_bytes(skoda_matrix(interleaved())))
-    dm = make_datamodule(compose("dataset=skodar", f"dataset.url={base}/{ARCHIVE}"))
+    dm = make_datamodule(compose("dataset=skodar", f"dataset.url={(served / ARCHIVE).as_uri()}"))
     dm.setup()
     record = tmp_path / "data" / "skodar" / f"{ARCHIVE}.sha256"
     assert record.read_text().strip() == hashlib.sha256((served / ARCHIVE).read_bytes()).hexdigest()

@@ -41,8 +41,8 @@ def test_bad_values_end_in_one_sentence_and_exit_status_2(tmp_path):
     result = search("constraints.latency=-5", cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: constraints.latency=-5 is not valid: a latency budget must be a positive number of ms, "
-        "or null for unconstrained."
+        "error: constraints.latency=-5 is not valid: a latency budget must be a positive, finite number of "
+        "ms, or null for unconstrained."
     ]
     result = search("constraints.latency=0.5", cwd=tmp_path, check=False)
     assert result.returncode == 2
@@ -101,3 +101,13 @@ def test_an_impossible_job_of_a_sweep_is_skipped_with_its_sentence_and_the_sweep
     assert "This job is skipped; the sweep goes on." in result.stderr
     assert not (impossible / "summary.json").exists()
     assert json.loads((feasible / "summary.json").read_text())["constraints"]["latency"]["budget"] == 30
+
+
+@pytest.mark.parametrize("overrides, sentence", [
+    (["dataset=nosuch"], "error: dataset=nosuch is not a known dataset; valid options are: basicmotions, "),
+    (["-m", "mcu=host,nope"], "error: mcu=nope is not a known mcu; valid options are: host, nicla_sense_me, "),
+])
+def test_an_unknown_group_option_on_the_command_line_is_one_sentence(tmp_path, overrides, sentence):
+    result = search(*overrides, cwd=tmp_path, check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(sentence)

@@ -190,3 +190,9 @@ def test_largest_architecture_uses_every_maximum():
     assert all(c.kernel == 7 and c.width == 16 for c in arch.cells[:3])
     assert all(c.branches_on == (3, 5, 7) and c.residual and not c.skip for c in arch.cells[3:])
     assert all(c.bottleneck_width == 64 and c.block_width == 64 for c in arch.cells[3:])
+
+
+def test_a_binary_architecture_file_ends_in_one_sentence(tmp_path):
+    (tmp_path / "architecture.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    with pytest.raises(ArchitectureError, match=r"architecture.json is not UTF-8 text; an architecture file"):
+        Architecture.load(tmp_path / "architecture.json")

@@ -1,11 +1,14 @@
 """`search.py -m`: one parent MLflow run per sweep, every job a child, resumable with the same sweep dir."""
 
 import os
-import re
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import mlflow
@@ -45,9 +48,21 @@ def test_a_joblib_sweep_logs_one_parent_run_with_a_child_per_job_and_the_pareto_
     assert {"report/pareto_latency.png", "report/pareto_arena.csv", "report/adherence.csv"} <= logged
 
 
-def test_a_ray_sweep_runs_its_jobs_on_a_local_ray_instance_as_children_of_one_parent(run_sweep, tmp_path):
+@pytest.fixture
+def ray_token(monkeypatch):
+    """Ray's token authentication, on explicitly with a fresh token for this test (never a file in ~/.ray)."""
+    token = secrets.token_hex(16)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", token)
+    return token
+
+
+def test_a_ray_sweep_runs_its_jobs_on_a_local_ray_instance_as_children_of_one_parent(run_sweep, ray_token,
+                                                                                      tmp_path):
     result = run_sweep(tmp_path, tmp_path / "multirun", "hydra/launcher=ray",
-                       "+hydra.launcher.ray.init.num_cpus=2")
+                       "+hydra.launcher.ray.init.num_cpus=2",
+                       "+hydra.launcher.ray.init._node_ip_address=127.0.0.1",
+                       "+hydra.launcher.ray.init.include_dashboard=false")
     output = result.stdout + result.stderr
     assert "Ray Launcher is launching 2 jobs" in output and "Started a local Ray instance" in output
     assert output.count("(_run_job pid=") >= 2    # the jobs printed from Ray worker processes
@@ -60,32 +75,56 @@ def test_a_ray_sweep_runs_its_jobs_on_a_local_ray_instance_as_children_of_one_pa
     assert "report/pareto_latency.csv" in {a.path for a in client.list_artifacts(parent, "report")}
 
 
+def free_local_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
-def ray_cluster(tmp_path):
-    """A real one-node Ray cluster (`ray start --head`) in its own working directory: `(port, node dir)`."""
+def ray_cluster(tmp_path, ray_token):
+    """A real one-node Ray cluster (`ray start --head --block`) advertising 127.0.0.1, with token
+    authentication, in its own working directory and process session: `(address, node dir)`. Only the
+    processes of that session are stopped at the end (never `ray stop`, which stops every Ray of the user)."""
     node = tmp_path / "node"
     node.mkdir()
-    with socket.socket() as probe:
-        probe.bind(("", 0))
-        port = probe.getsockname()[1]
-    ray = str(Path(sys.executable).with_name("ray"))
-    env = {**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data")}
-    subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                    "--disable-usage-stats"], cwd=node, env=env, check=True, capture_output=True, timeout=120)
+    port = free_local_port()
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")   # short: Ray's socket paths must fit in 107 bytes
+    log = open(tmp_path / "ray_head.log", "w")
+    head = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+         "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+         "--disable-usage-stats", f"--temp-dir={temp}"],
+        cwd=node, env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield port, node
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in (tmp_path / "ray_head.log").read_text():
+            alive = head.poll() is None and time.monotonic() < deadline
+            assert alive, (tmp_path / "ray_head.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}", node
     finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)    # the session the head leads: its GCS, raylet, workers
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_a_sweep_on_an_existing_ray_cluster_whose_nodes_do_not_share_the_sweep_dir(run_sweep, ray_cluster,
                                                                                     tmp_path):
-    port, node = ray_cluster
+    address, node = ray_cluster
     driver = tmp_path / "driver"
     driver.mkdir()
-    result = run_sweep(driver, Path("multirun"), "hydra/launcher=ray_cluster",  # address=auto: this node's
+    result = run_sweep(driver, Path("multirun"), "hydra/launcher=ray_cluster",
+                       f"hydra.launcher.ray.init.address={address}",
                        f"logger.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}")
-    assert re.search(rf"Connecting to existing Ray cluster at address: \S+:{port}", result.stdout + result.stderr)
+    assert "Started a local Ray instance" not in result.stdout + result.stderr
     parent = (driver / "multirun" / PARENT_RUN_FILE).read_text().strip()
     # the jobs ran in the node's working directory, where the parent's id file is not
     assert sorted(p.name for p in (node / "multirun").iterdir() if p.name.isdigit()) == ["0", "1"]
@@ -94,6 +133,11 @@ def test_a_sweep_on_an_existing_ray_cluster_whose_nodes_do_not_share_the_sweep_d
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert {r.info.run_id for r in children(client, parent)} == job_runs
     assert client.get_run(parent).info.status == "FINISHED"
+
+    probe = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address='{address}'); print('in')"],
+                           env={**os.environ, "RAY_AUTH_TOKEN": "0" * 32}, capture_output=True, text=True,
+                           timeout=120)   # a driver without the cluster's token
+    assert probe.returncode != 0 and "in" not in probe.stdout and "token" in probe.stderr.lower()
 
 
 def test_the_plain_ray_launcher_pointed_at_a_cluster_is_refused_in_one_sentence_before_any_run(tmp_path):
@@ -164,3 +208,18 @@ def test_rerunning_an_interrupted_sweep_reuses_its_parent_and_resumes_only_unfin
     assert client.get_run(tiny_sweep.parent_run_id).info.status == "FINISHED"
     points = (sweep_dir / "report" / "points.csv").read_text().splitlines()[1:]
     assert sorted(line.split(",")[-2] for line in points) == sorted([kept, interrupted])
+
+
+def test_a_sweep_whose_job_crashes_ends_its_parent_run_failed_and_says_so(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "search.py"), "-m", "constraints.latency=20", "search.epochs=1",
+         "trainer.accelerator=gpu", f"hydra.sweep.dir={tmp_path / 'multirun'}"],   # no GPU: Lightning raises
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data"), "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 1
+    parent = (tmp_path / "multirun" / PARENT_RUN_FILE).read_text().strip()
+    job = (tmp_path / "multirun" / "0" / "mlflow_run_id").read_text().strip()
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_run(parent).info.status == "FAILED" and client.get_run(job).info.status == "FAILED"
+    for run_id in (parent, job):
+        assert f"MLflow run {run_id} marked FAILED" in result.stderr

@@ -1,0 +1,93 @@
+"""A search that fails says so: its MLflow run ends FAILED (Ctrl-C: KILLED), nothing is left RUNNING or
+FINISHED by mistake, and a checkpoint of another board or dataset is refused before any run is touched."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+
+from micronas.errors import ConfigError, MicronasError
+from micronas.search import run as search_run
+from micronas.search.module import SearchModule
+from micronas.search.run import run_search
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def search_cfg(compose, mlflow_uri):
+    def _cfg(*overrides):
+        return compose(f"logger.tracking_uri={mlflow_uri}", "trainer.enable_progress_bar=false", *overrides)
+
+    return _cfg
+
+
+def status_of(cfg, run_dir):
+    run_id = (run_dir / search_run.RUN_ID_FILE).read_text().strip()
+    return mlflow.MlflowClient(cfg.logger.tracking_uri).get_run(run_id).info.status
+
+
+def test_a_checkpoint_of_another_mcu_or_dataset_is_refused_naming_what_differs(search_cfg, tmp_path):
+    run_search(search_cfg("search.epochs=1", "++search.min_steps=0"), tmp_path / "l552")
+    with pytest.raises(ConfigError, match=r"belongs to a search for another dataset or MCU \(.*mcu.board: "
+                                          r"'NUCLEO-L552ZE-Q' != 'NUCLEO-F446RE'"):
+        run_search(search_cfg("search.epochs=1", "++search.min_steps=0", "mcu=nucleo_f446re", f"ckpt_path={tmp_path / 'l552'}"),
+                   tmp_path / "f446")
+    assert not (tmp_path / "f446" / search_run.RUN_ID_FILE).exists()
+    with pytest.raises(ConfigError, match=r"dataset: 'basicmotions' != 'japanesevowels'"):
+        run_search(search_cfg("search.epochs=1", "++search.min_steps=0", "dataset=japanesevowels", f"ckpt_path={tmp_path / 'l552'}"),
+                   tmp_path / "vowels")
+
+
+def test_a_crash_after_the_search_marks_the_run_failed_and_says_so(search_cfg, tmp_path, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("derivation broke")
+
+    monkeypatch.setattr(search_run, "derive_within_budgets", broken)   # after Lightning has ended its part
+    cfg = search_cfg("search.epochs=1", "++search.min_steps=0", "constraints.latency=30")
+    with pytest.raises(RuntimeError, match="derivation broke"):
+        run_search(cfg, tmp_path / "run")
+    assert status_of(cfg, tmp_path / "run") == "FAILED"
+    assert "marked FAILED" in capsys.readouterr().err
+    assert not (tmp_path / "run" / search_run.SUMMARY_FILE).exists()
+
+
+def test_ctrl_c_marks_the_run_killed(search_cfg, tmp_path, monkeypatch, capsys):
+    def interrupt(module):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SearchModule, "on_train_epoch_start", interrupt)
+    cfg = search_cfg("search.epochs=2", "++search.min_steps=0")
+    with pytest.raises(SystemExit):
+        run_search(cfg, tmp_path / "run")
+    assert status_of(cfg, tmp_path / "run") == "KILLED"
+    assert "marked KILLED" in capsys.readouterr().err
+
+
+def test_an_unknown_method_is_refused_before_any_run_is_created(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "search.py"), "search.method=foo",
+                             "hydra.run.dir=run"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: search.method=foo is not valid; valid methods are: darts, dnas, random."]
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "run" / search_run.RUN_ID_FILE).exists()
+
+
+def test_a_search_whose_logits_diverge_refuses_to_derive_and_fails_its_run(search_cfg, tmp_path, monkeypatch):
+    def diverge(module):
+        with torch.no_grad():
+            for logits in module.arch_logits.parameters():
+                logits.fill_(float("nan"))
+
+    monkeypatch.setattr(SearchModule, "on_train_epoch_end", diverge)
+    cfg = search_cfg("search.epochs=1", "++search.min_steps=0", "constraints.latency=30")
+    with pytest.raises(MicronasError, match=r"the search diverged: its architecture logits are not finite "
+                                            r"after 1 epochs, so no architecture can be derived"):
+        run_search(cfg, tmp_path / "run")
+    assert status_of(cfg, tmp_path / "run") == "FAILED"
+    assert not (tmp_path / "run" / search_run.SUMMARY_FILE).exists()

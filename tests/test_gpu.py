@@ -26,10 +26,10 @@ from pytorch_lightning.callbacks import Callback
 
 from micronas.config import load_config
 from micronas.data import make_datamodule
-from micronas.space.architecture import Architecture
 from micronas.train.module import Accelerator, evaluate
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import train_repeat
+from tests.train.conftest import small_basicmotions_arch
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATOR = os.environ.get("MICRONAS_TEST_ACCELERATOR", "gpu")
@@ -100,24 +100,6 @@ def check_mlflow_run(store: str, summary: dict) -> None:
     assert {"architecture.json", "summary.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-def small_arch() -> Architecture:
-    """Two TR cells, a reducing SF cell with branch 3 and residual, a skipped and a used SF cell."""
-    sf = {"bottleneck_width": 8, "block_width": 16, "branch5": False, "branch7": False}
-    return Architecture.from_dict(
-        {
-            "input_shape": [STEPS, CHANNELS],
-            "num_classes": CLASSES,
-            "cells": [
-                {"type": "tr", "kernel": 3, "width": 8},
-                {"type": "tr", "kernel": 5, "width": 8},
-                {"type": "sf_reduce", **sf, "branch3": True, "residual": True},
-                {"type": "sf", **sf, "branch3": True, "residual": False, "skip": True},
-                {"type": "sf", **sf, "branch3": True, "residual": False, "skip": False},
-            ],
-        }
-    )
-
-
 class DeviceProbe(Callback):
     """The device type the LightningModule trains on."""
 
@@ -141,7 +123,7 @@ def test_retrain_qat_and_evaluate_on_the_accelerator(npz, tmp_path):
     assert k == CLASSES
 
     probe = DeviceProbe()
-    trained = train_repeat(small_arch(), dm, cfg.retraining, 0, tmp_path / "ckpt", callbacks=[probe],
+    trained = train_repeat(small_basicmotions_arch(), dm, cfg.retraining, 0, tmp_path / "ckpt", callbacks=[probe],
                            accelerator=accelerator)
     assert probe.devices == {DEVICE_TYPE}
     assert trained.best_epoch in (0, 1) and math.isfinite(trained.arch_val_loss)
@@ -201,7 +183,7 @@ def test_train_cli_on_the_accelerator(npz, store, tmp_path):
     from micronas.cost.profile import profile_ops
     from micronas.hardware.local_device import LocalTflmDevice
 
-    arch = small_arch()
+    arch = small_basicmotions_arch()
     (tmp_path / "search").mkdir()
     arch_path = arch.save(tmp_path / "search" / "architecture.json")
     lut = tmp_path / "host.jsonl"

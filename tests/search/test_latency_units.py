@@ -36,7 +36,8 @@ def test_a_qemu_search_summary_and_console_say_instructions_and_never_ms(compose
     assert "1.524 M instructions (QEMU's instruction count, not a board's time) predicted" in text
     assert "1.524 / 2 M instructions: met" in text and " ms" not in text
     host_cfg = compose("mcu=host", "constraints.latency=2")
-    host_summary = build_summary(host_cfg, small_basicmotions_arch(), COSTS, VALIDATION, {}, "random", 1.0, "id")
+    arch = small_basicmotions_arch()
+    host_summary = build_summary(host_cfg, arch, COSTS, VALIDATION, {}, "random", 1.0, "run-id")
     host = format_summary(host_summary, "out")
     assert "1.524 ms predicted" in host and "instructions" not in host
 
@@ -59,7 +60,8 @@ def test_a_qemu_search_without_its_table_names_the_profile_command(compose, tmp_
     cfg = compose("mcu=qemu_m33", "dataset=japanesevowels", f"mcu.cost.lut_path={tmp_path / 'none.jsonl'}")
     space = SearchSpace.from_config(cfg)
     sentence = (r"^mcu=qemu_m33 has no latency table for this search space \(.*none.jsonl holds none of its "
-                r"414 operators\); profile it first in QEMU, with the firmware \(python -m micronas.cost.profile "
-                r"mcu=qemu_m33 dataset=japanesevowels; resumable, one entry at a time\).$")
+                r"414 operators\); profile it first in QEMU, with the firmware \(python -m "
+                r"micronas.cost.profile mcu=qemu_m33 dataset=japanesevowels; resumable, one entry at a "
+                r"time\).$")
     with pytest.raises(ConfigError, match=sentence):
         check_latency_table(space, CostModel.from_mcu(cfg.mcu), cfg.mcu, cfg.dataset.name)

@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, help="default 10 (1 under QEMU: its counts are deterministic)")
     args = parser.parse_args(argv)
     cfg = load_config("search", args.overrides)
-    deterministic = cfg.mcu.device.get("kind") == "qemu"
+    deterministic = (cfg.mcu.get("device") or {}).get("kind") == "qemu"  # QEMU: -icount counts repeat
     if args.warmups is None:
         args.warmups = 1 if deterministic else 2
     if args.repeats is None:

@@ -132,11 +132,12 @@ class CostModel:
                 f"mcu.word_bits={mcu.word_bits}; choose a build of the board's word size."
             )
         log.info(
-            "cost model %s: %d measured entries, predictor %s, overhead %.4f ms",
+            "cost model %s: %d measured entries, predictor %s, overhead %.4f %s",
             mcu.name,
             len(ok),
             "yes" if predictor else "none",
             overhead,
+            latency_unit(mcu),
         )
         return cls(str(mcu.name), entries, predictor, overhead, build, statistic=statistic,
                    latency_unit=latency_unit(mcu))

@@ -30,6 +30,7 @@ def latency_lines(text: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 414 QEMU entries: ~7 min idle, ~15 min on a loaded 2-core machine
 def test_profile_search_and_train_on_the_qemu_m33_board(m33_firmware, tflm_sources, qemu, tmp_path,
                                                         mlflow_uri):
     profile_main(["mcu=qemu_m33", "dataset=japanesevowels", f"data_dir={tmp_path / 'data'}"])

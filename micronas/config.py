@@ -9,7 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from micronas.budgets import UNITS
+from micronas.budgets import UNITS, latency_unit, units
 from micronas.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -131,8 +131,9 @@ def validate(cfg: DictConfig) -> None:
             f"constraints.{sorted(unknown)[0]} is not a known budget; valid budgets are: "
             f"{', '.join(UNITS)}."
         )
-    budgets = {name: _positive_or_null(name, constraints.get(name), unit) for name, unit in UNITS.items()}
     mcu = cfg.get("mcu")
+    budgets = {name: _positive_or_null(name, constraints.get(name), unit)
+               for name, unit in units(latency_unit(mcu)).items()}
     if mcu is None:
         return
     for name, capacity_key, what in (("memory", "sram_bytes", "SRAM"), ("flash", "flash_bytes", "flash")):

@@ -15,7 +15,8 @@ def test_flagship_overrides_compose():
 
 
 @pytest.mark.parametrize("config_name", ["search", "train"])
-@pytest.mark.parametrize("mcu", ["nucleo_l552", "nucleo_f446re", "nicla_sense_me", "portenta_h7", "host"])
+@pytest.mark.parametrize("mcu", ["nucleo_l552", "nucleo_f446re", "nicla_sense_me", "portenta_h7", "host", "qemu_m33",
+                                 "qemu_m4", "qemu_m7"])
 def test_every_mcu_composes_with_both_primary_configs(config_name, mcu):
     cfg = load_config(config_name, [f"mcu={mcu}"])
     assert cfg.mcu.name == mcu
@@ -24,7 +25,8 @@ def test_every_mcu_composes_with_both_primary_configs(config_name, mcu):
 
 
 def test_groups_list_their_options():
-    assert group_options("mcu") == ["host", "nicla_sense_me", "nucleo_f446re", "nucleo_l552", "portenta_h7"]
+    assert group_options("mcu") == ["host", "nicla_sense_me", "nucleo_f446re", "nucleo_l552", "portenta_h7",
+                                    "qemu_m33", "qemu_m4", "qemu_m7"]
     assert {"basicmotions", "japanesevowels", "ucihar", "skodar", "npz"} <= set(group_options("dataset"))
 
 

@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from micronas.budgets import budget_value, verdicts
+from micronas.budgets import budget_value, latency_unit, verdicts
 from micronas.cost.flash import FlashModel
 from micronas.cost.graph import op_graph
 from micronas.cost.lut import STATISTICS, DeviceIdentity, LutEntry, read_lut
@@ -86,9 +86,12 @@ class CostModel:
         build: TflmBuild,
         flash: FlashModel = FlashModel(),
         statistic: str = "median",
+        latency_unit: str = "ms",
     ):
         self.name = name
+        self.latency_unit = latency_unit  # "ms", or "M instructions" under QEMU (micronas.budgets)
         self.table = {e.op.key(): e for e in entries if e.ok}
+        self.profiled = frozenset(e.op.key() for e in entries)  # failed entries too: a profile skips them
         self.statistic = statistic
         self.predictor = predictor
         self.invoke_overhead_ms = float(invoke_overhead_ms)
@@ -129,13 +132,15 @@ class CostModel:
                 f"mcu.word_bits={mcu.word_bits}; choose a build of the board's word size."
             )
         log.info(
-            "cost model %s: %d measured entries, predictor %s, overhead %.4f ms",
+            "cost model %s: %d measured entries, predictor %s, overhead %.4f %s",
             mcu.name,
             len(ok),
             "yes" if predictor else "none",
             overhead,
+            latency_unit(mcu),
         )
-        return cls(str(mcu.name), ok, predictor, overhead, build, statistic=statistic)
+        return cls(str(mcu.name), entries, predictor, overhead, build, statistic=statistic,
+                   latency_unit=latency_unit(mcu))
 
     def op_latency(self, op: OpSpec) -> OpLatency:
         """Latency of one op in ms, with its provenance."""

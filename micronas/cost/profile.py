@@ -3,6 +3,9 @@
     python -m micronas.cost.profile mcu=host dataset=NAME [--limit N] [--warmups 2] [--repeats 10]
     python -m micronas.cost.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)
 
+Under QEMU (`-icount shift=0`) the counts are deterministic to one timer tick, so there the defaults are
+one warm-up and one timed run per entry (`--warmups`/`--repeats` still override them).
+
 Every OpSpec the dataset's search space can produce (`enumerate_ops`) that the MCU's LUT file lacks is
 built as a one-layer Keras model, converted to full int8 (random calibration windows: the timing of
 int8 kernels does not depend on the values), checked to hold exactly that operator, loaded on the
@@ -153,12 +156,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=host dataset=ucihar")
     parser.add_argument("--limit", type=int, help="measure at most this many missing entries")
-    parser.add_argument("--warmups", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmups", type=int, help="default 2 (1 under QEMU)")
+    parser.add_argument("--repeats", type=int, help="default 10 (1 under QEMU: its counts are deterministic)")
     args = parser.parse_args(argv)
+    cfg = load_config("search", args.overrides)
+    deterministic = (cfg.mcu.get("device") or {}).get("kind") == "qemu"  # QEMU: -icount counts repeat
+    if args.warmups is None:
+        args.warmups = 1 if deterministic else 2
+    if args.repeats is None:
+        args.repeats = 1 if deterministic else 10
     if args.repeats < 1 or args.warmups < 0 or (args.limit is not None and args.limit < 1):
         raise ConfigError("--repeats must be >= 1, --warmups >= 0 and --limit >= 1.")
-    cfg = load_config("search", args.overrides)
     space = SearchSpace.from_config(cfg)
     ops = enumerate_ops(space)
     table = LookupTable(cfg.mcu.cost.lut_path, DeviceIdentity.from_mcu(cfg.mcu))

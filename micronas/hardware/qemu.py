@@ -20,6 +20,9 @@ from micronas.hardware.serial_device import SerialDevice
 
 MACHINES = {"m33": "mps2-an505", "m4": "mps2-an386", "m7": "mps2-an500"}
 START_TIMEOUT_S = 30.0
+# QEMU is a process of a shared host: on a loaded machine it answers a frame in seconds, not in a board's
+# half second (a 0.5 s reply timeout ended a LUT profile over QEMU on a 2-core machine under load).
+REPLY_TIMEOUT_S = 5.0
 _PTY = re.compile(r"char device redirected to (/dev/pts/\d+)")
 
 
@@ -84,10 +87,11 @@ class QemuDevice(SerialDevice):
     def __init__(self, core: str = "m33", sources: str | None = None, **serial_options):
         if core not in MACHINES:
             raise DeviceError(f"core={core} is not valid for a QEMU board; valid cores are: {', '.join(MACHINES)}.")
+        options = {"reply_timeout_s": REPLY_TIMEOUT_S, **serial_options}
         self.firmware = build(core, sources)
         self.board = QemuBoard(MACHINES[core], self.firmware.elf)
         try:
-            super().__init__(self.board.path, 921600, **serial_options)
+            super().__init__(self.board.path, 921600, **options)
         except Exception:
             self.board.stop()
             raise

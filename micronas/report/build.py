@@ -6,19 +6,29 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from micronas.cost.fit_metrics import error_summary
+from micronas.errors import DataError
 from micronas.report.figures import pareto_png, prediction_png
 from micronas.report.pareto import pareto_front
 from micronas.report.runs import SearchPoint, by_method, collect_points
 from micronas.report.tables import POINT_COLUMNS, adherence_rows, point_row, write_csv
 
-COSTS = {  # report name -> (cost of a point, axis label)
-    "latency": (lambda p: p.latency_ms, "latency (ms; measured if retrained, else predicted)"),
+COSTS = {  # report name -> (cost of a point, axis label; {latency} is the points' latency unit)
+    "latency": (lambda p: p.latency_ms, "latency ({latency}; measured if retrained, else predicted)"),
     "arena": (lambda p: p.arena_bytes / 1024, "tensor arena (kB; measured if retrained, else predicted)"),
 }
 PREDICTIONS = {  # name -> (predicted, measured, unit) of a retrained point, both for the board it ran on
-    "latency": (lambda p: p.retrain_predicted_latency_ms, lambda p: p.measured_latency_ms, "ms"),
+    "latency": (lambda p: p.retrain_predicted_latency_ms, lambda p: p.measured_latency_ms, "{latency}"),
     "arena": (lambda p: p.retrain_predicted_arena_bytes, lambda p: p.measured_arena_bytes, "bytes"),
 }
+
+
+def latency_unit_of(points: list[SearchPoint]) -> str:
+    """The one latency unit of `points` (ms, or M instructions on a QEMU board); mixed units are refused."""
+    found = sorted({p.latency_unit for p in points})
+    if len(found) > 1:
+        raise DataError(f"the runs mix latency units ({' and '.join(found)}: a QEMU board counts "
+                        "instructions); report the QEMU runs and the others apart.")
+    return found[0] if found else "ms"
 
 
 @dataclass
@@ -47,6 +57,7 @@ def _prediction_errors(points: list[SearchPoint], out_dir: Path) -> tuple[dict, 
             continue
         pred, meas = [a for a, _ in pairs], [b for _, b in pairs]
         errors[name] = error_summary(meas, pred)
+        unit = unit.format(latency=latency_unit_of(points))
         files.append(prediction_png(pred, meas, errors[name], unit, out_dir / f"prediction_{name}.png"))
     if errors:
         rows = [{"cost": name} | summary for name, summary in errors.items()]
@@ -60,6 +71,7 @@ def write_report(client: MlflowClient, target: str, out_dir: Path, log_to_parent
     With a parent run and `log_to_parent`, the files are also logged to it under `report/`.
     """
     points, parent = collect_points(client, target)
+    latency = latency_unit_of(points)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [write_csv([point_row(p) for p in points], out_dir / "points.csv", POINT_COLUMNS),
@@ -69,7 +81,7 @@ def write_report(client: MlflowClient, target: str, out_dir: Path, log_to_parent
         fronts[name] = _fronts(points, cost)
         front_rows = [point_row(p) for p in fronts[name]]
         files.append(write_csv(front_rows, out_dir / f"pareto_{name}.csv", POINT_COLUMNS))
-        files.append(pareto_png(points, cost, label, out_dir / f"pareto_{name}.png"))
+        files.append(pareto_png(points, cost, label.format(latency=latency), out_dir / f"pareto_{name}.png"))
     errors, error_files = _prediction_errors(points, out_dir)
     files += error_files
     if parent is not None and log_to_parent:
@@ -85,8 +97,8 @@ def format_report(report: Report) -> str:
         lines.append(f"Pareto front, accuracy vs {name}:")
         for p in front:
             lines.append(f"  {p.method:7s} {p.budget_label:18s} acc {100 * p.accuracy:6.2f} %  "
-                         f"latency {p.latency_ms:9.3f} ms  arena {p.arena_bytes / 1024:8.2f} kB  "
-                         f"({p.source})")
+                         f"latency {p.latency_ms:9.3f} {p.latency_unit}  "
+                         f"arena {p.arena_bytes / 1024:8.2f} kB  ({p.source})")
     for row in adherence_rows(report.points):
         lines.append(f"constraints met, {row['method']:7s}: {row['all_met']}/{row['runs']} runs (predicted costs)")
     for name, summary in report.prediction_errors.items():

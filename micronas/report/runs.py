@@ -30,6 +30,7 @@ class SearchPoint:
     retrain_predicted_latency_ms: float | None = None   # the retrain run's prediction for its board
     retrain_predicted_arena_bytes: float | None = None
     retrain_run_id: str | None = None
+    latency_unit: str = "ms"  # of `latency_ms`: "M instructions" on a QEMU board (the runs' latency_unit tag)
 
     @property
     def measured(self) -> bool:
@@ -129,12 +130,14 @@ def collect_points(client: MlflowClient, target: str) -> tuple[list[SearchPoint]
             val_accuracy=m["derived/val_acc"],
             predicted_latency_ms=m["predicted/latency_ms"],
             predicted_arena_bytes=m["predicted/arena_bytes"],
+            latency_unit=run.data.tags.get("latency_unit", "ms"),
         )
         retrain = retrained.get(run.info.run_id)
         if retrain is not None:
             rm = retrain.data.metrics
             point.retrain_run_id = retrain.info.run_id
             point.mcu = retrain.data.params.get("mcu", point.mcu)   # the board the measurements come from
+            point.latency_unit = retrain.data.tags.get("latency_unit", "ms")
             point.measured_latency_ms = rm["measured/latency_ms"]
             point.measured_arena_bytes = rm.get("measured/arena_bytes")
             point.test_int8_accuracy = rm.get("test/int8_acc")

@@ -29,7 +29,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from micronas.budgets import UNITS
+from micronas.budgets import units
 from micronas.cost.model import ArchitectureCosts, CostModel
 from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture
@@ -169,9 +169,10 @@ def _train_all(jobs: list[_Job], datamodule, workers: int) -> Iterator[Candidate
                 future.cancel()
 
 
-def _no_feasible_draw(budgets: dict, cheapest: dict, draws: int, mcu: str) -> ConfigError:
-    limits = ", ".join(f"{name} <= {value:g} {UNITS[name]}" for name, value in budgets.items())
-    figures = ", ".join(f"{name} {value:.4g} {UNITS[name]}" for name, value in cheapest.items())
+def _no_feasible_draw(budgets: dict, cheapest: dict, draws: int, mcu: str, latency_unit: str) -> ConfigError:
+    unit = units(latency_unit)
+    limits = ", ".join(f"{name} <= {value:g} {unit[name]}" for name, value in budgets.items())
+    figures = ", ".join(f"{name} {value:.4g} {unit[name]}" for name, value in cheapest.items())
     return ConfigError(
         f"none of {draws} random architectures meets the budgets {limits} on {mcu} (the lowest "
         f"figures drawn are {figures}); raise the budgets or search.max_draws."
@@ -208,13 +209,13 @@ def random_search(space: SearchSpace, cost_model: CostModel, constraints: dict, 
             continue
         feasible.append(_Job(len(feasible), draws, arch, costs, search_cfg, seed, accelerator))
     if not feasible:
-        raise _no_feasible_draw(budgets, cheapest, draws, cost_model.name)
+        raise _no_feasible_draw(budgets, cheapest, draws, cost_model.name, cost_model.latency_unit)
     trained = _resumed(done, feasible, seed)
     jobs = [job for job in feasible if job.index not in trained]
     for candidate in _train_all(jobs, datamodule, worker_count(search_cfg, len(jobs))):
-        log.info("random search: candidate %d/%d (draw %d): arch-val accuracy %.4f, macro-F1 %.4f, %.3g ms",
+        log.info("random search: candidate %d/%d (draw %d): arch-val accuracy %.4f, macro-F1 %.4f, %.3g %s",
                  candidate.index + 1, search_cfg.candidates, candidate.draw, candidate.val_accuracy,
-                 candidate.val_macro_f1, candidate.costs.latency_ms)
+                 candidate.val_macro_f1, candidate.costs.latency_ms, cost_model.latency_unit)
         trained[candidate.index] = candidate
         if on_candidate is not None:
             on_candidate(candidate.index, candidate)

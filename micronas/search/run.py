@@ -28,7 +28,7 @@ from micronas.cost.expected import ExpectedCosts
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError, MicronasError
-from micronas.search.feasibility import check_feasible
+from micronas.search.feasibility import check_feasible, check_latency_table
 from micronas.search.history import ChoiceHistory, plot_choice_history
 from micronas.search.module import (
     CHECKPOINT_KEY,
@@ -224,6 +224,7 @@ def run_search(cfg, out_dir: Path) -> dict:
     dm.setup()
     space = SearchSpace(*dm.input_shape, dm.num_classes)
     cost_model = CostModel.from_mcu(cfg.mcu)
+    check_latency_table(space, cost_model, cfg.mcu, cfg.dataset.name)
     cheapest = check_feasible(space, cost_model, dict(cfg.constraints))
     if cfg.search.method != "random":
         _check_checkpoint(cfg, dm, space, checkpoint)

@@ -1,15 +1,18 @@
 """What a finished search reports: `summary.json` content, the budget verdicts, and the console table."""
 
-from micronas.budgets import UNITS
+from micronas.budgets import INSTRUCTIONS, latency_unit, units
 from micronas.cost.model import ArchitectureCosts
 from micronas.space.architecture import Architecture
 
 
-def constraint_report(costs: ArchitectureCosts, constraints: dict) -> dict[str, dict]:
-    """`{budget: {budget, unit, predicted, met}}` for every non-null budget (latency ms, memory/flash kB)."""
+def constraint_report(costs: ArchitectureCosts, constraints: dict, latency: str = "ms") -> dict[str, dict]:
+    """`{budget: {budget, unit, predicted, met}}` for every non-null budget (latency in `latency` units,
+    ms or M instructions; memory/flash kB)."""
     verdicts = costs.verdicts(constraints)
+    unit = units(latency)
     return {
-        name: {"budget": float(limit), "unit": UNITS[name], "predicted": costs.value(name), "met": verdicts[name]}
+        name: {"budget": float(limit), "unit": unit[name], "predicted": costs.value(name),
+               "met": verdicts[name]}
         for name, limit in constraints.items()
         if limit is not None
     }
@@ -23,7 +26,8 @@ def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation:
     `search`, the length of the search (steps, epochs; candidates for random search), and for DNAS and
     DARTS `derivation`, how the network was derived and how far the plain argmax was from the budgets.
     """
-    constraints = constraint_report(costs, dict(cfg.constraints))
+    unit = latency_unit(cfg.mcu)
+    constraints = constraint_report(costs, dict(cfg.constraints), unit)
     return {
         "stage": "search",
         "dataset": cfg.dataset.name,
@@ -34,6 +38,7 @@ def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation:
         "architecture": arch.to_dict(),
         "predicted": {
             "latency_ms": costs.latency_ms,
+            "latency_unit": unit,  # "M instructions" on a QEMU board: latency_ms counts 10^6 instructions
             "latency_predicted_share": costs.predicted_share,
             "arena_bytes": costs.arena_bytes,
             "peak_bytes": costs.peak_bytes,
@@ -60,13 +65,20 @@ def violations(summary: dict) -> list[str]:
     ]
 
 
+def latency_text(value: float, unit: str) -> str:
+    """A latency figure with its unit; a QEMU count says that it is no board's time."""
+    if unit == INSTRUCTIONS:
+        return f"{value:.3f} {unit} (QEMU's instruction count, not a board's time)"
+    return f"{value:.3f} {unit}"
+
+
 def format_summary(summary: dict, out_dir) -> str:
     """A short human table: budgets against predicted costs, validation scores, wall time, where things are."""
     p = summary["predicted"]
     rows = [
         ("search", f"{summary['method']} on {summary['dataset']} for {summary['mcu']} (seed {summary['seed']})"),
-        ("latency", f"{p['latency_ms']:.3f} ms predicted ({100 * p['latency_predicted_share']:.0f} % from the "
-                    "fallback predictor)"),
+        ("latency", latency_text(p['latency_ms'], p.get("latency_unit", "ms"))
+         + f" predicted ({100 * p['latency_predicted_share']:.0f} % from the fallback predictor)"),
         ("arena", f"{p['arena_bytes'] / 1024:.2f} kB predicted"),
         ("flash", f"{p['flash_bytes'] / 1024:.2f} kB predicted"),
     ]

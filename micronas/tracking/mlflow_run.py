@@ -7,13 +7,16 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 
+from micronas.budgets import latency_unit
 from micronas.config import to_yaml
 from micronas.tracking.store import tracking_client
 
 
 def run_tags(cfg: DictConfig) -> dict[str, str]:
-    """Tags that let the MLflow UI filter runs by dataset, MCU and stage."""
-    return {"dataset": cfg.dataset.name, "mcu": cfg.mcu.name, "stage": cfg.stage}
+    """Tags that let the MLflow UI filter runs by dataset, MCU and stage, and say what the latency metrics
+    count (`ms`, or `M instructions` on a QEMU board)."""
+    return {"dataset": cfg.dataset.name, "mcu": cfg.mcu.name, "stage": cfg.stage,
+            "latency_unit": latency_unit(cfg.mcu)}
 
 
 def flat_params(cfg: DictConfig) -> dict[str, object]:

@@ -30,7 +30,7 @@ def confusion_png(matrix: np.ndarray, class_names: list[str], path: Path, title:
 
 
 def _number(value: float, unit: str) -> str:
-    return f"{value:.4f}" if unit == "ms" else f"{value:.0f}"
+    return f"{value:.0f}" if unit == "B" else f"{value:.4f}"
 
 
 def costs_markdown(rows: list[dict]) -> str:
@@ -46,11 +46,12 @@ def costs_markdown(rows: list[dict]) -> str:
 
 def costs_text(rows: list[dict]) -> str:
     """The same rows as a plain aligned table for the terminal."""
-    lines = [f"{'':8s} {'predicted':>12s} {'measured':>12s} {'error':>9s}"]
+    width = max([2] + [len(row["unit"]) for row in rows])
+    lines = [f"{'':8s} {'predicted':>{10 + width}s} {'measured':>{10 + width}s} {'error':>9s}"]
     for row in rows:
         unit = row["unit"]
         lines.append(
-            f"{row['cost']:8s} {_number(row['predicted'], unit):>9s} {unit:2s} "
-            f"{_number(row['measured'], unit):>9s} {unit:2s} {row['error_pct']:+8.2f}%"
+            f"{row['cost']:8s} {_number(row['predicted'], unit):>9s} {unit:{width}s} "
+            f"{_number(row['measured'], unit):>9s} {unit:{width}s} {row['error_pct']:+8.2f}%"
         )
     return "\n".join(lines)

@@ -51,10 +51,12 @@ def relative_error_pct(predicted: float, measured: float) -> float:
     return 100.0 * (predicted - measured) / measured
 
 
-def comparison(predicted: ArchitectureCosts, measured: MeasuredCosts) -> list[dict]:
-    """One row per cost: name, field, unit, predicted, measured and the relative error in %."""
+def comparison(predicted: ArchitectureCosts, measured: MeasuredCosts, latency: str = "ms") -> list[dict]:
+    """One row per cost: name, field, unit, predicted, measured and the relative error in %; the latency
+    row is in `latency` units (ms, or M instructions on a QEMU board: `micronas.budgets.latency_unit`)."""
     rows = []
     for name, field, unit in COSTS:
+        unit = latency if name == "latency" else unit
         p, m = getattr(predicted, field), getattr(measured, field)
         error = relative_error_pct(p, m)
         rows.append({"cost": name, "field": field, "unit": unit, "predicted": p, "measured": m, "error_pct": error})

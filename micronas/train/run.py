@@ -12,6 +12,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+from micronas.budgets import INSTRUCTIONS, latency_unit
 from micronas.config import positive_int, to_yaml, validate
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
@@ -236,7 +237,8 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
     (out_dir / "measurement.json").write_text(json.dumps(record, indent=2) + "\n")
     statistic = str(cfg.mcu.cost.get("latency_statistic") or "median")
     measured = MeasuredCosts.from_record(record, statistic)
-    rows = comparison(predicted, measured)
+    unit = latency_unit(cfg.mcu)
+    rows = comparison(predicted, measured, unit)
     (out_dir / "costs.md").write_text(costs_markdown(rows))
 
     scores = _flat_scores(chosen)
@@ -272,6 +274,7 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
         "int8_drop_points": scores["int8_drop_points"],
         "repeats": [r["record"] for r in results],
         "over_repeats": over_repeats,
+        "latency_unit": unit,  # "M instructions" on a QEMU board: each latency_ms counts 10^6 instructions
         "predicted": {
             "latency_ms": predicted.latency_ms,
             "arena_bytes": predicted.arena_bytes,
@@ -327,6 +330,8 @@ def _print_report(summary: dict, out_dir: Path) -> None:
         f"predicted ({summary['mcu']} cost model) vs measured on {summary['device']['board']} "
         f"(latency: {summary['measured']['latency_statistic']} of the timed runs):",
         costs_text(summary["comparison"]),
+        *([f"latency: {INSTRUCTIONS} counted by QEMU, not a board's time (QEMU models no cycle timing)"]
+          if summary.get("latency_unit") == INSTRUCTIONS else []),
         OutputCheck.from_dict(summary["output_check"]).describe(),
         f"budgets (measured): {verdicts or 'none set'}",
         f"model:    {summary['files']['model']}",

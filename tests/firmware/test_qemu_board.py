@@ -136,11 +136,18 @@ def test_measure_cli_prints_instructions_not_milliseconds(tflm_sources, exported
 
 @pytest.mark.slow
 @pytest.mark.parametrize("core", ["m4", "m7"])
-def test_the_m4_and_m7_firmware_report_the_m33_arena(core, tflm_sources, toolchain, qemu, exported):
+def test_the_m4_and_m7_firmware_report_the_m33_arena_and_outputs(core, tflm_sources, toolchain, qemu,
+                                                                  exported):
     with QemuDevice(core, tflm_sources) as device:
-        assert device.info().core == {"m4": "cortex-m4f", "m7": "cortex-m7"}[core]
-        for arch, model in exported.values():
+        info = device.info()
+        assert info.core == {"m4": "cortex-m4f", "m7": "cortex-m7"}[core]
+        assert (info.protocol_version, info.tick_unit) == (p.PROTOCOL_VERSION, "instructions")
+        for name, (arch, model) in exported.items():
             predicted = estimate_arena(op_graph(arch), tflm_build("32bit-cmsis-nn")).arena_bytes
-            assert predicted == device.load(model.tflite).arena_used_bytes
+            assert predicted == device.load(model.tflite).arena_used_bytes, name
             result = device.run(warmups=0, repeats=2)
             assert all(0 < t - sum(ops) < 0.01 * t for t, ops in zip(result.invoke_ticks, result.op_ticks))
+            # protocol v3 on this core: INPUT/INFER on 32 windows, the host interpreter's outputs bit for bit
+            windows = fixed_windows(nchw_to_nhwc(noise_windows(arch, 64, 11)))
+            check = check_outputs(device, model.tflite, windows)
+            assert (check.windows, check.argmax_agreement, check.max_abs_lsb) == (32, 1.0, 0), (name, check)

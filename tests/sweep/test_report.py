@@ -128,3 +128,18 @@ def test_a_retrained_sweep_job_is_reported_with_its_measured_costs_and_predictio
     relative = abs(predicted - measured_ms) / measured_ms
     assert float(latency["mape_pct"]) == pytest.approx(100 * relative)
     assert (tmp_path / "report" / "prediction_latency.png").is_file()
+
+
+def test_a_qemu_boards_points_are_reported_in_instructions_and_mixed_units_are_refused():
+    from micronas.report.build import Report, format_report, latency_unit_of
+
+    qemu = SearchPoint("a", "dnas", "japanesevowels", "qemu_m33", {"latency": 1.0}, {"latency": True}, 0.8, 0.9,
+                       4000.0, latency_unit="M instructions")
+    board = SearchPoint("b", "dnas", "japanesevowels", "nucleo_l552", {"latency": 10.0}, {"latency": True}, 0.8,
+                        5.0, 4000.0)
+    assert latency_unit_of([qemu]) == "M instructions" and latency_unit_of([board]) == "ms"
+    text = format_report(Report([qemu], None, [], {"latency": [qemu]}, {}))
+    assert "latency     0.900 M instructions  arena" in text and " ms" not in text
+    with pytest.raises(DataError, match=r"^the runs mix latency units \(M instructions and ms: a QEMU board counts "
+                                        r"instructions\); report the QEMU runs and the others apart.$"):
+        latency_unit_of([qemu, board])

@@ -131,7 +131,8 @@ def table() -> None:
     searches = [row for (_, stage), row in done.items() if stage == "search"]
     for search in searches:
         evaluated = done.get((search["key"], "evaluate"))
-        method = search["method"] + (f"/e{search['epochs']}" if search.get("epochs") else "")
+        method = search["method"] + (f"/e{search['epochs']}" if search.get("epochs") and search["method"] != "random"
+                                     else "")
         groups.setdefault((search["dataset"], search["budget"], method), []).append((search, evaluated))
     print(f"{'dataset':<14} {'budget':>7} {'method':<10} {'n':>2} {'int8 test acc':>16} {'drop':>6} "
           f"{'lat/budget':>11} {'argmax ok':>9} {'search min':>10}")

@@ -52,7 +52,7 @@ def test_the_retrain_comparison_gives_the_qemu_latency_in_instructions():
 
 def test_a_bad_qemu_latency_budget_names_instructions(compose):
     with pytest.raises(ConfigError, match=r"^constraints.latency=-1 is not valid: a latency budget must be a "
-                                          r"positive number of M instructions, or null for unconstrained.$"):
+                                          r"positive, finite number of M instructions, or null for unconstrained.$"):
         validate(compose("mcu=qemu_m33", "constraints.latency=-1"))
 
 

@@ -25,7 +25,8 @@ def search(*overrides, cwd, check=True):
 
 
 def test_search_py_writes_its_run_directory_and_logs_to_the_default_sqlite_store(tmp_path):
-    result = search("search.epochs=2", "++search.min_steps=0", "constraints.latency=30", "trainer.enable_progress_bar=false",
+    result = search("search.epochs=2", "++search.min_steps=0", "constraints.latency=30",
+                    "trainer.enable_progress_bar=false",
                     "hydra.run.dir=run", cwd=tmp_path)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert "arch-val" in result.stdout and "budget latency" in result.stdout
@@ -60,7 +61,8 @@ def free_port() -> int:
 def mlflow_server(tmp_path):
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1",
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "artifacts")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -82,7 +84,8 @@ def mlflow_server(tmp_path):
 
 
 def test_a_search_logs_to_a_real_mlflow_server(tmp_path, mlflow_server):
-    search("search.epochs=1", "++search.min_steps=0", "trainer.enable_progress_bar=false", "hydra.run.dir=run",
+    search("search.epochs=1", "++search.min_steps=0", "trainer.enable_progress_bar=false",
+           "hydra.run.dir=run",
            f"logger.tracking_uri={mlflow_server}", cwd=tmp_path)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     client = mlflow.MlflowClient(mlflow_server)
@@ -94,7 +97,8 @@ def test_a_search_logs_to_a_real_mlflow_server(tmp_path, mlflow_server):
 
 
 def test_an_impossible_job_of_a_sweep_is_skipped_with_its_sentence_and_the_sweep_goes_on(tmp_path):
-    result = search("-m", "constraints.latency=1,30", "search.epochs=1", "++search.min_steps=0", "trainer.enable_progress_bar=false",
+    result = search("-m", "constraints.latency=1,30", "search.epochs=1", "++search.min_steps=0",
+                    "trainer.enable_progress_bar=false",
                     "hydra.sweep.dir=sweep", cwd=tmp_path)
     impossible, feasible = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     assert "constraints.latency=1 ms is below the cheapest architecture" in (impossible / "error.txt").read_text()
@@ -105,7 +109,8 @@ def test_an_impossible_job_of_a_sweep_is_skipped_with_its_sentence_and_the_sweep
 
 @pytest.mark.parametrize("overrides, sentence", [
     (["dataset=nosuch"], "error: dataset=nosuch is not a known dataset; valid options are: basicmotions, "),
-    (["-m", "mcu=host,nope"], "error: mcu=nope is not a known mcu; valid options are: host, nicla_sense_me, "),
+    (["-m", "mcu=host,nope"],
+     "error: mcu=nope is not a known mcu; valid options are: host, nicla_sense_me, "),
 ])
 def test_an_unknown_group_option_on_the_command_line_is_one_sentence(tmp_path, overrides, sentence):
     result = search(*overrides, cwd=tmp_path, check=False)

@@ -35,11 +35,13 @@ def test_a_checkpoint_of_another_mcu_or_dataset_is_refused_naming_what_differs(s
     run_search(search_cfg("search.epochs=1", "++search.min_steps=0"), tmp_path / "l552")
     with pytest.raises(ConfigError, match=r"belongs to a search for another dataset or MCU \(.*mcu.board: "
                                           r"'NUCLEO-L552ZE-Q' != 'NUCLEO-F446RE'"):
-        run_search(search_cfg("search.epochs=1", "++search.min_steps=0", "mcu=nucleo_f446re", f"ckpt_path={tmp_path / 'l552'}"),
+        run_search(search_cfg("search.epochs=1", "++search.min_steps=0", "mcu=nucleo_f446re",
+                              f"ckpt_path={tmp_path / 'l552'}"),
                    tmp_path / "f446")
     assert not (tmp_path / "f446" / search_run.RUN_ID_FILE).exists()
     with pytest.raises(ConfigError, match=r"dataset: 'basicmotions' != 'japanesevowels'"):
-        run_search(search_cfg("search.epochs=1", "++search.min_steps=0", "dataset=japanesevowels", f"ckpt_path={tmp_path / 'l552'}"),
+        run_search(search_cfg("search.epochs=1", "++search.min_steps=0", "dataset=japanesevowels",
+                              f"ckpt_path={tmp_path / 'l552'}"),
                    tmp_path / "vowels")
 
 

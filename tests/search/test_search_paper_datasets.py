@@ -31,7 +31,8 @@ def place_skodar(data_dir) -> list[str]:
 @pytest.mark.parametrize("place, shape", [(place_ucihar, (128, 9, 6)), (place_skodar, (64, 30, 10))])
 def test_a_dnas_search_runs_on_paper_dataset_fixtures(compose, mlflow_uri, tmp_path, place, shape):
     overrides = place(tmp_path / "data")
-    cfg = compose(*overrides, "search.epochs=1", "++search.min_steps=0", "constraints.latency=100", f"logger.tracking_uri={mlflow_uri}",
+    cfg = compose(*overrides, "search.epochs=1", "++search.min_steps=0", "constraints.latency=100",
+                  f"logger.tracking_uri={mlflow_uri}",
                   "trainer.enable_progress_bar=false")
     summary = run_search(cfg, tmp_path / "run")
     arch = Architecture.load(tmp_path / "run" / "architecture.json")

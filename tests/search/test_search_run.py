@@ -31,7 +31,8 @@ def read_run(cfg, run_id):
 
 
 def test_a_two_epoch_search_writes_its_run_directory_and_reads_back_from_mlflow(search_cfg, tmp_path):
-    cfg = search_cfg("search.epochs=2", "++search.min_steps=0", "constraints.latency=40", "constraints.memory=20")
+    cfg = search_cfg("search.epochs=2", "++search.min_steps=0", "constraints.latency=40",
+                     "constraints.memory=20")
     out = tmp_path / "run"
     summary = run_search(cfg, out)
 
@@ -76,7 +77,8 @@ def test_a_budget_below_the_cheapest_architecture_stops_before_training(search_c
     cfg = search_cfg("constraints.latency=1")
     space = SearchSpace(100, 6, 4)
     cheapest = cheapest_figures(space, CostModel.from_mcu(cfg.mcu), ["latency", "memory"])
-    with pytest.raises(ConfigError, match=r"constraints.latency=1 ms is below the cheapest architecture") as info:
+    with pytest.raises(ConfigError,
+                       match=r"constraints.latency=1 ms is below the cheapest architecture") as info:
         run_search(cfg, tmp_path / "run")
     assert f"{cheapest['latency']:.4g} ms" in str(info.value)
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -133,26 +135,31 @@ def test_an_interrupted_search_resumes_into_the_same_run_with_the_same_result(se
 
 
 def test_resuming_from_a_missing_or_foreign_checkpoint_is_refused_in_one_sentence(search_cfg, tmp_path):
-    with pytest.raises(ConfigError, match=r"ckpt_path=.*nowhere.ckpt is neither a .ckpt file nor a search run"):
+    with pytest.raises(ConfigError,
+                       match=r"ckpt_path=.*nowhere.ckpt is neither a .ckpt file nor a search run"):
         search_run.resume_source(tmp_path / "nowhere.ckpt")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"holds no checkpoints/last.ckpt"):
-        run_search(search_cfg(f"ckpt_path={tmp_path / 'empty'}", "search.epochs=1", "++search.min_steps=0"), tmp_path / "run")
+        run_search(search_cfg(f"ckpt_path={tmp_path / 'empty'}", "search.epochs=1",
+                              "++search.min_steps=0"), tmp_path / "run")
     (tmp_path / "bad" / "checkpoints").mkdir(parents=True)
     (tmp_path / "bad" / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=r"ckpt_path=.*last.ckpt is not a readable checkpoint"):
         run_search(search_cfg(f"ckpt_path={tmp_path / 'bad'}"), tmp_path / "run")
     run_search(search_cfg("search.epochs=1", "++search.min_steps=0"), tmp_path / "one")
     with pytest.raises(ConfigError, match=r"the checkpoint belongs to another search"):
-        run_search(search_cfg("search.epochs=2", "++search.min_steps=0", "seed=1", f"ckpt_path={tmp_path / 'one'}"), tmp_path / "two")
+        run_search(search_cfg("search.epochs=2", "++search.min_steps=0", "seed=1",
+                              f"ckpt_path={tmp_path / 'one'}"), tmp_path / "two")
 
 
 @pytest.mark.parametrize("dataset", ["japanesevowels"])
 def test_darts_and_random_baselines_run_through_the_same_entry(search_cfg, tmp_path, dataset):
-    darts = run_search(search_cfg(f"dataset={dataset}", "search=darts", "search.epochs=1", "++search.min_steps=0"), tmp_path / "darts")
+    darts = run_search(search_cfg(f"dataset={dataset}", "search=darts", "search.epochs=1",
+                                  "++search.min_steps=0"), tmp_path / "darts")
     assert darts["method"] == "darts" and darts["constraints"] == {}
     random = run_search(
-        search_cfg(f"dataset={dataset}", "search=random", "search.candidates=2", "search.epochs=2", "++search.min_steps=0",
+        search_cfg(f"dataset={dataset}", "search=random", "search.candidates=2", "search.epochs=2",
+                   "++search.min_steps=0",
                    "constraints.latency=40"),
         tmp_path / "random",
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SWEEP_ARGS = ("search.epochs=1", "++search.min_steps=0", "constraints.latency=20,40", "trainer.enable_progress_bar=false")
+SWEEP_ARGS = ("search.epochs=1", "++search.min_steps=0", "constraints.latency=20,40",
+              "trainer.enable_progress_bar=false")
 
 
 @dataclass

@@ -48,7 +48,8 @@ def cell_choices(plan: CellPlan) -> list:
     return cells
 
 
-def _out_channels(cell, in_channels: int) -> int:
+def out_channels(cell, in_channels: int) -> int:
+    """The channels a cell of this type passes on, given its input's."""
     if isinstance(cell, TRCell):
         return cell.width
     return in_channels if cell.skip else cell.block_width
@@ -110,7 +111,7 @@ def extreme(space: SearchSpace, cost_model: CostModel, metric: str, cheapest: bo
         for channels, (value, cells) in states.items():
             for cell in choices:
                 total = combine(value, scorer.cell(plan, cell, channels))
-                out = _out_channels(cell, channels)
+                out = out_channels(cell, channels)
                 if out not in following or better(total, following[out][0]):
                     following[out] = (total, cells + (cell,))
         states = following

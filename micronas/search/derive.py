@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from micronas.budgets import FIELDS
-from micronas.cost.extremes import CellScorer
+from micronas.cost.extremes import CellScorer, out_channels
 from micronas.cost.model import ArchitectureCosts, CostModel
 from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture, SFCell, TRCell
@@ -97,12 +97,6 @@ def _cells(plan: CellPlan, lp: dict[str, list[float]], argmax: object):
                 yield cell, branches + lp[key + "bottleneck_width"][b] + lp[key + "residual"][residual]
 
 
-def _out_channels(cell, in_channels: int) -> int:
-    if isinstance(cell, TRCell):
-        return cell.width
-    return in_channels if cell.skip else cell.block_width
-
-
 def _undominated(options: list[_Option]) -> list[_Option]:
     """Per output width, the options that no more probable option beats or equals in every cost."""
     kept: list[_Option] = []
@@ -141,7 +135,7 @@ class _Tables:
 
     def _options(self, plan: CellPlan, channels: int) -> list[_Option]:
         options = [
-            _Option(cell, log_prob, _out_channels(cell, channels),
+            _Option(cell, log_prob, out_channels(cell, channels),
                     tuple(s.cell(plan, cell, channels) for s in self.scorers))
             for cell, log_prob in _cells(plan, self.lp, self.argmax.cells[plan.index])
         ]

@@ -2,8 +2,9 @@
 
 data -> search space -> cost model -> refuse an impossible budget -> search (DNAS or DARTS in
 Lightning, or the random baseline) -> derived architecture (DNAS: the most probable one whose exact costs
-meet the budgets, `micronas.search.derive`) -> exact predicted costs and budget verdicts -> arch-val accuracy and macro-F1 of the derived path (supernet weights, BatchNorm statistics
-re-estimated for that path on the weight-training windows) -> run directory and MLflow.
+meet the budgets, `micronas.search.derive`) -> exact predicted costs and budget verdicts -> arch-val
+accuracy and macro-F1 of the derived path (supernet weights, BatchNorm statistics re-estimated for that
+path on the weight-training windows) -> run directory and MLflow.
 
 A search is resumed with `ckpt_path=` a `.ckpt` file or an earlier run directory: Lightning restores the
 epoch checkpoint (the random baseline re-reads its `candidates.jsonl`), and the MLflow run the search
@@ -41,7 +42,6 @@ from micronas.search.module import (
 from micronas.search.random_search import random_search
 from micronas.search.derive import derive_within_budgets
 from micronas.search.summary import build_summary, format_summary, violations
-from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
@@ -173,7 +173,7 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
         derivation = derive_within_budgets(space, logits, cost_model, dict(cfg.constraints))
         arch = derivation.arch
     else:
-        arch = Architecture.derive(space, logits)
+        arch = module.derive()
     path = recalibrate_batchnorm(DiscreteNet(arch).load_from_supernet(module.supernet.cpu()),
                                  dm.train_dataloader())
     derived = evaluate(path, dm.val_dataloader(), dm.num_classes)

@@ -38,6 +38,7 @@ from micronas.space.supernet import SuperNet
 
 METHODS = ("dnas", "darts")
 COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
+DERIVATIONS = ("constrained", "argmax")
 COST_UNITS = {"latency": "ms", "memory": "bytes", "peak": "bytes", "flash": "bytes"}
 ExpectedCosts = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 """Maps relaxed choice probabilities to differentiable expected costs, keyed by budget name
@@ -84,6 +85,8 @@ class SearchModule(pl.LightningModule):
         if search_cfg.costs_under not in COST_DISTRIBUTIONS:
             raise ConfigError(f"search.costs_under={search_cfg.costs_under} is not one of "
                               f"{', '.join(COST_DISTRIBUTIONS)}.")
+        if search_cfg.derivation not in DERIVATIONS:
+            raise ConfigError(f"search.derivation={search_cfg.derivation} is not one of {', '.join(DERIVATIONS)}.")
         for name, value in (("warmup_fraction", search_cfg.warmup_fraction),
                             ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction)):
             if not 0 <= value < 1:

@@ -9,6 +9,7 @@ from micronas.config import load_config
 from micronas.cost.expected import ExpectedCosts
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
+from micronas.errors import ConfigError
 from micronas.search.module import SearchModule
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
@@ -152,3 +153,16 @@ def test_the_hardware_loss_ramps_in_over_the_first_architecture_steps(data):
         weights.append(module.hardware_weight)
     assert weights[0] == pytest.approx(1 / ramp) and weights[ramp - 1:] == [1.0] * 3
     assert all(a < b for a, b in zip(weights[:ramp], weights[1:ramp]))
+
+
+@pytest.mark.parametrize("override, sentence", [
+    ("search.derivation=best", "search.derivation=best is not one of constrained, argmax."),
+    ("search.costs_under=tau", "search.costs_under=tau is not one of sampled, sharpened, sample."),
+    ("search.warmup_fraction=1.5", "search.warmup_fraction=1.5 is not valid; it must be in [0, 1)."),
+])
+def test_bad_search_settings_are_one_sentence(data, override, sentence):
+    _, dm = data
+    cfg = load_config("search", ["dataset=basicmotions", override])
+    with pytest.raises(ConfigError) as error:
+        make_module(cfg, dm)
+    assert str(error.value) == sentence

@@ -73,9 +73,12 @@ def open_port(port: str, baud: int) -> serial.Serial:
 class SerialDevice(Device):
     """A board speaking the micronas protocol on `port` at `baud` (the `Device` interface).
 
-    Opening sends HELLO. Requests are retransmitted up to `retries` times on a timeout or a CRC error;
-    a board that restarted during `load` or `run` is greeted again and the model uploaded again, up to
-    `retries` times. `run_timeout_s` bounds one RUN (all warm-ups and repeats).
+    Opening sends HELLO. Requests are retransmitted up to `retries` times on a timeout or a CRC error.
+    A board that restarted during `load`, `run` or `infer` is greeted again, the model uploaded again and
+    the request repeated, up to `restart_retries` times per call: a board that restarts again on the same
+    request is crashing on it (or browning out), and waiting more would not change that. `run_timeout_s`
+    bounds one RUN (all warm-ups and repeats), so a board that restarts on every RUN is given up on after
+    `restart_retries + 1` of them, about `(restart_retries + 1) * run_timeout_s` seconds.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class SerialDevice(Device):
         baud: int = 921600,
         *,
         retries: int = 3,
+        restart_retries: int = 1,
         reply_timeout_s: float = 0.5,
         slow_timeout_s: float = 10.0,
         run_timeout_s: float = 60.0,
@@ -94,6 +98,7 @@ class SerialDevice(Device):
         self.port = port
         self.baud = baud
         self.retries = retries
+        self.restart_retries = restart_retries
         self.reply_timeout_s = reply_timeout_s
         self.slow_timeout_s = slow_timeout_s
         self.run_timeout_s = run_timeout_s
@@ -241,7 +246,8 @@ class SerialDevice(Device):
     def _recovering(self, what: str, action, reload: bool):
         """Run `action`; after a board restart, greet it, re-upload the model if `reload`, and retry."""
         restarted = False
-        for _ in range(self.retries + 1):
+        started = time.monotonic()
+        for _ in range(self.restart_retries + 1):
             try:
                 if restarted:
                     self._greet_after_restart()
@@ -252,8 +258,9 @@ class SerialDevice(Device):
                 self.stats.board_restarts += 1
                 restarted = True
         raise DeviceError(
-            f"the board on {self.port} restarted {self.retries + 1} times during {what}; check its power "
-            "supply and whether the model crashes it."
+            f"the board on {self.port} restarted {self.restart_retries + 1} times during {what} "
+            f"(given up after {time.monotonic() - started:.1f} s); check its power supply and whether the "
+            "model crashes it."
         )
 
     def _greet_after_restart(self) -> None:

@@ -179,6 +179,10 @@ def derive_within_budgets(space: SearchSpace, logits: dict, cost_model: CostMode
             heapq.heappush(heap, (-(score + tables.best[index + 1][option.out_channels]), next(counter),
                                   index + 1, option.out_channels, score, total, cells + (option.cell,)))
     limits_text = ", ".join(f"{name} <= {constraints[name]:g}" for name in names)
+    if expanded > MAX_EXPANSIONS:
+        raise ConfigError(f"the constrained derivation gave up after {MAX_EXPANSIONS} partial architectures "
+                          f"without one that meets {limits_text} on {cost_model.name}; use "
+                          "search.derivation=argmax, or raise the budgets.")
     raise ConfigError(f"no architecture of the search space meets {limits_text} on {cost_model.name} "
                       f"(searched {expanded} partial architectures); raise the budgets.")
 

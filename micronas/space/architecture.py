@@ -8,7 +8,7 @@ An architecture JSON file looks like this (cell fields are exactly the decision 
                {"type": "sf_reduce", "bottleneck_width": 16, "block_width": 32,
                 "branch3": true, "branch5": false, "branch7": true, "residual": true},
                {"type": "sf", ..., "skip": false}, ...],
-     "costs": {"predicted/latency_ms": 12.5}}
+     "costs": {"latency_ms": 12.5, "latency_unit": "ms", "arena_bytes": 41216, "flash_bytes": 98304}}
 
 `costs` is free-form metadata (predicted and measured costs) carried along; it takes no part in
 equality.
@@ -178,7 +178,7 @@ class Architecture:
         if not isinstance(data["input_shape"], list) or not isinstance(data["cells"], list):
             raise ArchitectureError("architecture input_shape and cells must be JSON lists.")
         if not isinstance(data.get("costs", {}), dict):
-            raise ArchitectureError("architecture costs must be a JSON object of named numbers.")
+            raise ArchitectureError("architecture costs must be a JSON object.")
         cells = []
         for index, entry in enumerate(data["cells"]):
             cell_type = entry.get("type") if isinstance(entry, dict) else None

@@ -3,11 +3,10 @@
 Layout (METHOD.md section 2): a window is a one-channel image, PyTorch `[B, 1, T, S]` (NCHW) and
 TFLite `[1, T, S, 1]` (NHWC), height = time and width = sensors. Time-Reduce cells use temporal
 kernels `(k, 1)` with stride `(2, 1)`; Sensor-Fusion bottlenecks use `(1, W_in)` kernels across all
-sensors; residuals are `(1, 2)` stride `(1, 2)` (reducing) or `1x1`. Issue 3's wording "Conv2D on
-`[1, 1, T, C]`, kernels `(1, k)`" is superseded by this layout; its point stands: the deployed graph
-holds only CONV_2D, ADD, MEAN and SOFTMAX, with no RESHAPE, TRANSPOSE or PAD.
+sensors; residuals are `(1, 2)` stride `(1, 2)` (reducing) or `1x1`. The deployed graph holds only
+CONV_2D, ADD, MEAN and SOFTMAX, with no RESHAPE, TRANSPOSE or PAD.
 
-Decision layout (the contract with the cost model, issue 4, and the search module, issue 5):
+Decision layout (the contract with the cost model and the search module):
 
 * `SearchSpace.decisions` is the ordered list of every decision: cells in network order, and within
   a cell the order of `DECISIONS[cell.type]`. Each `Decision` has the cell index, the cell type

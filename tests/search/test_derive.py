@@ -9,6 +9,8 @@ import torch
 
 from micronas.config import load_config
 from micronas.cost.model import CostModel
+from micronas.errors import ConfigError
+from micronas.search import derive
 from micronas.search.derive import derive_within_budgets
 from micronas.space import Architecture, SearchSpace
 from micronas.space.architecture import ArchitectureError
@@ -103,3 +105,13 @@ def test_the_report_says_how_far_the_argmax_was_from_a_budget_it_breaks(setting,
     report = derive_within_budgets(SPACE, logits, l552, {"latency": tight}).report({"latency": tight})
     assert report["argmax_meets_budgets"] is False and not report["argmax_is_derived"]
     assert report["argmax_cost_over_budget"]["latency"] == pytest.approx(1 / 0.9)
+
+
+def test_a_derivation_that_runs_out_of_expansions_says_so_instead_of_blaming_the_budget(setting, l552,
+                                                                                         monkeypatch):
+    logits, _, deployed = setting
+    tight = _budget(deployed, "latency", 0.05)   # feasible: the brute force finds networks under it
+    monkeypatch.setattr(derive, "MAX_EXPANSIONS", 3)
+    with pytest.raises(ConfigError, match=r"gave up after 3 partial architectures without one that meets "
+                                          r"latency <= .*; use search.derivation=argmax, or raise the budgets"):
+        derive_within_budgets(SPACE, logits, l552, {"latency": tight})

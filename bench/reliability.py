@@ -240,6 +240,39 @@ def killed_and_resumed(folder, sig=signal.SIGKILL):
     return "clear" if found[0] == found[1] else "silent"
 
 
+def board_restarting_on_every_run(folder, run_timeout_s: float = 5.0):
+    """`micronas.hardware.measure` on the virtual board with every RUN restarting it: one sentence, and
+    given up within the bound the configured timeouts set (two RUN timeouts and two uploads)."""
+    import keras
+
+    from micronas.export.convert import to_int8_tflite
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 3, 1))
+    x = keras.layers.Conv2D(4, (3, 1), padding="same", activation="relu")(inputs)
+    outputs = keras.layers.Softmax()(keras.layers.GlobalAveragePooling2D()(x))
+    windows = np.random.default_rng(0).normal(size=(8, 16, 3, 1)).astype(np.float32)
+    model = folder / "model.tflite"
+    model.write_bytes(to_int8_tflite(keras.Model(inputs, outputs), windows))
+    board = subprocess.Popen([sys.executable, "-m", "micronas.hardware.virtual_board"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        port = board.stdout.readline().strip()
+        board.stdin.write("reset-on-run 1000\n")
+        board.stdin.flush()
+        board.stdout.readline()
+        started = time.monotonic()
+        result = command(folder, "-m", "micronas.hardware.measure", str(model), "mcu=host",
+                         "mcu.device.kind=serial", f"mcu.device.port={port}",
+                         f"mcu.device.run_timeout_s={run_timeout_s}")
+        waited = time.monotonic() - started
+    finally:
+        board.terminate()
+        board.wait(timeout=10)
+    outcome = judge_refusal(result, "restarted 2 times during RUN")
+    return outcome if outcome != "clear" or waited < 2 * run_timeout_s + 30 else "unclear"
+
+
 CASES = {
     "budget negative": refused_override("constraints.latency=-5"),
     "budget nan": refused_override("constraints.latency=nan"),
@@ -273,6 +306,7 @@ CASES = {
                                                    about="plain HTTP"),
     "report bogus tracking uri": lambda f: judge_refusal(command(
         f, "-m", "micronas.report", "x", "--tracking-uri", "bogus://x")),
+    "board restarting on every RUN": board_restarting_on_every_run,
     "four searches on a new store": concurrent_first_runs,
     "search SIGKILLed and resumed": killed_and_resumed,
     "search Ctrl-C then resumed": lambda f: killed_and_resumed(f, signal.SIGINT),

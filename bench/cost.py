@@ -9,7 +9,7 @@
 3. Arena on the boards: single-op predictions vs the measured `kTensorAreaUsed`, with the derived
    32-bit layout and with the layout calibrated on the L552 (its error on the F446RE is out of sample).
 4. Flash: predicted vs real `.tflite` bytes of the same exported models.
-5. Arena map (METHOD 6.3, differentiable): its error against the emulated arena.
+5. Arena map (docs/method.md §6.3, differentiable): its error against the emulated arena.
 6. End-to-end host latency: for 30 random UCI-HAR architectures, the sum of host LUT entries plus the
    per-invoke overhead vs the measured `Invoke()` (the statistic of `conf/mcu/host.yaml`: the fastest
    timed run, as this machine is shared; ops missing from the host LUT are profiled
@@ -139,7 +139,7 @@ def board_arena(reference: Path) -> None:
 
 
 def arena_map_figures() -> None:
-    print("== 5. differentiable arena map (METHOD 6.3) vs the emulated arena, 200 random architectures")
+    print("== 5. differentiable arena map (docs/method.md §6.3) vs the emulated arena, 200 random networks")
     for board in BOARDS:
         cost_model = CostModel.from_mcu(load_config("search", [f"mcu={board}"]).mcu)
         for name in ("ucihar", "skodar"):

@@ -10,7 +10,7 @@
    arena error distribution. Ops missing from the host LUT of conf/mcu/host.yaml are profiled first.
 2. Floors: for BasicMotions and JapaneseVowels, `constraints.latency` = the middle of the space's
    latency range on nucleo_l552 (cost model, exact DP extremes); `--candidates` random architectures
-   whose predicted L552 latency meets it are retrained with the full METHOD 9 recipe (200 epochs,
+   whose predicted L552 latency meets it are retrained with the full docs/method.md §9 recipe (200 epochs,
    early stopping on arch-val, patience 20), the one with the best arch-val accuracy (never test) is
    kept, and its float and int8 (tflite-micro) test accuracy, macro-F1 and drop are printed.
 """

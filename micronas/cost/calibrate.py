@@ -3,7 +3,7 @@
     python -m micronas.cost.calibrate mcu=nucleo_l552 [--records PATH] [--features extended] [--write]
 
 Entries come from the MCU's LUT file (`mcu.cost.lut_path`) or, with `--records`, straight from the
-reference implementation's measured records. The command prints, for both feature sets (METHOD 7.4's
+reference implementation's measured records. The command prints, for both feature sets (docs/method.md §7.4's
 plain form and the extended one), the error on a stratified random hold-out and under 5-fold
 cross-validation, per group and overall (R^2, MAPE, share within +-10 %), the largest residuals, a
 FLOPs-proxy baseline and the learning curve (10, 30, 100, all training entries). `--write` stores the
@@ -92,7 +92,7 @@ def cross_validated_predictions(entries, feature_set, clock_hz, folds=5, seed=0)
 
 
 def flops_proxy_predictions(entries, folds=5, seed=0) -> dict[str, float]:
-    """Out-of-fold predictions of METHOD 10's FLOPs proxy `a + b*FLOPs` (one least-squares line, all ops)."""
+    """Out-of-fold predictions of the FLOPs proxy `a + b*FLOPs` (docs/method.md §10; one line, all ops)."""
     rng = np.random.default_rng(seed)
     fold_of = {e.op.key(): i % folds for i, e in zip(rng.permutation(len(entries)), entries)}
     flops = np.array([2.0 * e.op.macs for e in entries])
@@ -207,7 +207,7 @@ def write_predictor(mcu_name: str, section: str) -> None:
 
 
 def invoke_overhead_ms(entries: list[LutEntry]) -> float:
-    """Median of (whole Invoke - op) over the single-op models that report both (METHOD 7.3)."""
+    """Median of (whole Invoke - op) over the single-op models that report both (docs/method.md §7.3)."""
     gaps = [e.invoke_ms - e.latency_ms for e in entries if e.invoke_ms is not None]
     if not gaps:
         raise DataError("no entry reports its whole-Invoke time, so the per-invoke overhead is unknown.")

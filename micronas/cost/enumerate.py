@@ -1,4 +1,4 @@
-"""Every operator the supernet of a search space can produce: the LUT's profiling to-do list (METHOD 7.1).
+"""Every operator the supernet of a search space can produce: the LUT's to-do list (docs/method.md §7.1).
 
 For each cell, every (input width, output width, kernel) combination its decisions allow, with the
 input widths the preceding cells can produce; then `ADD` at each block width, the head conv for each

@@ -1,16 +1,16 @@
-"""Differentiable expected costs of the relaxed supernet (METHOD 6.1-6.3) as torch functions.
+"""Differentiable expected costs of the relaxed supernet (docs/method.md §6.1-6.3) as torch functions.
 
 `ExpectedCosts(space, cost_model)(probs)` maps choice probabilities (`{decision key: vector}`, the
 layout of `SearchSpace.decisions`) to `{"latency": ms, "memory": bytes, "flash": bytes}`:
 
 - latency: the exact expectation of the op-sum plus per-invoke overhead under independent decisions,
   with `w_out^T LAT w_in` for every dynamic conv, branch and residual weighting, `E[n_on] - P(n_on >= 1)`
-  adds and skip weighting (METHOD 6.1);
+  adds and skip weighting (docs/method.md §6.1);
 - `peak_bytes`: the max over execution steps of `P_t * (expected live bytes + expected scratch)`
-  (METHOD 6.2); memory is the arena map of METHOD 6.3, `kappa * peak + b0 + b_conv * E[n_conv] +
-  b_add * E[n_add] + b_ch * E[sum C_out]` (the persistent tail is linear in these counts to within
-  about 16 bytes), fitted by non-negative least squares on the exact arena emulator over 200 random
-  architectures.
+  (docs/method.md §6.2); memory is the arena map of docs/method.md §6.3,
+  `kappa * peak + b0 + b_conv * E[n_conv] + b_add * E[n_add] + b_ch * E[sum C_out]` (the persistent tail
+  is linear in these counts to within about 16 bytes), fitted by non-negative least squares on the exact
+  arena emulator over 200 random architectures.
   It cannot see the greedy planner's fragmentation (the head exceeds the live-set peak by up to ~50 %
   on some architectures), so derivation reports the exact emulated arena, never this map;
 - flash: the expectation of `FlashModel`, exact because flash is linear in the ops.
@@ -159,7 +159,7 @@ class ExpectedCosts:
                     latency = latency + kernel[i] * (width @ site.lat @ x)
                     flash = flash + kernel[i] * (width @ site.flash @ x)
                     scratch = scratch + kernel[i] * (site.scratch @ x)
-                # Exactly one kernel runs: one step, X + Y + E[scratch] (METHOD 6.2).
+                # Exactly one kernel runs: one step, X + Y + E[scratch] (docs/method.md §6.2).
                 steps.append(x_bytes + h_out * w_out * (width @ self.tr_widths) + scratch)
                 convs = convs + 1
                 channels = channels + width @ self.tr_widths
@@ -183,7 +183,7 @@ class ExpectedCosts:
             for k, qk in zip(BRANCH_KERNELS, q):
                 cell_latency = cell_latency + qk * (u @ sites[f"branch{k}"].lat @ b)
                 cell_flash = cell_flash + qk * (u @ sites[f"branch{k}"].flash @ b)
-            # Memory steps (METHOD 6.2 table), each weighted by the probability that it runs.
+            # Memory steps (docs/method.md §6.2 table), each weighted by the probability that it runs.
             earlier = [1 - prod(1 - qj for qj in q[:i]) for i in range(3)]
             later = [1 - prod(1 - qj for qj in q[i + 1 :]) for i in range(3)]
             cell_steps = [a * (x_bytes + b_bytes + sites["bottleneck"].scratch @ x)]
@@ -229,7 +229,7 @@ class ExpectedCosts:
         )
         return {"latency": terms["latency"], "memory": memory, "flash": terms["flash"], "peak": terms["peak"]}
 
-    # ---- arena map (METHOD 6.3) -------------------------------------------------------------------
+    # ---- arena map (docs/method.md §6.3) -------------------------------------------------------------------
 
     def _fit_arena_map(self) -> tuple[float, ...]:
         """Non-negative least squares of the emulated arena on (peak, 1, n_conv, n_add, sum C_out) over

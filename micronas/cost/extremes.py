@@ -2,7 +2,7 @@
 budget can be refused before a search starts.
 
 Latency and flash are sums over cells whose terms depend only on the cell's choices and its input width,
-and the live-set peak (METHOD 6.2) is a maximum of per-step terms of the same kind. Each is therefore
+and the live-set peak (docs/method.md §6.2) is a maximum of per-step terms of the same kind. Each is therefore
 optimised exactly by dynamic programming over the cells with the channel width as the state (a min-sum
 or max-sum for latency and flash, a min-max or max-max for the peak). The arena is reported for the
 peak-optimal architectures; no arena can be below the smallest peak, since the planned head holds every

@@ -1,9 +1,9 @@
 """The dataflow of a discrete architecture: its operators in execution order with the tensors they use.
 
 `Architecture.ops()` lists what runs; the memory model also needs which tensor each op reads and how
-long each tensor lives. `op_graph(arch)` walks the cells in the exporter's fixed order (METHOD 6.2) and
-numbers the activation tensors as the int8 flatbuffer does: the graph input first, then one output per
-operator in execution order.
+long each tensor lives. `op_graph(arch)` walks the cells in the exporter's fixed order
+(docs/method.md §6.2) and numbers the activation tensors as the int8 flatbuffer does: the graph input
+first, then one output per operator in execution order.
 """
 
 from dataclasses import dataclass

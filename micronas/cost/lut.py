@@ -117,8 +117,8 @@ class LutEntry:
         return statistics.median(self.samples_ms)
 
     def latency(self, statistic: str) -> float:
-        """Op time in ms by `statistic`: `median` (METHOD 7.3) or `min` (for a shared host, where other
-        processes only ever add time)."""
+        """Op time in ms by `statistic`: `median` (docs/method.md §7.3) or `min` (for a shared host,
+        where other processes only ever add time)."""
         if statistic not in STATISTICS:
             raise ConfigError(
                 f"latency statistic {statistic!r} is not valid; valid ones are: {', '.join(STATISTICS)}."

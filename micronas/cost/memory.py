@@ -21,8 +21,8 @@ what the firmware reports in QEMU (`arena_used_bytes()` of a plain MicroInterpre
 recording allocator adds bookkeeping of its own). A board's MCU config may correct its fields (`cost.arena.overrides`),
 calibrated on measured single-op arenas (`bench/cost.py` prints the error before and after).
 
-`peak_bytes` is METHOD 6.2's live-set peak (unpadded live tensors plus scratch, maximised over steps),
-the quantity the differentiable memory estimate reproduces exactly at one-hot weights.
+`peak_bytes` is the live-set peak of docs/method.md §6.2 (unpadded live tensors plus scratch, maximised
+over steps), the quantity the differentiable memory estimate reproduces exactly at one-hot weights.
 """
 
 from dataclasses import dataclass, field, replace
@@ -231,7 +231,7 @@ def tail_bytes(graph: OpGraph, build: TflmBuild) -> int:
 
 @dataclass(frozen=True)
 class ArenaEstimate:
-    """Predicted TFLM arena: `head_bytes + tail_bytes`, and METHOD 6.2's live-set `peak_bytes`."""
+    """Predicted TFLM arena: `head_bytes + tail_bytes`, and docs/method.md §6.2's live-set `peak_bytes`."""
 
     head_bytes: int
     tail_bytes: int
@@ -243,7 +243,7 @@ class ArenaEstimate:
 
 
 def step_bytes(graph: OpGraph, build: TflmBuild) -> list[int]:
-    """Per step: the live activation bytes (unpadded) plus the step's scratch (METHOD 6.2's `M_t`)."""
+    """Per step: the live activation bytes (unpadded) plus the step's scratch (`M_t`, docs/method.md §6.2)."""
     buffers = planned_buffers(graph, build)
     tensors = range(len(graph.tensor_shapes))
     return [
@@ -254,7 +254,7 @@ def step_bytes(graph: OpGraph, build: TflmBuild) -> list[int]:
 
 
 def peak_bytes(graph: OpGraph, build: TflmBuild) -> int:
-    """METHOD 6.2's discrete `Peak`: the largest `M_t` over the steps."""
+    """docs/method.md §6.2's discrete `Peak`: the largest `M_t` over the steps."""
     return max(step_bytes(graph, build))
 
 

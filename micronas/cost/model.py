@@ -5,7 +5,7 @@ op measured with another fused activation ("measured-other-activation": TFLM app
 activation as the output clamp bounds of the same kernel, so the cycles do not change; the reference
 tables measured the head conv with ReLU), and otherwise from the fitted predictor ("predicted"). Each
 predicted op is logged once, and a network whose latency comes more than 10 % from predictions is
-warned about (METHOD 7.4).
+warned about (docs/method.md §7.4).
 """
 
 import logging
@@ -57,7 +57,7 @@ class NetworkLatency:
 
 @dataclass(frozen=True)
 class ArchitectureCosts:
-    """The exact predicted costs of one discrete architecture on one device (METHOD 4.4 step 4)."""
+    """The exact predicted costs of one discrete architecture on one device (docs/method.md §4.4 step 4)."""
 
     latency_ms: float
     predicted_share: float  # share of the op time that comes from the fallback predictor

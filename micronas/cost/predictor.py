@@ -1,10 +1,10 @@
-"""Fallback latency predictor (METHOD 7.4): one non-negative linear model per operator group.
+"""Fallback latency predictor (docs/method.md §7.4): one non-negative linear model per operator group.
 
 Groups are the op kinds, with convolutions split by kernel class (temporal `(k,1)`, sensor `(1,k>1)`,
 pointwise `1x1`) because kernel libraries run them on different code paths. Two feature sets exist:
 
-- `plain`, the form of METHOD 7.4: `const + MACs + N_out + N_in` for convolutions, `const + N_out` for
-  ADD and SOFTMAX, `const + N_out + N_in` for MEAN.
+- `plain`, the form of docs/method.md §7.4: `const + MACs + N_out + N_in` for convolutions,
+  `const + N_out` for ADD and SOFTMAX, `const + N_out + N_in` for MEAN.
 - `extended`: the plain convolution terms plus the three sizes of CMSIS-NN's im2col loop, which the
   plain form cannot express: output positions `H_out*W_out` (per-position set-up), kernel taps
   `H_out*W_out*k_h*k_w` (per-tap bounds checks and padding) and im2col elements `taps*C_in` (the int8 to

@@ -1,4 +1,4 @@
-"""Build a device's latency table by timing single-op int8 models (METHOD 7.3).
+"""Build a device's latency table by timing single-op int8 models (docs/method.md §7.3).
 
     python -m micronas.cost.profile mcu=host dataset=NAME [--limit N] [--warmups 2] [--repeats 10]
     python -m micronas.cost.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)

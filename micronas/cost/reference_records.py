@@ -5,7 +5,7 @@ config (`modelConfig`), the cycles of the op's kernel (timing type 3 CONV, 0 ADD
 of `Invoke()` seen from inside TFLM (type 255) and of the outer timer around the `Invoke()` call (type
 1), the arena TFLM used and the flatbuffer size. The outer timer is what an application measures, so it
 is the entry's `invoke_ms`: its gap to the op (about 12 k cycles on the L552) is the per-invoke overhead
-of METHOD 7.3, while the type-255 gap is only about 600 cycles. Cycles are converted to ms with the
+of docs/method.md §7.3, while the type-255 gap is only about 600 cycles. Cycles are converted to ms with the
 board clock of the MCU config, never with the `millis` the records carry.
 """
 

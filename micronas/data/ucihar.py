@@ -10,7 +10,7 @@ from micronas.data.download import fetch_verified, verify_sha256
 from micronas.data.windows import LoadedDataset, WindowSet, count_nan
 from micronas.errors import DataError
 
-# METHOD.md section 8: the fixed channel order (the sensor axis is spatial, so order matters).
+# docs/method.md §8: the fixed channel order (the sensor axis is spatial, so order matters).
 CHANNELS = [
     "body_acc_x", "body_acc_y", "body_acc_z",
     "body_gyro_x", "body_gyro_y", "body_gyro_z",

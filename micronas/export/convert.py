@@ -1,4 +1,4 @@
-"""`to_int8_tflite`: full-integer post-training quantisation of a Keras model (METHOD.md section 9.5).
+"""`to_int8_tflite`: full-integer post-training quantisation of a Keras model (docs/method.md §9.5).
 
 Weights int8 per-channel, activations int8 per-tensor, biases int32, int8 input and output, the
 ranges calibrated on a representative dataset (real training windows, never noise).

@@ -140,7 +140,7 @@ def to_opspecs(graph: Graph) -> list[OpSpec]:
 
 
 def check_deployable(graph: Graph) -> None:
-    """Assert int8 input and output, only CONV_2D/ADD/MEAN/SOFTMAX, and no float tensors (METHOD 9.5)."""
+    """Assert int8 input and output, only CONV_2D/ADD/MEAN/SOFTMAX, no float tensors (docs/method.md §9.5)."""
     foreign = sorted(set(graph.kinds) - set(DEPLOYABLE_KINDS))
     if foreign:
         raise FlatbufferError(

@@ -1,4 +1,4 @@
-"""Fold BatchNorm into the preceding convolution (METHOD.md section 9.3)."""
+"""Fold BatchNorm into the preceding convolution (docs/method.md §9.3)."""
 
 import numpy as np
 import torch

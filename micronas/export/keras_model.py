@@ -1,4 +1,4 @@
-"""Rebuild a `DiscreteNet` in Keras with BN folded and ReLU fused (METHOD.md section 9.4).
+"""Rebuild a `DiscreteNet` in Keras with BN folded and ReLU fused (docs/method.md §9.4).
 
 Input `[batch, T, S, 1]` (NHWC). Layers are created in the exporter's fixed op order (per SF cell:
 bottleneck, branches 3, 5, 7 with an `Add` after each from the second on, residual, final `Add`),

@@ -1,6 +1,6 @@
 """`export_network`: a trained `DiscreteNet` to `model_int8.tflite` and `model_data.h`, with checks.
 
-Checks (METHOD.md sections 9.4-9.5): the Keras float logits match PyTorch within 1e-4 on up to 256
+Checks (docs/method.md §9.4-9.5): the Keras float logits match PyTorch within 1e-4 on up to 256
 windows; the converted graph has int8 I/O, only CONV_2D/ADD/MEAN/SOFTMAX, no float tensors, and
 its operators equal `Architecture.ops()` (kinds, shapes, kernels, strides, padding, activation).
 """
@@ -72,7 +72,7 @@ def check_ops(model: bytes, expected: list[OpSpec]) -> None:
 def export_network(net: DiscreteNet, representative: np.ndarray, out_dir) -> ExportedModel:
     """Export `net` (trained, BN in inference mode) to `out_dir/model_int8.tflite` and `model_data.h`.
 
-    `representative` holds calibration windows `[n, 1, T, S]` from the training data (METHOD.md 9.5:
+    `representative` holds calibration windows `[n, 1, T, S]` from the training data (docs/method.md §9.5:
     500 stratified windows).
     """
     t, s = net.arch.input_shape

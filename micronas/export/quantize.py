@@ -1,4 +1,4 @@
-"""Affine int8 quantisation of model inputs and outputs, identical on host and device (METHOD.md 9.6).
+"""Affine int8 quantisation of model inputs and outputs, identical on host and device (docs/method.md §9.6).
 
 `q = clip(round(x / s) + z, -128, 127)` with the division in float32 and rounding half away from
 zero, as TFLite's `QUANTIZE` kernel and C's `roundf` do (NumPy's `round` rounds half to even).

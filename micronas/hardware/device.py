@@ -12,7 +12,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """Who measures: the identity a latency table is keyed by (METHOD.md 7.2) and the device's limits."""
+    """Who measures: the device's identity (docs/method.md §7.2) and its limits."""
 
     board: str
     core: str

@@ -19,7 +19,7 @@ from micronas.hardware.output_check import check_outputs
 
 def measure(device: Device, model: bytes, warmups: int = 2, repeats: int = 10, windows=None) -> dict:
     """Load and run `model` on `device`: the device identity, the load report and the measurement; with
-    float NHWC `windows`, also the output check against the host interpreter (METHOD.md 9.9)."""
+    float NHWC `windows`, also the output check against the host interpreter (docs/method.md §9.9)."""
     report = device.load(model)
     result: Measurement = device.run(warmups, repeats)
     record = {"device": device.info().to_dict(), "load": vars(report), "measurement": result.to_dict()}

@@ -1,5 +1,5 @@
 """`open_device(mcu)`: the `Device` an MCU config names (`mcu.device`), checked against the config's
-board identity, so that no measurement is taken on another board or at another clock (METHOD.md 7.3)."""
+board identity, so that no measurement is taken on another board or at another clock (docs/method.md §7.3)."""
 
 from __future__ import annotations
 

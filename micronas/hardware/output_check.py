@@ -1,4 +1,4 @@
-"""The method's on-device output check (METHOD.md 9.9): the int8 outputs a device computes for fixed
+"""The method's on-device output check (docs/method.md §9.9): the int8 outputs a device computes for fixed
 windows (sent over the protocol's INPUT and read back with INFER) against the host tflite-micro
 interpreter's, as argmax agreement and the largest difference in LSB."""
 
@@ -15,7 +15,7 @@ from micronas.hardware.device import Device
 from micronas.hardware.errors import DeviceError
 
 WINDOWS = 32
-TOLERANCE_LSB = 1  # METHOD.md 9.9: the board's int8 outputs match the host's within 1 LSB
+TOLERANCE_LSB = 1  # docs/method.md §9.9: the board's int8 outputs match the host's within 1 LSB
 
 
 def fixed_windows(windows: np.ndarray, count: int = WINDOWS) -> np.ndarray:
@@ -55,7 +55,7 @@ class OutputCheck:
 
 def check_outputs(device: Device, model: bytes, windows: np.ndarray) -> OutputCheck:
     """Compare `device` (with `model` loaded) with the host interpreter on float NHWC `windows`, quantised
-    with the model's input scale and zero point as on the board (METHOD.md 9.6)."""
+    with the model's input scale and zero point as on the board (docs/method.md §9.6)."""
     from tflite_micro.python.tflite_micro._version import __version__ as tflm_version
 
     host = TflmRunner(model)

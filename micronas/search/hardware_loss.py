@@ -1,4 +1,4 @@
-"""The hardware-aware architecture loss terms (METHOD.md section 5)."""
+"""The hardware-aware architecture loss terms (docs/method.md §5)."""
 
 import torch
 

@@ -1,4 +1,4 @@
-"""`SearchModule`: alternating first-order bi-level architecture search over a SuperNet (METHOD.md 4).
+"""`SearchModule`: alternating first-order bi-level architecture search over a SuperNet (docs/method.md §4).
 
 A search of `total_steps` weight steps starts with `warmup_fraction` of them weight-only (the supernet
 learns on uniformly sampled paths before any architecture decision is taken); every later step is one
@@ -10,7 +10,7 @@ every decision with Gumbel-softmax; `method="darts"` uses plain `softmax(alpha)`
 
 The expected costs are taken under `costs_under`: `sampled` (default) is `softmax(alpha)`, the
 distribution Gumbel-max draws the trained paths from, whatever the temperature, so the budget binds the
-networks the supernet trains and its gradient does not vanish as tau falls; `sharpened` is METHOD.md's
+networks the supernet trains and its gradient does not vanish as tau falls; `sharpened` is docs/method.md's
 `softmax(alpha / tau)`; `sample` is the reference code's noisy soft sample.
 
 Every source of randomness of a step (Gumbel noise, dropout) is seeded from `(seed, step)`, and the

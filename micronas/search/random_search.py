@@ -1,4 +1,4 @@
-"""Random search under the same limits (METHOD.md section 10), the baseline DNAS must beat.
+"""Random search under the same limits (docs/method.md §10), the baseline DNAS must beat.
 
 Architectures are drawn uniformly with `Architecture.random` (degenerate cells resampled) from a
 generator seeded by `seed`. A draw whose exact predicted costs break a budget is rejected, and so is one

@@ -14,7 +14,7 @@ def _param_name(key: str) -> str:
 
 
 class ArchitectureLogits(nn.Module):
-    """One logit vector per decision of a space, initialised as METHOD.md section 3.6 says.
+    """One logit vector per decision of a space, initialised as docs/method.md §3.6 says.
 
     Width logits start at 0 (uniform); kernel, branch, residual and skip logits at `1e-3 * N(0, 1)`.
     """

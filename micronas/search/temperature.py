@@ -1,4 +1,4 @@
-"""Gumbel-softmax temperature schedules (METHOD.md section 4.2)."""
+"""Gumbel-softmax temperature schedules (docs/method.md §4.2)."""
 
 import math
 

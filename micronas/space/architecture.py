@@ -236,7 +236,7 @@ class Architecture:
         """Argmax of every decision; a used SF cell with no branch and no residual deploys as its residual.
 
         A branch is on iff its "on" logit is strictly larger. The degenerate cell becomes its residual, the
-        way the supernet and the expected costs relax it (`residual_runs`), not the way METHOD.md 4.4
+        way the supernet and the expected costs relax it (`residual_runs`), not the way docs/method.md §4.4
         repairs it (the most probable branch): the residual is the cheaper fix, and the relaxation prices it.
         """
         choices = [{} for _ in space.cells]
@@ -257,7 +257,7 @@ class Architecture:
 
     @classmethod
     def random(cls, space: SearchSpace, rng: np.random.Generator) -> "Architecture":
-        """Every decision uniform at random; degenerate cells are resampled (METHOD.md section 10)."""
+        """Every decision uniform at random; degenerate cells are resampled (docs/method.md §10)."""
         cells = []
         for plan in space.cells:
             while True:
@@ -284,7 +284,7 @@ class Architecture:
     # ---- deployed operators --------------------------------------------------------------------------
 
     def ops(self) -> list[OpSpec]:
-        """The int8 operators TFLM runs, in the exporter's fixed order (METHOD.md section 6.2).
+        """The int8 operators TFLM runs, in the exporter's fixed order (docs/method.md §6.2).
 
         Skipped cells and dead bottlenecks (no branch on) are not emitted.
         """

@@ -1,4 +1,4 @@
-"""`DiscreteNet`: the plain PyTorch network of one `Architecture` (METHOD.md section 9.1).
+"""`DiscreteNet`: the plain PyTorch network of one `Architecture` (docs/method.md §9.1).
 
 Input `[B, 1, T, S]`, output class logits `[B, num_classes]`. Every conv is conv -> BN -> ReLU with
 TF-'same' padding; branch outputs are summed in the order 3, 5, 7 and the residual is added last,

@@ -1,6 +1,6 @@
 """Convolution building blocks shared by the supernet and discrete networks.
 
-All convolutions use TF-'same' padding (METHOD.md section 9.4), applied explicitly so that weights
+All convolutions use TF-'same' padding (docs/method.md §9.4), applied explicitly so that weights
 transfer exactly to Keras/TFLite: `pad_total = max((ceil(n/s) - 1)*s + k - n, 0)`, `pad_before =
 floor(pad_total/2)`, the rest after. At stride 2 the extra pad goes on the right/bottom.
 """
@@ -94,7 +94,7 @@ class ConvBNReLU(nn.Module):
 
 
 def width_mask(width_weights: torch.Tensor, widths: tuple[int, ...]) -> torch.Tensor:
-    """Cumulative channel mask `mask_c = sum_{i : widths[i] > c} w_i` (METHOD.md section 3.5).
+    """Cumulative channel mask `mask_c = sum_{i : widths[i] > c} w_i` (docs/method.md §3.5).
 
     `widths` are `g, 2g, ..., m*g`; the mask has `widths[-1]` entries.
     """

@@ -1,6 +1,6 @@
-"""The macro structure of the search space and its ordered list of decisions (METHOD.md section 3).
+"""The macro structure of the search space and its ordered list of decisions (docs/method.md §3).
 
-Layout (METHOD.md section 2): a window is a one-channel image, PyTorch `[B, 1, T, S]` (NCHW) and
+Layout (docs/method.md §2): a window is a one-channel image, PyTorch `[B, 1, T, S]` (NCHW) and
 TFLite `[1, T, S, 1]` (NHWC), height = time and width = sensors. Time-Reduce cells use temporal
 kernels `(k, 1)` with stride `(2, 1)`; Sensor-Fusion bottlenecks use `(1, W_in)` kernels across all
 sensors; residuals are `(1, 2)` stride `(1, 2)` (reducing) or `1x1`. The deployed graph holds only
@@ -171,7 +171,7 @@ class SearchSpace:
 
     @property
     def size(self) -> int:
-        """Number of discrete architectures, counted as METHOD.md section 3.1 does (exact integer)."""
+        """Number of discrete architectures, counted as docs/method.md §3.1 does (exact integer)."""
         return prod(self.cell_outcomes(cell) for cell in self.cells)
 
     @property

@@ -7,7 +7,7 @@
 that architecture when it shares the weights (`DiscreteNet.load_from_supernet`). It returns class
 logits `[B, num_classes]` (pooled, before softmax).
 
-Cells (METHOD.md sections 3.2-3.4):
+Cells (docs/method.md §3.2-3.4):
 
 * TR: `mask(width) * sum_k p_k * ReLU(BN_k(conv_k(x)))`, k in 3, 5, 7; the three candidates run as one
   convolution (`CandidateConvs`).

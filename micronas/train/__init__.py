@@ -1,1 +1,1 @@
-"""Retraining a found architecture from scratch (METHOD.md section 9)."""
+"""Retraining a found architecture from scratch (docs/method.md §9)."""

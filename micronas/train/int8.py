@@ -1,4 +1,4 @@
-"""Export a retrained network to int8 and score both versions on a split (METHOD.md sections 8, 9.5)."""
+"""Export a retrained network to int8 and score both versions on a split (docs/method.md §8, 9.5)."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Quantisation-aware fine-tuning (METHOD.md section 9.7): fake int8 quantisation in PyTorch.
+"""Quantisation-aware fine-tuning (docs/method.md §9.7): fake int8 quantisation in PyTorch.
 
 While attached, every conv weight is fake-quantised per output channel, symmetric in [-127, 127], as
 the converter quantises the BN-folded weight (a per-channel scale commutes with the per-channel BN

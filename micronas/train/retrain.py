@@ -1,4 +1,4 @@
-"""Train one repeat of a found architecture from scratch, resumable (METHOD.md section 9.2).
+"""Train one repeat of a found architecture from scratch, resumable (docs/method.md §9.2).
 
 Every epoch ends with `<folder>/last.ckpt` (weights, optimiser, early-stopping and best-weights state),
 so a killed or interrupted (Ctrl-C) run continues from its last finished epoch when it is started

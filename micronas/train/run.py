@@ -1,4 +1,4 @@
-"""`run_training`: an `architecture.json` becomes a retrained, evaluated, measured int8 model (METHOD.md 9).
+"""`run_training`: an `architecture.json` becomes a retrained, evaluated, measured int8 model (method §9).
 
 Steps: retrain `DiscreteNet` from scratch per seed (resumable), export full-int8 (PTQ; QAT fine-tuning
 when configured), score float and int8 (tflite-micro) on the test split, predict the costs with the

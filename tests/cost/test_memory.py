@@ -56,7 +56,7 @@ def test_predicted_arena_equals_the_interpreters_arena(exported):
 
 
 def test_live_set_peak_from_the_flatbuffer_equals_the_discrete_peak(exported):
-    """METHOD 6.2's check: tensor lifetimes read from the exported graph give the same peak."""
+    """docs/method.md §6.2's check: tensor lifetimes read from the exported graph give the same peak."""
     from micronas.export.flatbuffer import read_graph, to_opspecs
 
     for arch, model, _ in exported:

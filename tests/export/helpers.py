@@ -42,7 +42,7 @@ def litert_reference(model: bytes, xs: np.ndarray) -> np.ndarray:
 
 
 def train_briefly(net: DiscreteNet, loader, epochs: int, seed: int) -> DiscreteNet:
-    """Adam 1e-3 on cross-entropy for `epochs` (the METHOD.md 9.2 recipe, minus early stopping); eval mode."""
+    """Adam 1e-3 on cross-entropy for `epochs` (docs/method.md §9.2, minus early stopping); eval mode."""
     torch.manual_seed(seed)
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
     net.train()

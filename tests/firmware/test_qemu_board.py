@@ -67,7 +67,7 @@ def test_exported_models_run_with_the_32bit_arena_and_per_op_counts(board, expor
 
 
 def test_the_boards_outputs_on_32_windows_are_the_host_interpreters_bit_for_bit(board, exported):
-    """METHOD.md 9.9 over the pty: INPUT, INFER, read back. CMSIS-NN on the 32-bit M33 and the host's
+    """docs/method.md §9.9 over the pty: INPUT, INFER, read back. CMSIS-NN on the 32-bit M33 and the host's
     64-bit reference kernels give the same int8 outputs (0 LSB), not merely the same argmax."""
     for name, (arch, model) in exported.items():
         board.load(model.tflite)

@@ -1,4 +1,4 @@
-"""The output check (METHOD.md 9.9) on the in-process device: agreement when the outputs are the host's,
+"""The output check (docs/method.md §9.9) on the in-process device: agreement when the outputs are the host's,
 and the disagreement it must report when a device's outputs are off."""
 
 import numpy as np

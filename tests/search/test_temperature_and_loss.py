@@ -1,4 +1,4 @@
-"""Temperature schedules and hardware-aware loss terms (METHOD.md sections 4.2 and 5)."""
+"""Temperature schedules and hardware-aware loss terms (docs/method.md §4.2 and 5)."""
 
 import math
 

@@ -1,5 +1,5 @@
 /* The model slot: a reserved flash region the uploaded .tflite is written to and run from
- * (METHOD.md 7.3: weights stay in flash, as in a deployed model). Chunks of any length are staged and
+ * (docs/method.md §7.3: weights stay in flash, as in a deployed model). Chunks of any length are staged and
  * programmed in the flash's program unit. Region: MICRONAS_SLOT_ADDR, MICRONAS_SLOT_BYTES (platformio.ini). */
 #ifndef MICRONAS_MODEL_SLOT_H
 #define MICRONAS_MODEL_SLOT_H

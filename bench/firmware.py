@@ -2,12 +2,14 @@
 pty, arena predicted vs firmware-reported per model, invoke instruction counts vs the sum of the per-op
 counts, and the cycles-per-instruction study against the measured NUCLEO-L552 and F446RE operators.
 
-    .venv/bin/python bench/firmware.py [--sections build,link,models,cpi] [--entries 10] [--cpi-ops 200] [--again]
+    .venv/bin/python bench/firmware.py [--sections build,link,models,cpi] [--entries 10] [--cpi-ops 200]
+        [--again]
 
 Needs the pinned sources (MICRONAS_TFLM_SOURCES, else ../shared/vendor/tflm-sources), Debian's
 arm-none-eabi toolchain and qemu-system-arm; the CPI study needs ../shared/reference/mcu-measurements.
-Finished sections are kept in $MICRONAS_DATA_DIR/bench/firmware.json (default data/) and skipped on a
-re-run (--again redoes them); the CPI study's QEMU counts are a resumable table beside it.
+Finished sections, and each finished core of the build section, are kept in
+$MICRONAS_DATA_DIR/bench/firmware.json (default data/) and skipped on a re-run (--again redoes them); the
+CPI study's QEMU counts are a resumable table beside it.
 QEMU counts instructions: no figure here is a board's time except the measured cycles of the study.
 """
 
@@ -46,10 +48,15 @@ RESULTS = DATA / "firmware.json"
 BOARDS = {"nucleo_l552": "m33", "nucleo_f446re": "m4"}  # measured board -> the QEMU core of its CPU
 
 
-def bench_build() -> dict:
-    """Cold build (empty cache) and cached build of each core; flash and RAM of the image."""
-    out = {}
+def bench_build(kept: dict, save) -> dict:
+    """Cold build (empty cache) and cached build of each core; flash and RAM of the image. Each finished
+    core is saved at once (`save`) and a core in `kept` is not built again, so a cut run resumes."""
+    out = dict(kept)
     for core in CORES:
+        if core in out:
+            print(f"  {core}: kept {out[core]}")
+            continue
+        load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as cache:
             os.environ["MICRONAS_CACHE_DIR"] = cache
             start = time.monotonic()
@@ -59,10 +66,13 @@ def bench_build() -> dict:
             build(core)
             cached = time.monotonic() - start
             del os.environ["MICRONAS_CACHE_DIR"]
-        out[core] = {"cold_s": round(cold, 1), "cached_s": round(cached, 3), "flash_bytes": firmware.flash_bytes,
-                     "ram_bytes": firmware.ram_bytes}
+        load = (round(load_before, 2), round(os.getloadavg()[0], 2))
+        out[core] = {"cold_s": round(cold, 1), "cached_s": round(cached, 3),
+                     "flash_bytes": firmware.flash_bytes, "ram_bytes": firmware.ram_bytes,
+                     "load_1min_before_after": load}
+        save(out)
         print(f"  {core}: cold {cold:6.1f} s, cached {cached:.3f} s, flash {firmware.flash_bytes} B, "
-              f"RAM {firmware.ram_bytes} B (1 MiB arena, 64 KiB results)")
+              f"RAM {firmware.ram_bytes} B (1 MiB arena, 64 KiB results); load average {load[0]} -> {load[1]}")
     return out
 
 
@@ -167,20 +177,26 @@ def main() -> None:
     parser.add_argument("--again", action="store_true", help="redo sections already in the results file")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+
+    def save(name: str, value) -> None:
+        results[name] = value
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
     jobs = {
-        "build": bench_build,
+        "build": lambda: bench_build({} if args.again else results.get("build", {}),
+                                     lambda rows: save("build", rows)),
         "link": lambda: bench_link(args.entries),
         "models": lambda: bench_models(("m33", "m4", "m7")),
         "cpi": lambda: {board: bench_cpi(board, args.cpi_ops) for board in BOARDS},
     }
     for name in args.sections.split(","):
         print(f"== {name}")
-        if name in results and not args.again:
+        finished = name in results and (name != "build" or set(CORES) <= set(results["build"]))
+        if finished and not args.again:
             print(f"  kept from {RESULTS}: {json.dumps(results[name])[:400]}")
             continue
-        results[name] = jobs[name]()
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        save(name, jobs[name]())
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import statistics
 import numpy as np
 import pytest
 
-from micronas.cost.graph import op_graph
+from micronas.config import load_config
+from micronas.cost.enumerate import enumerate_ops
+from micronas.cost.graph import op_graph, single_op_graph
 from micronas.cost.memory import estimate_arena, tflm_build
 from micronas.cost.profile import main as profile_main
 from micronas.cost.profile import single_op_tflite
@@ -20,6 +22,7 @@ from micronas.hardware.measure import main as measure_main
 from micronas.hardware.output_check import check_outputs, fixed_windows
 from micronas.hardware.qemu import QemuDevice
 from micronas.space.opspec import OpSpec
+from micronas.space.searchspace import SearchSpace
 from tests.export.helpers import noise_windows, random_network
 from tests.export.test_export import CASES
 
@@ -32,15 +35,31 @@ def board(m33_firmware, tflm_sources, qemu):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Two of the export tests' architectures, exported to int8 as the project does."""
+    """The export tests' four architectures with their seeds, exported to int8 as the project does."""
     from micronas.export.pipeline import export_network
 
     models = {}
-    for seed, name in ((3, "japanesevowels-random"), (2, "basicmotions-random")):
-        arch = CASES[name]()
+    for seed, (name, make) in enumerate(CASES.items()):
+        arch = make()
         net = random_network(arch, seed)
-        models[name] = (arch, export_network(net, noise_windows(arch, 100, seed), tmp_path_factory.mktemp(name)))
+        exported = export_network(net, noise_windows(arch, 100, seed), tmp_path_factory.mktemp(name))
+        models[name] = (arch, exported)
     return models
+
+
+SMALL = ("japanesevowels-random", "basicmotions-random")  # the two that the run and output tests use
+
+
+def single_op_cases() -> list[OpSpec]:
+    """Ops of the basicmotions space: the first and last ADD, MEAN, SOFTMAX, six convolutions spread
+    over the list and a 1x1 one (no CMSIS-NN scratch)."""
+    cfg = load_config("search", ["mcu=qemu_m33", "dataset=basicmotions"])
+    ops = enumerate_ops(SearchSpace.from_config(cfg))
+    adds = [op for op in ops if op.kind == "add"]
+    convs = [op for op in ops if op.kind == "conv2d"]
+    pointwise = next(op for op in convs if op.kernel == (1, 1))
+    spread = [convs[round(i * (len(convs) - 1) / 5)] for i in range(6)]
+    return [adds[0], adds[-1], *(op for op in ops if op.kind in ("mean", "softmax")), *spread, pointwise]
 
 
 def test_info_says_what_the_ticks_count(board):
@@ -51,12 +70,27 @@ def test_info_says_what_the_ticks_count(board):
     assert info.protocol_version == p.PROTOCOL_VERSION
 
 
-def test_exported_models_run_with_the_32bit_arena_and_per_op_counts(board, exported):
+def test_the_32bit_arena_prediction_is_the_firmwares_on_every_exported_model(board, exported):
+    """The oracle is the firmware's own arena_used_bytes() after AllocateTensors on the M33, to the byte."""
     for name, (arch, model) in exported.items():
         report = board.load(model.tflite)
-        assert report.n_ops == len(arch.ops()), name
         predicted = estimate_arena(op_graph(arch), tflm_build("32bit-cmsis-nn")).arena_bytes
-        assert predicted == report.arena_used_bytes, name  # exact: the 32-bit build's own sizes and order
+        assert (name, predicted) == (name, report.arena_used_bytes)
+
+
+def test_the_32bit_arena_prediction_is_the_firmwares_on_single_ops(board):
+    build = tflm_build("32bit-cmsis-nn")
+    for op in single_op_cases():
+        report = board.load(single_op_tflite(op))
+        assert (op.key(), estimate_arena(single_op_graph(op), build).arena_bytes) == (
+            op.key(), report.arena_used_bytes)
+
+
+def test_exported_models_run_with_per_op_counts(board, exported):
+    for name in SMALL:
+        arch, model = exported[name]
+        report = board.load(model.tflite)
+        assert report.n_ops == len(arch.ops()), name
         result = board.run(warmups=1, repeats=4)
         assert result.tick_unit == "instructions" and all(len(ops) == report.n_ops for ops in result.op_ticks)
         # -icount makes the counts deterministic to the timer's resolution: a tick is 50 instructions on the
@@ -69,7 +103,8 @@ def test_exported_models_run_with_the_32bit_arena_and_per_op_counts(board, expor
 def test_the_boards_outputs_on_32_windows_are_the_host_interpreters_bit_for_bit(board, exported):
     """docs/method.md §9.9 over the pty: INPUT, INFER, read back. CMSIS-NN on the 32-bit M33 and the host's
     64-bit reference kernels give the same int8 outputs (0 LSB), not merely the same argmax."""
-    for name, (arch, model) in exported.items():
+    for name in SMALL:
+        arch, model = exported[name]
         board.load(model.tflite)
         check = check_outputs(board, model.tflite, fixed_windows(nchw_to_nhwc(noise_windows(arch, 64, 11))))
         assert (check.windows, check.argmax_agreement, check.max_abs_lsb) == (32, 1.0, 0), (name, check)
@@ -145,6 +180,9 @@ def test_the_m4_and_m7_firmware_report_the_m33_arena_and_outputs(core, tflm_sour
         for name, (arch, model) in exported.items():
             predicted = estimate_arena(op_graph(arch), tflm_build("32bit-cmsis-nn")).arena_bytes
             assert predicted == device.load(model.tflite).arena_used_bytes, name
+        for name in SMALL:
+            arch, model = exported[name]
+            device.load(model.tflite)
             result = device.run(warmups=0, repeats=2)
             assert all(0 < t - sum(ops) < 0.01 * t for t, ops in zip(result.invoke_ticks, result.op_ticks))
             # protocol v3 on this core: INPUT/INFER on 32 windows, the host interpreter's outputs bit for bit

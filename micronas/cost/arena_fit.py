@@ -1,0 +1,168 @@
+"""Check a board's arena model against its measured single-op arenas, and fit it so it never under-predicts.
+
+    python -m micronas.cost.arena_fit mcu=NAME [--records PATH] [--holdout 0.2] [--write]
+
+Measured arenas come from the MCU's LUT file (entries that report one) or, with `--records`, from measured
+records. The command prints the error (predicted - measured, bytes) of the config's arena layout, then fits
+the layout's constants: the bytes every kind of operator under-predicts by (or over-predicts by) go to the
+per-model `fixed_bytes`, each kind's remainder to its `op_data_bytes`, and whatever alignment leaves short
+is added until no record is under-predicted. Single-op models cannot tell per-model from per-operator
+bytes; this split keeps the shared part once per model. The fit on a training share is scored on the
+held-out share, and the fit on all records (never under-predicting any) is what `--write` stores as
+`cost.arena.overrides` in the user's copy of the MCU config.
+"""
+
+import argparse
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from micronas.config import load_config
+from micronas.cost.board_settings import runtime_from_command_line, store_board_settings
+from micronas.cost.graph import single_op_graph
+from micronas.cost.lut import DeviceIdentity, read_lut
+from micronas.cost.memory import TflmBuild, estimate_arena, tflm_build
+from micronas.cost.reference_records import SOURCE_PREFIX, read_entries
+from micronas.errors import ConfigError, DataError, exit_on_user_error
+from micronas.space.opspec import OpSpec
+
+MAX_ROUNDS = 64
+
+
+@dataclass(frozen=True)
+class ArenaSample:
+    """One measured single-op model: its op, how many graph inputs its ADD reads, the arena TFLM used."""
+
+    op: OpSpec
+    add_inputs: int
+    measured_bytes: int
+
+    def predicted(self, build: TflmBuild) -> int:
+        return estimate_arena(single_op_graph(self.op, self.add_inputs), build).arena_bytes
+
+
+def measured_arenas(mcu, records: str | None) -> list[ArenaSample]:
+    """The measured arenas of the MCU's LUT file, or of the records at `records` (malformed ones skipped)."""
+    if records:
+        if not mcu.clock_hz:
+            raise ConfigError(f"mcu={mcu.name} has no clock_hz, so cycle records cannot be converted to ms.")
+        entries = [(e, 2) for e in read_entries(records, int(mcu.clock_hz))[0]]
+    else:
+        _, lut = read_lut(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu))
+        entries = [(e, 2 if e.source.startswith(SOURCE_PREFIX) else 1) for e in lut]
+    samples = [ArenaSample(e.op, inputs, int(e.arena_bytes)) for e, inputs in entries
+               if e.ok and e.arena_bytes is not None]
+    if not samples:
+        raise DataError(f"no measured arenas in {records or mcu.cost.lut_path}; nothing to check or fit.")
+    return samples
+
+
+def errors(samples: list[ArenaSample], build: TflmBuild) -> np.ndarray:
+    """Predicted minus measured arena per sample, in bytes (negative: under-predicted)."""
+    return np.array([s.predicted(build) - s.measured_bytes for s in samples])
+
+
+def _shortfall(samples, build) -> dict[str, int]:
+    """Per operator kind, the largest measured - predicted (positive: under-predicted)."""
+    short: dict[str, int] = {}
+    for sample, error in zip(samples, errors(samples, build)):
+        short[sample.op.kind] = max(short.get(sample.op.kind, -(1 << 30)), int(-error))
+    return short
+
+
+def fit_overrides(samples: list[ArenaSample], build_name: str, overrides: dict | None = None) -> dict:
+    """`cost.arena.overrides` under which no sample is under-predicted, as tight as the layout allows
+    (`overrides` themselves when they already never under-predict and the fit is no tighter)."""
+    overrides = dict(overrides or {})
+    fitted = _fit(samples, build_name, overrides)
+    now, then = (errors(samples, tflm_build(build_name, o)) for o in (overrides, fitted))
+    return overrides if now.min() >= 0 and now.sum() <= then.sum() else fitted
+
+
+def _fit(samples: list[ArenaSample], build_name: str, overrides: dict) -> dict:
+    base = tflm_build(build_name, overrides)
+    short = _shortfall(samples, base)
+    shared = min(short.values())
+    fitted = {
+        **overrides,
+        "fixed_bytes": max(0, base.fixed_bytes + shared),
+        "op_data_bytes": {**base.op_data_bytes,
+                          **{k: base.op_data_bytes[k] + s - shared for k, s in short.items()}},
+    }
+    for _ in range(MAX_ROUNDS):  # alignment can swallow a few bytes: add them back where still short
+        short = {k: s for k, s in _shortfall(samples, tflm_build(build_name, fitted)).items() if s > 0}
+        if not short:
+            return fitted
+        fitted["op_data_bytes"] = {**fitted["op_data_bytes"],
+                                   **{k: fitted["op_data_bytes"][k] + s for k, s in short.items()}}
+    raise RuntimeError(f"the arena fit still under-predicts after {MAX_ROUNDS} rounds: {short}")
+
+
+def describe(errors_bytes: np.ndarray, measured: np.ndarray) -> str:
+    """One line: count, under-predicted count, min / median / max error and the largest relative error."""
+    under = int(np.sum(errors_bytes < 0))
+    relative = 100 * np.max(np.abs(errors_bytes) / measured)
+    return (f"{len(errors_bytes)} arenas: error min {errors_bytes.min():+d} / median "
+            f"{int(np.median(errors_bytes)):+d} / max {errors_bytes.max():+d} B, max |relative| {relative:.2f} %, "
+            + (f"UNDER-PREDICTS {under}" if under else "never under-predicts"))
+
+
+def split(samples: list[ArenaSample], holdout: float, seed: int) -> tuple[list, list]:
+    """A random split stratified by operator kind; kinds with fewer than 5 samples stay in training."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for kind in sorted({s.op.kind for s in samples}):
+        members = [s for s in samples if s.op.kind == kind]
+        order = rng.permutation(len(members))
+        cut = round(holdout * len(members)) if len(members) >= 5 else 0
+        held += [members[i] for i in order[:cut]]
+        train += [members[i] for i in order[cut:]]
+    return train, held
+
+
+def report(samples: list[ArenaSample], arena_cfg, holdout: float, seed: int) -> dict:
+    """Print the current layout's error, the held-out error of a fit on the rest, and the fit on all;
+    return the overrides fitted on all samples."""
+    overrides = arena_cfg.get("overrides")
+    name, current = str(arena_cfg.build), OmegaConf.to_container(overrides, resolve=True) if overrides else {}
+    measured = np.array([s.measured_bytes for s in samples])
+    print(f"current layout ({name}{', with its overrides' if current else ''}):")
+    print("  " + describe(errors(samples, tflm_build(name, current)), measured))
+    train, held = split(samples, holdout, seed)
+    if held:
+        fitted = fit_overrides(train, name, current)
+        held_measured = np.array([s.measured_bytes for s in held])
+        print(f"fitted on {len(train)}, held out {len(held)} (seed {seed}):")
+        print("  held-out: " + describe(errors(held, tflm_build(name, fitted)), held_measured))
+    fitted = fit_overrides(samples, name, current)
+    print("fitted on all:")
+    print("  " + describe(errors(samples, tflm_build(name, fitted)), measured))
+    print(f"  overrides: {fitted}")
+    return fitted
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=nucleo_l552")
+    parser.add_argument("--records", help="measured records file or folder instead of the MCU's LUT file")
+    parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per operator kind")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", action="store_true",
+                        help="store the fitted overrides in the user's copy of the MCU config")
+    args = parser.parse_args(argv)
+    if not 0 <= args.holdout < 1:
+        raise ConfigError(f"--holdout {args.holdout} is not valid; give a share from 0 to below 1, e.g. 0.2.")
+    mcu = load_config("search", args.overrides).mcu
+    fitted = report(measured_arenas(mcu, args.records), mcu.cost.arena, args.holdout, args.seed)
+    if args.write:
+        runtime = runtime_from_command_line(args.overrides, mcu).get("cost", {})
+        path = store_board_settings(str(mcu.name), {"cost": {"arena": {"overrides": fitted}, **runtime}})
+        print(f"wrote cost.arena.overrides into {path}")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    main()

@@ -12,7 +12,6 @@ held-out share, and the fit on all records (never under-predicting any) is what 
 `cost.arena.overrides` in the user's copy of the MCU config.
 """
 
-import argparse
 import logging
 from dataclasses import dataclass
 
@@ -20,12 +19,15 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from micronas.config import load_config
-from micronas.cost.board_settings import runtime_from_command_line, store_board_settings
+from micronas.cost.board_settings import (
+    check_holdout, fit_command_parser, runtime_from_command_line, store_board_settings,
+)
+from micronas.cost.calibrate import split_holdout
 from micronas.cost.graph import single_op_graph
 from micronas.cost.lut import DeviceIdentity, read_lut
 from micronas.cost.memory import TflmBuild, estimate_arena, tflm_build
-from micronas.cost.reference_records import SOURCE_PREFIX, read_entries
-from micronas.errors import ConfigError, DataError, exit_on_user_error
+from micronas.cost.reference_records import SOURCE_PREFIX, read_mcu_records
+from micronas.errors import DataError, exit_on_user_error
 from micronas.space.opspec import OpSpec
 
 MAX_ROUNDS = 64
@@ -46,9 +48,7 @@ class ArenaSample:
 def measured_arenas(mcu, records: str | None) -> list[ArenaSample]:
     """The measured arenas of the MCU's LUT file, or of the records at `records` (malformed ones skipped)."""
     if records:
-        if not mcu.clock_hz:
-            raise ConfigError(f"mcu={mcu.name} has no clock_hz, so cycle records cannot be converted to ms.")
-        entries = [(e, 2) for e in read_entries(records, int(mcu.clock_hz))[0]]
+        entries = [(e, 2) for e in read_mcu_records(records, mcu)[0]]
     else:
         _, lut = read_lut(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu))
         entries = [(e, 2 if e.source.startswith(SOURCE_PREFIX) else 1) for e in lut]
@@ -105,21 +105,9 @@ def describe(errors_bytes: np.ndarray, measured: np.ndarray) -> str:
     under = int(np.sum(errors_bytes < 0))
     relative = 100 * np.max(np.abs(errors_bytes) / measured)
     return (f"{len(errors_bytes)} arenas: error min {errors_bytes.min():+d} / median "
-            f"{int(np.median(errors_bytes)):+d} / max {errors_bytes.max():+d} B, max |relative| {relative:.2f} %, "
+            f"{int(np.median(errors_bytes)):+d} / max {errors_bytes.max():+d} B, "
+            f"max |relative| {relative:.2f} %, "
             + (f"UNDER-PREDICTS {under}" if under else "never under-predicts"))
-
-
-def split(samples: list[ArenaSample], holdout: float, seed: int) -> tuple[list, list]:
-    """A random split stratified by operator kind; kinds with fewer than 5 samples stay in training."""
-    rng = np.random.default_rng(seed)
-    train, held = [], []
-    for kind in sorted({s.op.kind for s in samples}):
-        members = [s for s in samples if s.op.kind == kind]
-        order = rng.permutation(len(members))
-        cut = round(holdout * len(members)) if len(members) >= 5 else 0
-        held += [members[i] for i in order[:cut]]
-        train += [members[i] for i in order[cut:]]
-    return train, held
 
 
 def report(samples: list[ArenaSample], arena_cfg, holdout: float, seed: int) -> dict:
@@ -130,7 +118,7 @@ def report(samples: list[ArenaSample], arena_cfg, holdout: float, seed: int) -> 
     measured = np.array([s.measured_bytes for s in samples])
     print(f"current layout ({name}{', with its overrides' if current else ''}):")
     print("  " + describe(errors(samples, tflm_build(name, current)), measured))
-    train, held = split(samples, holdout, seed)
+    train, held = split_holdout(samples, holdout, seed)  # stratified by operator group, as calibrate's
     if held:
         fitted = fit_overrides(train, name, current)
         held_measured = np.array([s.measured_bytes for s in held])
@@ -145,16 +133,8 @@ def report(samples: list[ArenaSample], arena_cfg, holdout: float, seed: int) -> 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=nucleo_l552")
-    parser.add_argument("--records", help="measured records file or folder instead of the MCU's LUT file")
-    parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per operator kind")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write", action="store_true",
-                        help="store the fitted overrides in the user's copy of the MCU config")
-    args = parser.parse_args(argv)
-    if not 0 <= args.holdout < 1:
-        raise ConfigError(f"--holdout {args.holdout} is not valid; give a share from 0 to below 1, e.g. 0.2.")
+    args = fit_command_parser(__doc__.split("\n\n")[0], "the fitted cost.arena.overrides").parse_args(argv)
+    check_holdout(args.holdout)
     mcu = load_config("search", args.overrides).mcu
     fitted = report(measured_arenas(mcu, args.records), mcu.cost.arena, args.holdout, args.seed)
     if args.write:

@@ -4,6 +4,7 @@ MCU config, `<user config dir>/mcu/<name>.yaml` (`micronas.user_conf`), never in
 The first write copies the package's `mcu/<name>.yaml`; later writes update the user's file.
 """
 
+import argparse
 from pathlib import Path
 
 import yaml
@@ -32,8 +33,8 @@ def store_board_settings(mcu_name: str, changes: dict) -> Path:
     data = yaml.safe_load(source.read_text()) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source} holds a {type(data).__name__}; an MCU config must be a mapping.")
-    header = (f"# mcu={mcu_name}, written by micronas (import_records / calibrate --write / arena_fit --write).\n"
-              f"# It replaces the package's conf/mcu/{mcu_name}.yaml wherever micronas composes its config.\n")
+    header = (f"# mcu={mcu_name}: written by micronas (import_records, calibrate, arena_fit).\n"
+              f"# It takes precedence over a conf/mcu/{mcu_name}.yaml shipped with micronas.\n")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".yaml.part")
     partial.write_text(header + yaml.safe_dump(_merge(data, changes), sort_keys=False, width=100))
@@ -45,3 +46,22 @@ def runtime_from_command_line(overrides: list[str], mcu) -> dict:
     """`{"cost": {"runtime_version": ...}}` when the overrides set `mcu.cost.runtime_version`, else `{}`."""
     given = any(o.lstrip("+~").startswith(RUNTIME_KEY + "=") for o in overrides)
     return {"cost": {"runtime_version": str(mcu.cost.runtime_version)}} if given else {}
+
+
+def fit_command_parser(description: str, stored: str) -> argparse.ArgumentParser:
+    """The arguments of a command that fits part of a board's cost model: Hydra overrides, `--records`,
+    `--holdout`, `--seed` and `--write` (which stores `stored`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=nucleo_l552")
+    parser.add_argument("--records", help="measured records file or folder instead of the MCU's LUT file")
+    parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per operator group")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", action="store_true",
+                        help=f"store {stored} in the user's copy of the MCU config")
+    return parser
+
+
+def check_holdout(share: float) -> None:
+    """Refuse a held-out share outside (0, 1) in one sentence."""
+    if not 0 < share < 1:
+        raise ConfigError(f"--holdout {share} is not valid; give a share between 0 and 1, e.g. 0.2.")

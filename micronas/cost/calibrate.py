@@ -11,7 +11,6 @@ coefficients fitted on the training part, with their hold-out error (and a `mcu.
 on the command line), in the user's copy of the MCU config (`micronas.cost.board_settings`).
 """
 
-import argparse
 import logging
 import statistics
 from datetime import date
@@ -20,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from micronas.config import load_config
-from micronas.cost.board_settings import runtime_from_command_line, store_board_settings
+from micronas.cost.board_settings import (
+    check_holdout, fit_command_parser, runtime_from_command_line, store_board_settings,
+)
 from micronas.cost.fit_metrics import error_summary, format_summary
 from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut
 from micronas.cost.predictor import FEATURE_SETS, LatencyPredictor, op_group
-from micronas.cost.reference_records import read_entries
-from micronas.errors import ConfigError, DataError, exit_on_user_error
+from micronas.cost.reference_records import read_mcu_records
+from micronas.errors import DataError, exit_on_user_error
 
 MIN_EVALUATED = 5  # groups with fewer ok entries are always fitted on, never held out
 LEARNING_CURVE_SIZES = (10, 30, 100)
@@ -35,10 +36,8 @@ LEARNING_CURVE_REPEATS = 5
 def load_entries(mcu, records: str | None) -> list[LutEntry]:
     """The `ok` entries of the MCU's LUT file, or of reference records converted with its clock."""
     if records:
-        if not mcu.clock_hz:
-            raise ConfigError(f"mcu={mcu.name} has no clock_hz, so cycle records cannot be converted to ms.")
         by_key = {}
-        for entry in read_entries(records, int(mcu.clock_hz))[0]:
+        for entry in read_mcu_records(records, mcu)[0]:
             by_key[entry.op.key()] = entry  # a later record of the same op wins, as in a LUT file
         entries = list(by_key.values())
     else:
@@ -244,18 +243,10 @@ def report(entries, clock_hz, holdout, seed) -> dict:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=nucleo_l552")
-    parser.add_argument("--records", help="reference records file or folder instead of the MCU's LUT file")
+    parser = fit_command_parser(__doc__.split("\n\n")[0], "the fitted predictor")
     parser.add_argument("--features", default="extended", choices=FEATURE_SETS, help="feature set to ship")
-    parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per group")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--write", action="store_true", help="store the fitted predictor in the user's copy of the MCU config"
-    )
     args = parser.parse_args(argv)
-    if not 0 < args.holdout < 1:
-        raise ConfigError(f"--holdout {args.holdout} is not valid; give a share between 0 and 1, e.g. 0.2.")
+    check_holdout(args.holdout)
     mcu = load_config("search", args.overrides).mcu
     entries = load_entries(mcu, args.records)
     clock_hz = int(mcu.clock_hz) if mcu.clock_hz else None

@@ -16,15 +16,13 @@ import logging
 from micronas.config import load_config
 from micronas.cost.board_settings import runtime_from_command_line, store_board_settings
 from micronas.cost.lut import DeviceIdentity, LookupTable
-from micronas.cost.reference_records import SOURCE_PREFIX, read_entries
-from micronas.errors import ConfigError, exit_on_user_error
+from micronas.cost.reference_records import SOURCE_PREFIX, read_mcu_records
+from micronas.errors import exit_on_user_error
 
 
 def import_records(path: str, mcu) -> tuple[int, int, int]:
     """Append the records at `path` to the MCU's LUT; returns (entries added, already there, malformed)."""
-    if not mcu.clock_hz:
-        raise ConfigError(f"mcu={mcu.name} has no clock_hz, so cycle records cannot be converted to ms.")
-    entries, malformed = read_entries(path, int(mcu.clock_hz), SOURCE_PREFIX)
+    entries, malformed = read_mcu_records(path, mcu, SOURCE_PREFIX)
     table = LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu))
     added = 0
     for entry in entries:

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from micronas.cost.lut import LutEntry
-from micronas.errors import DataError
+from micronas.errors import ConfigError, DataError
 from micronas.space.opspec import OpSpec
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ def _problem(record) -> str | None:
         return "it has no timing list of {type, cpuCycles} objects"
     types = {t["type"] for t in timings}
     op_type = next(t for t, kind in OP_TIMINGS.items() if kind == op.kind)
-    for wanted, what in ((op_type, f"the {op.kind} kernel's cycles"), (OUTER_INVOKE_TIMING, "the Invoke timer")):
+    wanted_timings = ((op_type, f"the {op.kind} kernel's cycles"), (OUTER_INVOKE_TIMING, "the Invoke timer"))
+    for wanted, what in wanted_timings:
         if wanted not in types:
             return f"it has no timing of type {wanted} ({what})"
     if not isinstance(record.get("memory"), dict) or "kTensorAreaUsed" not in record["memory"]:
@@ -147,3 +148,10 @@ def read_entries(path: str | Path, clock_hz: int, prefix: str = "") -> tuple[lis
             log.warning("skipped %s", error)
             skipped += 1
     return entries, skipped
+
+
+def read_mcu_records(path: str | Path, mcu, prefix: str = "") -> tuple[list[LutEntry], int]:
+    """`read_entries` with the clock of the MCU config `mcu`, refused in one sentence when it has none."""
+    if not mcu.clock_hz:
+        raise ConfigError(f"mcu={mcu.name} has no clock_hz, so cycle records cannot be converted to ms.")
+    return read_entries(path, int(mcu.clock_hz), prefix)

@@ -67,7 +67,8 @@ def record(op, index: int) -> dict:
               "output_shape": [1, *op.output_shape]}
     if op.kind == "conv2d":
         config |= {"kernel_size": list(op.kernel), "strides": list(op.stride), "padding": op.padding,
-                   "activation": "relu" if op.activation == "relu" else "linear", "filters": op.output_shape[-1]}
+                   "activation": "relu" if op.activation == "relu" else "linear",
+                   "filters": op.output_shape[-1]}
     if op.kind == "add":
         config["input_shape"] = [[1, *op.input_shape]] * 2
     cycles = true_cycles(op)
@@ -104,13 +105,15 @@ def conf_hashes() -> dict:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (CONF_DIR / "mcu").glob("*.yaml")}
 
 
-def test_a_new_board_is_imported_calibrated_and_arena_fitted_from_records(new_board, tmp_path, capsys, caplog):
+def test_a_new_board_is_imported_calibrated_and_arena_fitted_from_records(new_board, tmp_path, capsys,
+                                                                          caplog):
     folder, good_ops = new_board
     data = f"data_dir={tmp_path / 'data'}"
     shipped = conf_hashes()
 
     with caplog.at_level(logging.WARNING):
-        import_records.main([str(folder), "mcu=my_board", data, "mcu.cost.runtime_version='fw 1.2 (TFLM abc)'"])
+        import_records.main([str(folder), "mcu=my_board", data,
+                             "mcu.cost.runtime_version='fw 1.2 (TFLM abc)'"])
     out = capsys.readouterr().out
     assert f"added {len(good_ops)} entries, skipped 0 already present, 1 malformed records skipped" in out
     warnings = [r.getMessage() for r in caplog.records]
@@ -150,7 +153,8 @@ def test_a_new_board_is_imported_calibrated_and_arena_fitted_from_records(new_bo
 def test_the_user_directory_replaces_a_shipped_board_in_hydra_composition(tmp_path, monkeypatch):
     conf = tmp_path / "user-conf"
     (conf / "mcu").mkdir(parents=True)
-    text = (CONF_DIR / "mcu" / "nucleo_l552.yaml").read_text().replace("clock_hz: 80000000", "clock_hz: 110000000")
+    text = (CONF_DIR / "mcu" / "nucleo_l552.yaml").read_text()
+    text = text.replace("clock_hz: 80000000", "clock_hz: 110000000")
     (conf / "mcu" / "nucleo_l552.yaml").write_text(text)
     (conf / "mcu" / "my_board.yaml").write_text(BOARD)
     monkeypatch.setenv(ENV, str(conf))

@@ -48,6 +48,14 @@ def runtime_from_command_line(overrides: list[str], mcu) -> dict:
     return {"cost": {"runtime_version": str(mcu.cost.runtime_version)}} if given else {}
 
 
+def remember_runtime_version(overrides: list[str], mcu) -> None:
+    """Store a `mcu.cost.runtime_version` given on the command line, saying where."""
+    runtime = runtime_from_command_line(overrides, mcu)
+    if runtime:
+        path = store_board_settings(str(mcu.name), runtime)
+        print(f"stored {RUNTIME_KEY}={mcu.cost.runtime_version} in {path}")
+
+
 def fit_command_parser(description: str, stored: str) -> argparse.ArgumentParser:
     """The arguments of a command that fits part of a board's cost model: Hydra overrides, `--records`,
     `--holdout`, `--seed` and `--write` (which stores `stored`)."""

@@ -14,7 +14,7 @@ import argparse
 import logging
 
 from micronas.config import load_config
-from micronas.cost.board_settings import runtime_from_command_line, store_board_settings
+from micronas.cost.board_settings import remember_runtime_version
 from micronas.cost.lut import DeviceIdentity, LookupTable
 from micronas.cost.reference_records import SOURCE_PREFIX, read_mcu_records
 from micronas.errors import exit_on_user_error
@@ -43,10 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     added, present, malformed = import_records(args.path, mcu)
     bad = f", {malformed} malformed records skipped (see the warnings)" if malformed else ""
     print(f"{mcu.cost.lut_path}: added {added} entries, skipped {present} already present{bad}")
-    runtime = runtime_from_command_line(args.overrides, mcu)
-    if runtime:
-        path = store_board_settings(str(mcu.name), runtime)
-        print(f"stored mcu.cost.runtime_version={mcu.cost.runtime_version} in {path}")
+    remember_runtime_version(args.overrides, mcu)
     print(f"next: python -m micronas.cost.calibrate mcu={mcu.name} --write, then "
           f"python -m micronas.cost.arena_fit mcu={mcu.name} --write")
 

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from micronas.config import CONF_DIR, load_config
 from micronas.cost import arena_fit, calibrate, import_records
 from micronas.cost.arena_fit import ArenaSample, errors, fit_overrides
+from micronas.cost.board_settings import store_board_settings
 from micronas.cost.enumerate import enumerate_ops
 from micronas.cost.graph import op_graph, single_op_graph
 from micronas.cost.lut import read_lut
@@ -218,3 +220,15 @@ def test_the_arena_fit_never_under_predicts_the_reference_boards(reference_dir):
         assert errors(samples, tflm_build("32bit-cmsis-nn")).max() < 0
         fitted = errors(samples, tflm_build("32bit-cmsis-nn", fit_overrides(samples, "32bit-cmsis-nn")))
         assert fitted.min() >= 0 and fitted.max() <= 16, board
+
+
+def test_settings_of_a_shipped_board_go_to_a_user_copy_that_composes_like_the_original(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV, str(tmp_path / "user-conf"))  # does not exist yet
+    shipped, before = conf_hashes(), load_config("search", ["mcu=nucleo_f446re"]).mcu
+    path = store_board_settings("nucleo_f446re", {"cost": {"runtime_version": "fw 9", "arena": {"x": 1}}})
+    after = load_config("search", ["mcu=nucleo_f446re"]).mcu
+    assert path == tmp_path / "user-conf" / "mcu" / "nucleo_f446re.yaml" and conf_hashes() == shipped
+    expected = OmegaConf.to_container(before)
+    expected["cost"]["runtime_version"] = "fw 9"
+    expected["cost"]["arena"]["x"] = 1
+    assert OmegaConf.to_container(after) == expected

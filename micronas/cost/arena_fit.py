@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     mcu = load_config("search", args.overrides).mcu
     fitted = report(measured_arenas(mcu, args.records), mcu.cost.arena, args.holdout, args.seed)
     if args.write:
-        runtime = runtime_from_command_line(args.overrides, mcu).get("cost", {})
-        path = store_board_settings(str(mcu.name), {"cost": {"arena": {"overrides": fitted}, **runtime}})
+        changes = {"cost.arena.overrides": fitted} | runtime_from_command_line(args.overrides, mcu)
+        path = store_board_settings(str(mcu.name), changes)
         print(f"wrote cost.arena.overrides into {path}")
 
 

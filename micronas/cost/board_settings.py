@@ -15,17 +15,18 @@ from micronas.user_conf import PACKAGE_CONF_DIR, user_conf_dir
 RUNTIME_KEY = "mcu.cost.runtime_version"
 
 
-def _merge(base: dict, changes: dict) -> dict:
-    merged = dict(base)
-    for key, value in changes.items():
-        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
-        merged[key] = _merge(merged[key], value) if nested else value
-    return merged
+def _set(data: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        if not isinstance(data.get(key), dict):
+            data[key] = {}
+        data = data[key]
+    data[last] = value
 
 
 def store_board_settings(mcu_name: str, changes: dict) -> Path:
-    """Merge `changes` (nested, e.g. `{"cost": {"runtime_version": ...}}`) into the user's
-    `mcu/<mcu_name>.yaml` and return its path."""
+    """Set each dotted key of `changes` (e.g. `{"cost.predictor": {...}}`, replacing what was there) in the
+    user's `mcu/<mcu_name>.yaml` and return its path."""
     target = user_conf_dir() / "mcu" / f"{mcu_name}.yaml"
     source = target if target.is_file() else PACKAGE_CONF_DIR / "mcu" / f"{mcu_name}.yaml"
     if not source.is_file():
@@ -37,15 +38,17 @@ def store_board_settings(mcu_name: str, changes: dict) -> Path:
               f"# It takes precedence over a conf/mcu/{mcu_name}.yaml shipped with micronas.\n")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".yaml.part")
-    partial.write_text(header + yaml.safe_dump(_merge(data, changes), sort_keys=False, width=100))
+    for dotted, value in changes.items():
+        _set(data, dotted, value)
+    partial.write_text(header + yaml.safe_dump(data, sort_keys=False, width=100))
     partial.replace(target)
     return target
 
 
 def runtime_from_command_line(overrides: list[str], mcu) -> dict:
-    """`{"cost": {"runtime_version": ...}}` when the overrides set `mcu.cost.runtime_version`, else `{}`."""
+    """`{"cost.runtime_version": ...}` when the overrides set `mcu.cost.runtime_version`, else `{}`."""
     given = any(o.lstrip("+~").startswith(RUNTIME_KEY + "=") for o in overrides)
-    return {"cost": {"runtime_version": str(mcu.cost.runtime_version)}} if given else {}
+    return {"cost.runtime_version": str(mcu.cost.runtime_version)} if given else {}
 
 
 def remember_runtime_version(overrides: list[str], mcu) -> None:

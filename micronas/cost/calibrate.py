@@ -260,8 +260,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = predictor_settings(
             predictor, heldout_summary, results["plain"][1], cv_summary, invoke_overhead_ms(entries), source
         )
-        runtime = runtime_from_command_line(args.overrides, mcu).get("cost", {})
-        path = store_board_settings(str(mcu.name), {"cost": {**settings, **runtime}})
+        changes = {f"cost.{key}": value for key, value in settings.items()}
+        path = store_board_settings(str(mcu.name), changes | runtime_from_command_line(args.overrides, mcu))
         print(f"\nwrote the {args.features} predictor (held-out MAPE {heldout_summary['mape_pct']:.2f} %) "
               f"into {path}")
 

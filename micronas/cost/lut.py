@@ -57,7 +57,7 @@ class DeviceIdentity:
                 raise ConfigError(
                     f"mcu.cost.runtime_version is null for {mcu.name}; set it to the TFLM version of the "
                     f"board's firmware (null means the host's tflite-micro package) once, on the "
-                    f"import_records or calibrate --write command, which stores it."
+                    f"import_records, profile or calibrate --write command, which stores it."
                 )
             runtime_version = f"tflite-micro {metadata.version('tflite-micro')}"
         return cls(

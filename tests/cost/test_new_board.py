@@ -225,10 +225,14 @@ def test_the_arena_fit_never_under_predicts_the_reference_boards(reference_dir):
 def test_settings_of_a_shipped_board_go_to_a_user_copy_that_composes_like_the_original(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, str(tmp_path / "user-conf"))  # does not exist yet
     shipped, before = conf_hashes(), load_config("search", ["mcu=nucleo_f446re"]).mcu
-    path = store_board_settings("nucleo_f446re", {"cost": {"runtime_version": "fw 9", "arena": {"x": 1}}})
+    path = store_board_settings("nucleo_f446re", {"cost.runtime_version": "fw 9", "cost.arena.x": 1})
     after = load_config("search", ["mcu=nucleo_f446re"]).mcu
     assert path == tmp_path / "user-conf" / "mcu" / "nucleo_f446re.yaml" and conf_hashes() == shipped
     expected = OmegaConf.to_container(before)
     expected["cost"]["runtime_version"] = "fw 9"
     expected["cost"]["arena"]["x"] = 1
     assert OmegaConf.to_container(after) == expected
+    store_board_settings("nucleo_f446re", {"cost.arena.overrides": {"fixed_bytes": 300}})
+    store_board_settings("nucleo_f446re", {"cost.arena.overrides": {"node_bytes": 40}})  # replaces, no merge
+    assert OmegaConf.to_container(load_config("search", ["mcu=nucleo_f446re"]).mcu.cost.arena.overrides) == {
+        "node_bytes": 40}

@@ -31,6 +31,7 @@ from micronas.errors import DataError, exit_on_user_error
 from micronas.space.opspec import OpSpec
 
 MAX_ROUNDS = 64
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,21 @@ class ArenaSample:
         return estimate_arena(single_op_graph(self.op, self.add_inputs), build).arena_bytes
 
 
+def arena_samples(entries, add_inputs: int | None = None) -> list[ArenaSample]:
+    """The measured arenas of `ok` LUT entries; an ADD reads `add_inputs` graph inputs (by default two in
+    imported records, one in this project's profiles)."""
+    return [
+        ArenaSample(e.op, add_inputs or (2 if e.source.startswith(SOURCE_PREFIX) else 1), int(e.arena_bytes))
+        for e in entries if e.ok and e.arena_bytes is not None
+    ]
+
+
 def measured_arenas(mcu, records: str | None) -> list[ArenaSample]:
     """The measured arenas of the MCU's LUT file, or of the records at `records` (malformed ones skipped)."""
     if records:
-        entries = [(e, 2) for e in read_mcu_records(records, mcu)[0]]
+        samples = arena_samples(read_mcu_records(records, mcu)[0], add_inputs=2)
     else:
-        _, lut = read_lut(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu))
-        entries = [(e, 2 if e.source.startswith(SOURCE_PREFIX) else 1) for e in lut]
-    samples = [ArenaSample(e.op, inputs, int(e.arena_bytes)) for e, inputs in entries
-               if e.ok and e.arena_bytes is not None]
+        samples = arena_samples(read_lut(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu))[1])
     if not samples:
         raise DataError(f"no measured arenas in {records or mcu.cost.lut_path}; nothing to check or fit.")
     return samples
@@ -70,6 +77,16 @@ def _shortfall(samples, build) -> dict[str, int]:
     for sample, error in zip(samples, errors(samples, build)):
         short[sample.op.kind] = max(short.get(sample.op.kind, -(1 << 30)), int(-error))
     return short
+
+
+def check_arena_model(cost_model) -> None:
+    """Warn when `cost_model`'s arena layout under-predicts an arena its table measured."""
+    samples = arena_samples(cost_model.table.values())
+    short = -errors(samples, cost_model.build) if samples else np.zeros(0)
+    if np.any(short > 0):
+        log.warning("the arena model of mcu=%s under-predicts %d of the %d arenas its table measured "
+                    "(by up to %d B); fit it: python -m micronas.cost.arena_fit mcu=%s --write", cost_model.name,
+                    int(np.sum(short > 0)), len(samples), int(short.max()), cost_model.name)
 
 
 def fit_overrides(samples: list[ArenaSample], build_name: str, overrides: dict | None = None) -> dict:

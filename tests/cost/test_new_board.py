@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from micronas.config import CONF_DIR, load_config
 from micronas.cost import arena_fit, calibrate, import_records
-from micronas.cost.arena_fit import ArenaSample, errors, fit_overrides
+from micronas.cost.arena_fit import ArenaSample, check_arena_model, errors, fit_overrides
 from micronas.cost.board_settings import store_board_settings
 from micronas.cost.enumerate import enumerate_ops
 from micronas.cost.graph import op_graph, single_op_graph
@@ -132,6 +132,11 @@ def test_a_new_board_is_imported_calibrated_and_arena_fitted_from_records(new_bo
     out = capsys.readouterr().out
     assert "-- hold-out" in out and "wrote the extended predictor (held-out MAPE" in out
 
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # what a search on the board says before the fit
+        check_arena_model(CostModel.from_mcu(load_config("search", ["mcu=my_board", data]).mcu))
+    assert f"under-predicts {len(good_ops)} of the {len(good_ops)} arenas its table measured (by up to" \
+        in caplog.text and "arena_fit mcu=my_board --write" in caplog.text
     arena_fit.main(["mcu=my_board", data])
     check = capsys.readouterr().out
     assert f"UNDER-PREDICTS {len(good_ops)}" in check.split("fitted on")[0]
@@ -142,6 +147,10 @@ def test_a_new_board_is_imported_calibrated_and_arena_fitted_from_records(new_bo
     mcu = load_config("search", ["mcu=my_board", data]).mcu
     assert mcu.cost.predictor.heldout.mape_pct < 5.0
     model = CostModel.from_mcu(mcu)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        check_arena_model(model)
+    assert "under-predicts" not in caplog.text
     residuals = [estimate_arena(single_op_graph(op, 2), model.build).arena_bytes
                  - estimate_arena(single_op_graph(op, 2), HIDDEN).arena_bytes for op in good_ops]
     assert min(residuals) >= 0 and max(residuals) <= 16

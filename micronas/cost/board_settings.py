@@ -31,7 +31,10 @@ def store_board_settings(mcu_name: str, changes: dict) -> Path:
     source = target if target.is_file() else PACKAGE_CONF_DIR / "mcu" / f"{mcu_name}.yaml"
     if not source.is_file():
         raise ConfigError(f"mcu={mcu_name} has no config file ({source}); create it before storing settings.")
-    data = yaml.safe_load(source.read_text()) or {}
+    try:
+        data = yaml.safe_load(source.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source} is not valid YAML ({str(error).splitlines()[0]}); fix or remove it.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source} holds a {type(data).__name__}; an MCU config must be a mapping.")
     header = (f"# mcu={mcu_name}: written by micronas (import_records, calibrate, arena_fit).\n"

@@ -2,7 +2,6 @@
 
 import math
 import re
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -11,13 +10,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from micronas.budgets import UNITS, latency_unit, units
 from micronas.errors import ConfigError
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from micronas.user_conf import PACKAGE_CONF_DIR as CONF_DIR
+from micronas.user_conf import conf_dirs
 
 
 def group_options(group: str) -> list[str]:
-    """Names of the options of a config group, e.g. `group_options("mcu")`."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """Names of the options of a config group (the package's and the user's), e.g. `group_options("mcu")`."""
+    return sorted({p.stem for folder in conf_dirs() for p in (folder / group).glob("*.yaml")})
 
 
 def _check_override_groups(overrides: list[str]) -> None:

@@ -1,8 +1,16 @@
 """Shared fixtures: composing the real Hydra config with a private data folder."""
 
+import os
+import tempfile
+
 import pytest
 
 from micronas.config import load_config
+from micronas.user_conf import ENV
+
+# The user's own board settings (~/.config/micronas/conf) never reach the tests: a folder that does not
+# exist; tests of the user config directory point the variable at their own.
+os.environ[ENV] = os.path.join(tempfile.gettempdir(), f"micronas-tests-no-user-conf-{os.getpid()}")
 
 
 @pytest.fixture

@@ -7,24 +7,26 @@ reference implementation's measured records. The command prints, for both featur
 plain form and the extended one), the error on a stratified random hold-out and under 5-fold
 cross-validation, per group and overall (R^2, MAPE, share within +-10 %), the largest residuals, a
 FLOPs-proxy baseline and the learning curve (10, 30, 100, all training entries). `--write` stores the
-coefficients fitted on the training part, with their hold-out error, in `conf/mcu/<mcu>.yaml`.
+coefficients fitted on the training part, with their hold-out error (and a `mcu.cost.runtime_version` given
+on the command line), in the user's copy of the MCU config (`micronas.cost.board_settings`).
 """
 
-import argparse
 import logging
 import statistics
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 
 import numpy as np
-import yaml
 
-from micronas.config import CONF_DIR, load_config
+from micronas.config import load_config
+from micronas.cost.board_settings import (
+    check_holdout, fit_command_parser, runtime_from_command_line, store_board_settings,
+)
 from micronas.cost.fit_metrics import error_summary, format_summary
 from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut
 from micronas.cost.predictor import FEATURE_SETS, LatencyPredictor, op_group
-from micronas.cost.reference_records import load_records, record_entry
-from micronas.errors import ConfigError, DataError, exit_on_user_error
+from micronas.cost.reference_records import read_mcu_records
+from micronas.errors import DataError, exit_on_user_error
 
 MIN_EVALUATED = 5  # groups with fewer ok entries are always fitted on, never held out
 LEARNING_CURVE_SIZES = (10, 30, 100)
@@ -34,11 +36,8 @@ LEARNING_CURVE_REPEATS = 5
 def load_entries(mcu, records: str | None) -> list[LutEntry]:
     """The `ok` entries of the MCU's LUT file, or of reference records converted with its clock."""
     if records:
-        if not mcu.clock_hz:
-            raise ConfigError(f"mcu={mcu.name} has no clock_hz, so cycle records cannot be converted to ms.")
         by_key = {}
-        for source, record in load_records(records):
-            entry = record_entry(record, int(mcu.clock_hz), source)
+        for entry in read_mcu_records(records, mcu)[0]:
             by_key[entry.op.key()] = entry  # a later record of the same op wins, as in a LUT file
         entries = list(by_key.values())
     else:
@@ -166,8 +165,10 @@ def learning_curve(train, heldout, feature_set, clock_hz, seed=0) -> list[tuple[
     return curve
 
 
-def predictor_section(predictor, heldout_summary, plain_summary, cv_summary, overhead_ms, source) -> str:
-    """The YAML text of the `cost.predictor` block written into an MCU config."""
+def predictor_settings(predictor, heldout_summary, plain_summary, cv_summary, overhead_ms, source) -> dict:
+    """The `cost` settings `--write` stores: the coefficients fitted on the training part of the split,
+    their error (ms) on the held-out part and under 5-fold CV, and the per-invoke overhead (the median
+    Invoke - op gap of the single-op models)."""
 
     def rounded(summary):
         return {
@@ -175,35 +176,16 @@ def predictor_section(predictor, heldout_summary, plain_summary, cv_summary, ove
             for k, v in summary.items()
         }
 
-    section = {
+    return {
+        "invoke_overhead_ms": round(overhead_ms, 6),
         "predictor": {
             **predictor.to_config(),
-            "fitted_on": source,
+            "fitted_on": f"{source} (calibrate --write, {date.today().isoformat()})",
             "heldout": rounded(heldout_summary),
             "heldout_plain_features": rounded(plain_summary),
             "cv5": rounded(cv_summary),
-        }
+        },
     }
-    lines = yaml.safe_dump(section, sort_keys=False, width=1000).splitlines()
-    header = [
-        f"  # Written by `python -m micronas.cost.calibrate --write` on {date.today().isoformat()}: "
-        "coefficients",
-        "  # fitted on the training part of a stratified 80/20 split; `heldout` is their error (ms) on the",
-        "  # other 20 %, `cv5` the 5-fold cross-validated error; both over groups with >= 5 entries.",
-        f"  invoke_overhead_ms: {overhead_ms:.6f}   # median(Invoke - op) over the measured single-op models",
-    ]
-    return "\n".join(header + ["  " + line for line in lines]) + "\n"
-
-
-def write_predictor(mcu_name: str, section: str) -> None:
-    """Replace the generated tail of `conf/mcu/<mcu_name>.yaml`'s cost block with `section`."""
-    path = CONF_DIR / "mcu" / f"{mcu_name}.yaml"
-    lines = path.read_text().splitlines(keepends=True)
-    if "cost:\n" not in lines:
-        raise ConfigError(f"{path} has no top-level cost: section to write the predictor into.")
-    marker = "  # Written by `python -m micronas.cost.calibrate"
-    cut = next((i for i, line in enumerate(lines) if line.startswith(marker)), len(lines))
-    path.write_text("".join(lines[:cut]) + section)
 
 
 def invoke_overhead_ms(entries: list[LutEntry]) -> float:
@@ -261,18 +243,10 @@ def report(entries, clock_hz, holdout, seed) -> dict:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=nucleo_l552")
-    parser.add_argument("--records", help="reference records file or folder instead of the MCU's LUT file")
+    parser = fit_command_parser(__doc__.split("\n\n")[0], "the fitted predictor")
     parser.add_argument("--features", default="extended", choices=FEATURE_SETS, help="feature set to ship")
-    parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per group")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--write", action="store_true", help="store the fitted predictor in conf/mcu/<mcu>.yaml"
-    )
     args = parser.parse_args(argv)
-    if not 0 < args.holdout < 1:
-        raise ConfigError(f"--holdout {args.holdout} is not valid; give a share between 0 and 1, e.g. 0.2.")
+    check_holdout(args.holdout)
     mcu = load_config("search", args.overrides).mcu
     entries = load_entries(mcu, args.records)
     clock_hz = int(mcu.clock_hz) if mcu.clock_hz else None
@@ -283,11 +257,13 @@ def main(argv: list[str] | None = None) -> None:
             f"reference records {Path(args.records).name}" if args.records else f"LUT {mcu.cost.lut_path}"
         )
         source = f"{origin}: {len(entries)} ok entries, 80/20 split with seed {args.seed}"
-        section = predictor_section(
+        settings = predictor_settings(
             predictor, heldout_summary, results["plain"][1], cv_summary, invoke_overhead_ms(entries), source
         )
-        write_predictor(str(mcu.name), section)
-        print(f"\nwrote the {args.features} predictor into conf/mcu/{mcu.name}.yaml")
+        changes = {f"cost.{key}": value for key, value in settings.items()}
+        path = store_board_settings(str(mcu.name), changes | runtime_from_command_line(args.overrides, mcu))
+        print(f"\nwrote the {args.features} predictor (held-out MAPE {heldout_summary['mape_pct']:.2f} %) "
+              f"into {path}")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ class DeviceIdentity:
             if mcu.board != "host":
                 raise ConfigError(
                     f"mcu.cost.runtime_version is null for {mcu.name}; set it to the TFLM version of the "
-                    f"board's firmware (null means the host's tflite-micro package)."
+                    f"board's firmware (null means the host's tflite-micro package) once, on the "
+                    f"import_records, profile or calibrate --write command, which stores it."
                 )
             runtime_version = f"tflite-micro {metadata.version('tflite-micro')}"
         return cls(

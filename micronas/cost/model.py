@@ -160,8 +160,10 @@ class CostModel:
                     return OpLatency(other.latency(self.statistic), "measured-other-activation")
         if self.predictor is None:
             raise MicronasError(
-                f"mcu={self.name} has no measured entry for {key} and no fitted predictor; profile the "
-                f"device first (python -m micronas.cost.profile mcu={self.name} dataset=NAME)."
+                f"mcu={self.name} has no measured entry for {key} and no fitted predictor; import the "
+                f"board's measured single-op records (python -m micronas.cost.import_records PATH "
+                f"mcu={self.name}) or profile it (python -m micronas.cost.profile mcu={self.name} "
+                f"dataset=NAME), then calibrate (python -m micronas.cost.calibrate mcu={self.name} --write)."
             )
         log.debug("%s: %s predicted (no measured entry)", self.name, key)
         return OpLatency(self.predictor.predict_ms(op), "predicted")

@@ -11,7 +11,8 @@ built as a one-layer Keras model, converted to full int8 (random calibration win
 int8 kernels does not depend on the values), checked to hold exactly that operator, loaded on the
 device and timed (warm-ups, then repeats; the median is kept). Each entry is appended and synced
 before the next op starts, so a killed run loses at most one op and a restart continues with the
-first missing one. Ops that fail are stored as `failed:<reason>` and not retried.
+first missing one. Ops that fail are stored as `failed:<reason>` and not retried. A
+`mcu.cost.runtime_version` given here is stored in the user's copy of the MCU config.
 
 On a device that times each operator (a board), the op time is its own; the in-process host
 interpreter only times whole `Invoke()`s, so there the op time is the invoke time minus the per-invoke
@@ -28,6 +29,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from micronas.config import load_config  # noqa: E402
+from micronas.cost.board_settings import remember_runtime_version  # noqa: E402
 from micronas.cost.enumerate import enumerate_ops  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry  # noqa: E402
 from micronas.errors import ConfigError, MicronasError, exit_on_user_error  # noqa: E402
@@ -170,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     space = SearchSpace.from_config(cfg)
     ops = enumerate_ops(space)
     table = LookupTable(cfg.mcu.cost.lut_path, DeviceIdentity.from_mcu(cfg.mcu))
+    remember_runtime_version(args.overrides, cfg.mcu)
     before = sum(op in table for op in ops)
     with open_profiling_device(cfg.mcu) as device:
         added = profile_ops(ops, device, table, args.warmups, args.repeats, args.limit)

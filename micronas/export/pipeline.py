@@ -1,4 +1,4 @@
-"""`export_network`: a trained `DiscreteNet` to `model_int8.tflite` and `model_data.h`, with checks.
+"""`export_network`: a trained `DiscreteNet` to `model_int8.tflite` and `model_data.h`/`.cc`, with checks.
 
 Checks (docs/method.md §9.4-9.5): the Keras float logits match PyTorch within 1e-4 on up to 256
 windows; the converted graph has int8 I/O, only CONV_2D/ADD/MEAN/SOFTMAX, no float tensors, and
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from micronas.export.c_array import write_c_header
+from micronas.export.c_files import write_handoff
 from micronas.export.convert import check_representative, to_int8_tflite
 from micronas.export.flatbuffer import check_deployable, read_graph, to_opspecs
 from micronas.export.keras_model import logits_model, to_keras
@@ -21,7 +21,6 @@ from micronas.space.opspec import OpSpec
 FLOAT_TOLERANCE = 1e-4
 FLOAT_CHECK_WINDOWS = 256
 TFLITE_NAME = "model_int8.tflite"
-HEADER_NAME = "model_data.h"
 
 
 class ExportError(RuntimeError):
@@ -35,6 +34,7 @@ class ExportedModel:
     tflite: bytes
     tflite_path: Path
     header_path: Path
+    source_path: Path
     ops: list[OpSpec]
     float_max_abs_diff: float
 
@@ -70,7 +70,8 @@ def check_ops(model: bytes, expected: list[OpSpec]) -> None:
 
 
 def export_network(net: DiscreteNet, representative: np.ndarray, out_dir) -> ExportedModel:
-    """Export `net` (trained, BN in inference mode) to `out_dir/model_int8.tflite` and `model_data.h`.
+    """Export `net` (trained, BN in inference mode) to `out_dir/model_int8.tflite` and `model_data.h`/`.cc`
+    (the model's own facts; `micronas.train.run` adds the data's and the board's).
 
     `representative` holds calibration windows `[n, 1, T, S]` from the training data (docs/method.md §9.5:
     500 stratified windows).
@@ -89,5 +90,5 @@ def export_network(net: DiscreteNet, representative: np.ndarray, out_dir) -> Exp
     out_dir.mkdir(parents=True, exist_ok=True)
     tflite_path = out_dir / TFLITE_NAME
     tflite_path.write_bytes(model)
-    header_path = write_c_header(model, out_dir / HEADER_NAME)
-    return ExportedModel(model, tflite_path, header_path, expected, difference)
+    files = write_handoff(model, out_dir)
+    return ExportedModel(model, tflite_path, files.header, files.source, expected, difference)

@@ -74,8 +74,7 @@ def build(core: str = "m33", sources: str | Path | None = None, jobs: int = 2) -
         raise FirmwareError(f"core={core} is not valid; valid cores are: {', '.join(CORES)}.")
     compiler = check_toolchain()
     folder = sources_dir(sources)
-    pins = json.dumps({name: pin.commit for name, pin in sorted(PINS.items())})
-    base = hashlib.sha256(f"{compiler}\n{pins}".encode()).hexdigest()[:16]
+    base = _sources_key(compiler)
     key = _firmware_hash(core, base)
     out = cache_root() / "firmware" / f"{core}-{key}"
     record = out / "firmware.json"
@@ -103,6 +102,16 @@ def build(core: str = "m33", sources: str | Path | None = None, jobs: int = 2) -
     partial.write_text(json.dumps(asdict(firmware), indent=2) + "\n")
     partial.replace(record)
     return firmware
+
+
+def _sources_key(compiler: str) -> str:
+    pins = json.dumps({name: pin.commit for name, pin in sorted(PINS.items())})
+    return hashlib.sha256(f"{compiler}\n{pins}".encode()).hexdigest()[:16]
+
+
+def unpacked_sources(sources: str | Path | None = None) -> Path:
+    """The pinned sources unpacked (once, into the cache) as the firmware build compiles them."""
+    return unpack(sources_dir(sources), cache_root() / "tflm-sources" / _sources_key(check_toolchain()))
 
 
 def _firmware_hash(core: str, base: str) -> str:

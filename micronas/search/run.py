@@ -25,6 +25,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from micronas.checkpoints import load_checkpoint
 from micronas.config import to_yaml
+from micronas.cost.arena_fit import check_arena_model
 from micronas.cost.expected import ExpectedCosts
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
@@ -225,6 +226,7 @@ def run_search(cfg, out_dir: Path) -> dict:
     space = SearchSpace(*dm.input_shape, dm.num_classes)
     cost_model = CostModel.from_mcu(cfg.mcu)
     check_latency_table(space, cost_model, cfg.mcu, cfg.dataset.name)
+    check_arena_model(cost_model)
     cheapest = check_feasible(space, cost_model, dict(cfg.constraints))
     if cfg.search.method != "random":
         _check_checkpoint(cfg, dm, space, checkpoint)

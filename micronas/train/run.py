@@ -17,7 +17,8 @@ from micronas.config import positive_int, to_yaml, validate
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
-from micronas.export.pipeline import HEADER_NAME, TFLITE_NAME, nchw_to_nhwc
+from micronas.export.c_files import EXAMPLE_NAME, HEADER_NAME, SOURCE_NAME, HandoffMetadata, write_handoff
+from micronas.export.pipeline import TFLITE_NAME, nchw_to_nhwc
 from micronas.hardware.open import open_device
 from micronas.hardware.output_check import OutputCheck, fixed_windows
 from micronas.metrics import confusion_matrix
@@ -190,7 +191,8 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
             {"search_run_id": search_run_id, "mlflow_run_id": run_id, "tracking_uri": cfg.logger.tracking_uri}
         )
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-        for name in ("summary.json", "config.yaml", "measurement.json", TFLITE_NAME, HEADER_NAME,
+        for name in ("summary.json", "config.yaml", "measurement.json", TFLITE_NAME, HEADER_NAME, SOURCE_NAME,
+                     EXAMPLE_NAME,
                      "confusion_float_test.png", "confusion_int8_test.png", "costs.md"):
             client.log_artifact(run_id, str(out_dir / name))
     client.set_terminated(run_id, "FINISHED")
@@ -216,8 +218,7 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
         child.finalize("success")
     chosen = min(results, key=lambda r: r["record"]["arch_val_loss"])  # selection never looks at test
     if chosen["folder"] != out_dir:
-        for name in (TFLITE_NAME, HEADER_NAME):
-            shutil.copyfile(chosen["folder"] / name, out_dir / name)
+        shutil.copyfile(chosen["folder"] / TFLITE_NAME, out_dir / TFLITE_NAME)
 
     k = dm.num_classes
     for label, evaluation in (("float", chosen["float"]["test"]), ("int8", chosen["int8"]["test"])):
@@ -237,6 +238,10 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
     (out_dir / "measurement.json").write_text(json.dumps(record, indent=2) + "\n")
     statistic = str(cfg.mcu.cost.get("latency_statistic") or "median")
     measured = MeasuredCosts.from_record(record, statistic)
+    mean, std = dm.normalization
+    handoff = HandoffMetadata(dm.channel_names, mean, std, dm.class_names, str(cfg.mcu.board),
+                              predicted.arena_bytes, measured.arena_bytes)
+    write_handoff(chosen["exported"].tflite, out_dir, handoff)
     unit = latency_unit(cfg.mcu)
     rows = comparison(predicted, measured, unit)
     (out_dir / "costs.md").write_text(costs_markdown(rows))
@@ -292,6 +297,8 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
         "files": {
             "model": str(out_dir / TFLITE_NAME),
             "header": str(out_dir / HEADER_NAME),
+            "source": str(out_dir / SOURCE_NAME),
+            "example": str(out_dir / EXAMPLE_NAME),
             "measurement": str(out_dir / "measurement.json"),
         },
     }
@@ -335,7 +342,8 @@ def _print_report(summary: dict, out_dir: Path) -> None:
         OutputCheck.from_dict(summary["output_check"]).describe(),
         f"budgets (measured): {verdicts or 'none set'}",
         f"model:    {summary['files']['model']}",
-        f"C header: {summary['files']['header']}",
+        f"C files:  {summary['files']['header']}, {SOURCE_NAME}, {EXAMPLE_NAME} (model, input statistics, "
+        "labels, arena, op resolver)",
         f"summary:  {out_dir / 'summary.json'}",
         f"MLflow:   run {summary['mlflow_run_id']} in {summary['tracking_uri']}"
         + (f" (child of search run {summary['search_run_id']})" if summary["search_run_id"] else ""),

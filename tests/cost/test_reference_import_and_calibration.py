@@ -117,7 +117,7 @@ def test_calibrate_refuses_a_bad_holdout_share(capsys):
 
 def test_an_identity_is_what_the_importer_writes(reference_dir, tmp_path):
     mcu = load_config("search", ["mcu=nucleo_f446re", f"mcu.cost.lut_path={tmp_path / 'f.jsonl'}"]).mcu
-    added, _ = import_records.import_records(
+    added, _, _ = import_records.import_records(
         str(reference_dir / "nucleo_f446re" / "ucihar_128x9_b.json"), mcu
     )
     identity, _ = read_lut(tmp_path / "f.jsonl")

@@ -83,8 +83,9 @@ def test_tflite_operators_are_exactly_the_architecture_ops(case):
 
 def test_header_holds_the_model_bytes(case):
     _, exported = case
-    text = exported.header_path.read_text()
+    text = exported.source_path.read_text()
     assert f"g_model_data_len = {len(exported.tflite)};" in text and "alignas(16)" in text
+    assert "extern const unsigned char g_model_data[];" in exported.header_path.read_text()
     body = text[text.index("{") + 1 : text.index("};")]
     assert bytes(int(v, 16) for v in re.findall(r"0x([0-9a-f]{2})", body)) == exported.tflite
 

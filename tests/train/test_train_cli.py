@@ -46,7 +46,10 @@ def test_train_py_retrains_exports_measures_and_logs_a_child_run_of_the_search(h
     chosen = min(summary["repeats"], key=lambda r: r["arch_val_loss"])
     assert summary["selected_seed"] == chosen["seed"]
     assert model == (run_dir / f"seed_{chosen['seed']}" / "model_int8.tflite").read_bytes()
-    assert f"_len = {len(model)};" in (run_dir / "model_data.h").read_text()
+    assert f"_len = {len(model)};" in (run_dir / "model_data.cc").read_text()
+    header = (run_dir / "model_data.h").read_text()
+    assert f"kTensorArenaMeasuredBytes = {summary['measured']['arena_bytes']};" in header
+    assert f"kTensorArenaPredictedBytes = {summary['predicted']['arena_bytes']};" in header
     record = json.loads((run_dir / "measurement.json").read_text())
     assert len(record["measurement"]["invoke_ticks"]) == 3
     for name in ("latency", "arena", "flash"):
@@ -69,7 +72,8 @@ def test_train_py_retrains_exports_measures_and_logs_a_child_run_of_the_search(h
         metrics
     )
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"summary.json", "model_int8.tflite", "model_data.h", "measurement.json", "costs.md",
+    assert {"summary.json", "model_int8.tflite", "model_data.h", "model_data.cc", "model_example.cc",
+            "measurement.json", "costs.md",
             "confusion_int8_test.png", "config.yaml"} <= artifacts
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     assert sorted(c.data.tags["seed"] for c in children) == ["0", "1"]

@@ -62,11 +62,22 @@ def sample_sizes_curve(train, heldout, sizes=(10, 30, 100), draws=5, seed=0) -> 
     return curve
 
 
-def board_entries(records: str | Path, clock_hz: int) -> list[LutEntry]:
-    """A board's measured single-op records as LUT entries (cycles), the first measured one per op."""
+def board_entries(measured: str | Path, clock_hz: int, board: str | None = None) -> list[LutEntry]:
+    """A board's measured ops in cycles, the first per op: reference records (a .json or a folder) or
+    the board's own LUT (a .jsonl of micronas.cost.profile; refused when it is another `board`'s)."""
+    if str(measured).endswith(".jsonl"):
+        identity, found = read_lut(measured)
+        if board is not None and identity.board != board:
+            raise DataError(f"{measured} was measured on {identity.board}, not on {board}; give this "
+                            "board's LUT.")
+        found = [entry for entry in found if entry.ok and entry.latency_cycles is not None]
+        if not found:
+            raise DataError(f"{measured} holds no cycle counts; a CPI needs ops timed in cycles on the "
+                            "board.")
+    else:
+        found = [record_entry(record, clock_hz, source) for source, record in load_records(measured)]
     entries: dict[str, LutEntry] = {}
-    for source, record in load_records(records):
-        entry = record_entry(record, clock_hz, source)
+    for entry in found:
         if entry.ok:
             entries.setdefault(entry.op.key(), entry)
     return list(entries.values())
@@ -138,8 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--qemu-lut", required=True,
                         help="a LUT profiled in QEMU for the board's core (python -m micronas.cost.profile "
                         "mcu=qemu_m33 dataset=ucihar)")
-    parser.add_argument("--records", help="the board's measured records, a .json or a folder "
-                        "(default: $MICRONAS_REFERENCE_DIR/BOARD)")
+    parser.add_argument("--records", help="the board's measured ops: reference records (a .json or a folder) "
+                        "or its LUT profiled in cycles (.jsonl) (default: $MICRONAS_REFERENCE_DIR/BOARD)")
     parser.add_argument("--measurement", help="a QEMU measurement.json of MODEL (python -m "
                         "micronas.hardware.measure MODEL mcu=qemu_m33); default: each op from --qemu-lut")
     parser.add_argument("--out", help="also write the fit and the conversion to this JSON file")
@@ -158,11 +169,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.measurement and not args.model:
         raise ConfigError(f"--measurement {args.measurement} needs the MODEL it measured as an argument.")
     if not (args.records or os.environ.get("MICRONAS_REFERENCE_DIR")):
-        raise ConfigError("no measured records are given: pass --records DIR (the board's records) or set "
-                          "MICRONAS_REFERENCE_DIR to the folder that holds one folder per board.")
+        raise ConfigError("no measured ops are given: pass --records (the board's records or LUT) or set "
+                          "MICRONAS_REFERENCE_DIR to the folder that holds one folder of records per board.")
     records = args.records or Path(os.environ["MICRONAS_REFERENCE_DIR"]) / args.board
     counted = _qemu_lut(args.qemu_lut, str(mcu.core))
-    pairs = matched_pairs(board_entries(records, int(mcu.clock_hz)), counted)
+    pairs = matched_pairs(board_entries(records, int(mcu.clock_hz), str(mcu.board)), counted)
     if not pairs:
         raise DataError(f"no operator of {records} is in {args.qemu_lut}; profile the board's ops in QEMU "
                         f"first (python -m micronas.cost.profile mcu={QEMU_MCU[str(mcu.core)]} dataset=...).")

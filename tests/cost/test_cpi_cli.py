@@ -126,3 +126,19 @@ def test_bad_input_is_refused_in_one_sentence(reference_dir, tmp_path, capsys):
         str(tmp_path / "no.tflite"))
     assert "--measurement m.json needs the MODEL" in run(
         capsys, "--board", "nucleo_l552", "--qemu-lut", lut, "--records", records, "--measurement", "m.json")
+
+
+def test_the_boards_own_lut_in_cycles_serves_as_its_measured_ops(reference_dir, tmp_path, capsys):
+    entries = measured(reference_dir)
+    lut = str(qemu_lut(tmp_path / "qemu.jsonl", entries))
+    board_lut = tmp_path / "nucleo_l552.jsonl"
+    table = LookupTable(board_lut, DeviceIdentity.from_mcu(load_config("search", ["mcu=nucleo_l552"]).mcu))
+    for entry in entries:
+        table.append(entry)
+    out = tmp_path / "cpi.json"
+    main(["--board", "nucleo_l552", "--qemu-lut", lut, "--records", str(board_lut), "--out", str(out)])
+    cpi = json.loads(out.read_text())["cpi"]
+    assert {g: cpi[g] for g in RATIO if g in cpi} == pytest.approx({g: RATIO[g] for g in RATIO if g in cpi})
+    m4_lut = str(qemu_lut(tmp_path / "m4.jsonl", entries, "qemu_m4"))
+    assert f"{board_lut} was measured on NUCLEO-L552ZE-Q, not on NUCLEO-F446RE" in run(
+        capsys, "--board", "nucleo_f446re", "--qemu-lut", m4_lut, "--records", str(board_lut))

@@ -71,7 +71,8 @@ def bench_build(kept: dict, save) -> dict:
                      "load_1min_before_after": load}
         save(out)
         print(f"  {core}: cold {cold:6.1f} s, cached {cached:.3f} s, flash {firmware.flash_bytes} B, "
-              f"RAM {firmware.ram_bytes} B (1 MiB arena, 64 KiB results); load average {load[0]} -> {load[1]}")
+              f"RAM {firmware.ram_bytes} B (1 MiB arena, 64 KiB results); load average {load[0]} -> "
+              f"{load[1]}")
     return out
 
 

@@ -32,13 +32,12 @@ import numpy as np  # noqa: E402
 
 from micronas.config import load_config  # noqa: E402
 from micronas.cost.calibrate import learning_curve, stratified_sample  # noqa: E402
-from micronas.cost.cpi import sample_sizes_curve  # noqa: E402
+from micronas.cost.cpi import board_entries, matched_pairs, sample_sizes_curve  # noqa: E402
 from micronas.cost.enumerate import enumerate_ops  # noqa: E402
 from micronas.cost.graph import op_graph  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
 from micronas.cost.memory import estimate_arena, tflm_build  # noqa: E402
 from micronas.cost.profile import profile_ops, single_op_tflite  # noqa: E402
-from micronas.cost.reference_records import load_records, record_entry  # noqa: E402
 from micronas.firmware.build import CORES, build  # noqa: E402
 from micronas.hardware.qemu import QemuDevice  # noqa: E402
 from micronas.space.searchspace import SearchSpace  # noqa: E402
@@ -72,7 +71,8 @@ def bench_build(kept: dict, save) -> dict:
                      "load_1min_before_after": load}
         save(out)
         print(f"  {core}: cold {cold:6.1f} s, cached {cached:.3f} s, flash {firmware.flash_bytes} B, "
-              f"RAM {firmware.ram_bytes} B (1 MiB arena, 64 KiB results); load average {load[0]} -> {load[1]}")
+              f"RAM {firmware.ram_bytes} B (1 MiB arena, 64 KiB results); load average {load[0]} -> "
+              f"{load[1]}")
     return out
 
 
@@ -132,32 +132,18 @@ def bench_models(cores) -> dict:
     return out
 
 
-def measured_entries(board: str) -> list:
-    """The board's measured single-op records as LUT entries (cycles), one per distinct op."""
-    clock = int(load_config("search", [f"mcu={board}"]).mcu.clock_hz)
-    entries = {}
-    for source, record in load_records(SHARED / "reference" / "mcu-measurements" / board):
-        entry = record_entry(record, clock, source)
-        if entry.ok:
-            entries.setdefault(entry.op, entry)
-    return list(entries.values())
-
-
 def bench_cpi(board: str, count: int) -> dict:
     """CPI fitted on 10/30/100 measured ops (median of 5 draws) vs today's predictor, on the same held-out half."""
     core = BOARDS[board]
     cfg = load_config("search", [f"mcu=qemu_{core}"])
     clock = int(load_config("search", [f"mcu={board}"]).mcu.clock_hz)
-    chosen = stratified_sample(measured_entries(board), count, np.random.default_rng(0))
+    records = SHARED / "reference" / "mcu-measurements" / board
+    chosen = stratified_sample(board_entries(records, clock), count, np.random.default_rng(0))
     table = LookupTable(DATA / f"cpi_qemu_{core}.jsonl", DeviceIdentity.from_mcu(cfg.mcu))
     with QemuDevice(core) as device:
         profile_ops([e.op for e in chosen], device, table, warmups=1, repeats=1)
-    pairs, kept = [], []
-    for entry in chosen:
-        qemu = table.get(entry.op)
-        if qemu is not None:  # instructions = ms * 10^6 (counter_hz 10^9)
-            pairs.append((entry.op, qemu.latency_ms * 1e6, entry.latency_cycles))
-            kept.append(entry)
+    kept = [entry for entry in chosen if table.get(entry.op) is not None]
+    pairs = matched_pairs(kept, {entry.op.key(): table.get(entry.op) for entry in kept})
     order = np.random.default_rng(1).permutation(len(pairs))
     train, heldout = [pairs[i] for i in order[::2]], [pairs[i] for i in order[1::2]]
     cpi_curve = sample_sizes_curve(train, heldout)

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from micronas.metrics import accuracy, macro_f1
+from micronas.train.augment import Augmentation
 
 
 @dataclass(frozen=True)
@@ -33,19 +34,23 @@ class Accelerator:
 
 
 class ClassifierModule(pl.LightningModule):
-    """Cross-entropy training of one network; logs train/val loss and accuracy per epoch."""
+    """Cross-entropy training of one network; logs train/val loss and accuracy per epoch. Weight-training
+    batches may be augmented and their loss label-smoothed; arch-val sees plain windows and plain loss."""
 
-    def __init__(self, net: nn.Module, lr: float = 1e-3):
+    def __init__(self, net: nn.Module, lr: float = 1e-3, augmentation: Augmentation = Augmentation(),
+                 label_smoothing: float = 0.0):
         super().__init__()
         self.net, self.lr = net, lr
+        self.augmentation, self.label_smoothing = augmentation, label_smoothing
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def _step(self, batch, split: str) -> torch.Tensor:
         x, y = batch
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
+        training = split == "train"
+        logits = self.net(self.augmentation(x) if training else x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if training else 0.0)
         self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, prog_bar=split == "val")
         self.log(f"{split}/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
         return loss
@@ -145,7 +150,8 @@ def quiet_lightning():
 
 def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, lr: float = 1e-3,
                    logger=False, callbacks=(), progress: bool = False, ckpt_path: str | None = None,
-                   accelerator: Accelerator = Accelerator()) -> RestoreBest:
+                   accelerator: Accelerator = Accelerator(), augmentation: Augmentation = Augmentation(),
+                   label_smoothing: float = 0.0) -> RestoreBest:
     """Train `net` on the weight-training split, stop early on the arch-val loss, restore the best weights.
 
     Returns the `RestoreBest` callback (best arch-val loss and its epoch); `net` ends on the CPU. Seed
@@ -160,6 +166,7 @@ def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, l
             enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
             deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
         )
-        trainer.fit(ClassifierModule(net, lr), datamodule.train_dataloader(), datamodule.val_dataloader(),
+        module = ClassifierModule(net, lr, augmentation, label_smoothing)
+        trainer.fit(module, datamodule.train_dataloader(), datamodule.val_dataloader(),
                     ckpt_path=ckpt_path, weights_only=True)
     return best

@@ -16,6 +16,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from micronas.checkpoints import load_checkpoint
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
+from micronas.train.augment import Augmentation
 from micronas.train.module import Accelerator, fit_classifier
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def train_repeat(
         progress=progress,
         ckpt_path=str(last) if resumed is not None else None,
         accelerator=accelerator,
+        augmentation=Augmentation.from_config(recipe.get("augmentation")),
+        label_smoothing=float(recipe.get("label_smoothing", 0.0)),
     )
     torch.save(
         {"weights": net.state_dict(), "best_epoch": best.best_epoch, "arch_val_loss": best.best}, trained

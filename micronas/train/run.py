@@ -26,6 +26,7 @@ from micronas.space.architecture import Architecture
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
 from micronas.tracking.status import run_status
 from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
+from micronas.train.augment import Augmentation
 from micronas.train.costs import MeasuredCosts, comparison, measure_model, measured_verdicts
 from micronas.train.int8 import drop_points, export_and_score
 from micronas.train.module import Accelerator, Evaluation, evaluate
@@ -57,6 +58,11 @@ def check_recipe(recipe) -> None:
         ("measurement.output_windows", recipe.measurement.output_windows, 1),
     ):
         positive_int(f"retraining.{key}", value, least)
+    Augmentation.from_config(recipe.get("augmentation"))
+    smoothing = recipe.get("label_smoothing", 0.0)
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0.0 <= smoothing < 1.0:
+        raise ConfigError(f"retraining.label_smoothing={smoothing!r} is not valid: use a number from 0 (off) "
+                          "up to, not including, 1.")
 
 
 def load_architecture(cfg) -> tuple[Architecture, Path]:

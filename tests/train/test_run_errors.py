@@ -36,6 +36,10 @@ def test_a_missing_architecture_file_is_named_in_one_line_by_train_py(tmp_path):
         (["retraining.quantization.method=int4"],
          r"retraining.quantization.method=int4 is not valid; valid methods are: ptq, qat, auto\.$"),
         (["retraining.repeats=0"], r"retraining.repeats=0 is not valid; use an integer of at least 1\.$"),
+        (["retraining.label_smoothing=1.0"], r"retraining.label_smoothing=1.0 is not valid: use a number from 0"),
+        (["retraining.augmentation.jitter_std=nan"],
+         r"retraining.augmentation.jitter_std=nan is not valid: use a number from 0 \(off\) to 1"),
+        (["retraining.augmentation.scale_std=big"], r"retraining.augmentation.scale_std='big' is not valid"),
     ],
 )
 def test_an_unset_arch_and_a_bad_recipe_are_refused(tmp_path, host_setup, overrides, message):

@@ -220,10 +220,10 @@ class Architecture:
         except ArchitectureError as error:
             raise ArchitectureError(f"{path}: {error}") from None
 
-    # ---- relaxed weights ---------------------------------------------------------------------------
+    # ---- relaxed choices ---------------------------------------------------------------------------
 
     def one_hot(self) -> dict[str, torch.Tensor]:
-        """This architecture as relaxed weights: `{decision key: one-hot float tensor}`."""
+        """This architecture as relaxed choices: `{decision key: one-hot float tensor}`."""
         weights = {}
         for decision in self.space.decisions:
             vector = torch.zeros(decision.ways)

@@ -93,16 +93,17 @@ class ConvBNReLU(nn.Module):
         self.bn.num_batches_tracked.copy_(bn.num_batches_tracked)
 
 
-def width_mask(width_weights: torch.Tensor, widths: tuple[int, ...]) -> torch.Tensor:
-    """Cumulative channel mask `mask_c = sum_{i : widths[i] > c} w_i` (docs/method.md §3.5).
+def width_mask(width_probs: torch.Tensor, widths: tuple[int, ...]) -> torch.Tensor:
+    """Cumulative channel mask `mask_c = sum_{i : widths[i] > c} p_i` over the width probabilities `p`
+    (docs/method.md §3.5).
 
     `widths` are `g, 2g, ..., m*g`; the mask has `widths[-1]` entries.
     """
     step, ways = widths[0], len(widths)
     # at_least[i] = sum_{j >= i} w_j, as a product with an upper-triangular matrix of ones (deterministic
     # on a GPU, unlike cumsum and repeat_interleave's backward)
-    upper = torch.ones(ways, ways, dtype=width_weights.dtype, device=width_weights.device).triu()
-    at_least = upper @ width_weights
+    upper = torch.ones(ways, ways, dtype=width_probs.dtype, device=width_probs.device).triu()
+    at_least = upper @ width_probs
     return at_least.unsqueeze(1).expand(ways, step).reshape(-1)
 
 

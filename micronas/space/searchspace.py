@@ -11,7 +11,7 @@ Decision layout (the contract with the cost model and the search module):
 * `SearchSpace.decisions` is the ordered list of every decision: cells in network order, and within
   a cell the order of `DECISIONS[cell.type]`. Each `Decision` has the cell index, the cell type
   (`"tr"`, `"sf_reduce"`, `"sf"`), the decision name and its option values.
-* Relaxed weights (what `SuperNet.forward(x, weights)` takes) and logits are dicts from
+* Relaxed choices (what `SuperNet.forward(x, choices)` takes) and logits are dicts from
   `Decision.key` (`"cell{index}.{name}"`, e.g. `"cell3.block_width"`) to a 1-D tensor of length
   `Decision.ways`; entry `i` belongs to `Decision.options[i]`. `SearchSpace.logit_shapes()` gives
   the shapes. Binary decisions have options `(False, True)`, so index 1 is "on": `branch3`,
@@ -161,7 +161,7 @@ class SearchSpace:
         return sum(d.ways for d in self.decisions)
 
     def logit_shapes(self) -> dict[str, tuple[int]]:
-        """`{decision key: (ways,)}` in decision order: the shapes of logits and relaxed weights."""
+        """`{decision key: (ways,)}` in decision order: the shapes of logits and relaxed choices."""
         return {d.key: (d.ways,) for d in self.decisions}
 
     def cell_outcomes(self, cell: CellPlan) -> int:

@@ -1,9 +1,9 @@
-"""`SuperNet`: every architecture of a `SearchSpace` in one module, driven by relaxed choice weights.
+"""`SuperNet`: every architecture of a `SearchSpace` in one module, driven by relaxed choices.
 
-`SuperNet(space)(x, weights)` takes `x` as `[B, 1, T, S]` and `weights` as a dict from every
+`SuperNet(space)(x, choices)` takes `x` as `[B, 1, T, S]` and `choices` as a dict from every
 `Decision.key` of the space to a probability vector of length `Decision.ways` (see
 `micronas.space.searchspace`). Gumbel-softmax samples, plain softmax (DARTS) and one-hot vectors
-(`Architecture.one_hot()`) all fit; with one-hot weights the output equals the `DiscreteNet` of
+(`Architecture.one_hot()`) all fit; with one-hot choices the output equals the `DiscreteNet` of
 that architecture when it shares the weights (`DiscreteNet.load_from_supernet`). It returns class
 logits `[B, num_classes]` (pooled, before softmax).
 
@@ -50,8 +50,8 @@ class TRSuperCell(nn.Module):
     def out_channels(self) -> int:
         return TR_WIDTHS[-1]
 
-    def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
-        return self.candidates(x, weights["kernel"][:, None] * width_mask(weights["width"], TR_WIDTHS)[None, :])
+    def forward(self, x: torch.Tensor, choices: dict) -> torch.Tensor:
+        return self.candidates(x, choices["kernel"][:, None] * width_mask(choices["width"], TR_WIDTHS)[None, :])
 
 
 class SFSuperCell(nn.Module):
@@ -78,19 +78,20 @@ class SFSuperCell(nn.Module):
     def out_channels(self) -> int:
         return SF_WIDTHS[-1]
 
-    def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
-        block_mask = width_mask(weights["block_width"], SF_WIDTHS)
-        on = [weights[f"branch{k}"][1] for k in BRANCH_KERNELS]
+    def forward(self, x: torch.Tensor, choices: dict) -> torch.Tensor:
+        block_mask = width_mask(choices["block_width"], SF_WIDTHS)
+        on = [choices[f"branch{k}"][1] for k in BRANCH_KERNELS]
         any_branch = 1 - (1 - on[0]) * (1 - on[1]) * (1 - on[2])
-        b = self.bottleneck(x, width_mask(weights["bottleneck_width"], SF_WIDTHS))
-        y = self.residual(x, residual_runs(weights["residual"][1], any_branch) * block_mask)
+        b = self.bottleneck(x, width_mask(choices["bottleneck_width"], SF_WIDTHS))
+        y = self.residual(x, residual_runs(choices["residual"][1], any_branch) * block_mask)
         for p_on, branch in zip(on, self.branches):
             y = y + branch(b, p_on * block_mask)
         return y
 
 
 class SuperNet(nn.Module):
-    """All architectures of `space`; `forward(x, weights)` mixes them by the relaxed choice weights."""
+    """All architectures of `space`; `forward(x, choices)` mixes them by the relaxed choices
+    (probability vectors; "weights" are always the network's parameters)."""
 
     def __init__(self, space: SearchSpace, dropout: float = DROPOUT):
         super().__init__()
@@ -107,25 +108,25 @@ class SuperNet(nn.Module):
             [d for d in space.decisions if d.cell == plan.index] for plan in space.cells
         ]
 
-    def check_weights(self, weights: dict) -> None:
-        """Refuse weights that miss a decision, add an unknown one, or have the wrong length."""
+    def check_choices(self, choices: dict) -> None:
+        """Refuse choices that miss a decision, add an unknown one, or have the wrong length."""
         expected = self.space.logit_shapes()
-        if set(weights) != set(expected):
-            missing, unknown = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
-            raise ValueError(f"relaxed weights lack {missing} and have unknown keys {unknown}")
+        if set(choices) != set(expected):
+            missing, unknown = sorted(set(expected) - set(choices)), sorted(set(choices) - set(expected))
+            raise ValueError(f"relaxed choices lack {missing} and have unknown keys {unknown}")
         for key, shape in expected.items():
-            if tuple(weights[key].shape) != shape:
+            if tuple(choices[key].shape) != shape:
                 raise ValueError(
-                    f"relaxed weights {key} have shape {tuple(weights[key].shape)}, expected {shape}"
+                    f"relaxed choices {key} have shape {tuple(choices[key].shape)}, expected {shape}"
                 )
 
-    def forward(self, x: torch.Tensor, weights: dict) -> torch.Tensor:
-        self.check_weights(weights)
+    def forward(self, x: torch.Tensor, choices: dict) -> torch.Tensor:
+        self.check_choices(choices)
         for cell, decisions in zip(self.cells, self._decisions_by_cell):
-            cell_weights = {d.name: weights[d.key] for d in decisions}
-            y = self.dropout(cell(x, cell_weights))
+            cell_choices = {d.name: choices[d.key] for d in decisions}
+            y = self.dropout(cell(x, cell_choices))
             if cell.plan.type == "sf":
-                skip = cell_weights["skip"]
+                skip = cell_choices["skip"]
                 y = skip[1] * x + skip[0] * y
             x = y
         return self.head(x).mean(dim=(2, 3))

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from micronas.config import check_command_line, validate
 from micronas.errors import MicronasError, exit_on_user_error
-from micronas.search.chain import retrain_after_search
+from micronas.chain import retrain_after_search
 from micronas.search.run import run_search
 from micronas.tracking.sweep import sweep_outcome
 

@@ -38,7 +38,7 @@ from micronas.cost.calibrate import (  # noqa: E402
 )  # noqa: E402
 from micronas.cost.expected import ExpectedCosts  # noqa: E402
 from micronas.cost.extremes import extreme  # noqa: E402
-from micronas.cost.fit_metrics import error_summary, format_summary  # noqa: E402
+from micronas.fit_metrics import error_summary, format_summary  # noqa: E402
 from micronas.cost.graph import single_op_graph  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
 from micronas.cost.memory import estimate_arena, tflm_build  # noqa: E402

@@ -22,7 +22,7 @@ from micronas.config import load_config
 from micronas.cost.board_settings import (
     check_holdout, fit_command_parser, runtime_from_command_line, store_board_settings,
 )
-from micronas.cost.fit_metrics import error_summary, format_summary
+from micronas.fit_metrics import error_summary, format_summary
 from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut
 from micronas.cost.predictor import FEATURE_SETS, LatencyPredictor, op_group
 from micronas.cost.reference_records import read_mcu_records

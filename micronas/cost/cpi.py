@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from micronas.cost.fit_metrics import error_summary
+from micronas.fit_metrics import error_summary
 from micronas.cost.lut import LutEntry, read_lut
 from micronas.cost.predictor import op_group
 from micronas.cost.reference_records import load_records, record_entry
@@ -44,7 +44,7 @@ def predict_cycles(cpi: dict[str, float], op, instructions: float) -> float:
 
 
 def heldout_error(cpi: dict[str, float], pairs) -> dict[str, float]:
-    """R^2, MAPE and the rest (fit_metrics.error_summary, in cycles) of `cpi` on `pairs`."""
+    """R^2, MAPE and the rest (micronas.fit_metrics.error_summary, in cycles) of `cpi` on `pairs`."""
     measured = [cycles for _, _, cycles in pairs]
     predicted = [predict_cycles(cpi, op, instructions) for op, instructions, _ in pairs]
     return error_summary(measured, predicted)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from micronas.cost.fit_metrics import error_summary
+from micronas.fit_metrics import error_summary
 from micronas.errors import DataError
 from micronas.report.figures import pareto_png, prediction_png
 from micronas.report.pareto import pareto_front

@@ -1,4 +1,7 @@
-"""`search.py ... retrain=true`: retrain, export and measure the found architecture in the same command."""
+"""`search.py ... retrain=true`: retrain, export and measure the found architecture in the same command.
+
+It sits above both `micronas.search` and `micronas.train`, the one module that joins them.
+"""
 
 from pathlib import Path
 
@@ -22,7 +25,7 @@ def retrain_config(search_cfg: DictConfig, arch_path: Path) -> DictConfig:
 
 def retrain_after_search(search_cfg: DictConfig, search_dir: Path, search_run_id: str) -> dict:
     """Run train.py's work on the search's architecture, into `<search run dir>/retrain`, as a child run."""
-    from micronas.train.run import run_training  # the retraining stack is only needed when chaining
+    from micronas.train.run import run_training  # TensorFlow is only needed when chaining
 
     cfg = retrain_config(search_cfg, search_dir / ARCHITECTURE_FILE)
     return run_training(cfg, search_dir / "retrain", search_run_id)

@@ -16,10 +16,11 @@ from pathlib import Path
 from micronas.budgets import budget_value, latency_unit, verdicts
 from micronas.cost.flash import FlashModel
 from micronas.cost.graph import op_graph
-from micronas.cost.lut import STATISTICS, DeviceIdentity, LutEntry, read_lut
+from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut, table_timing
 from micronas.cost.memory import ArenaEstimate, TflmBuild, estimate_arena, tflm_build
 from micronas.cost.predictor import LatencyPredictor
-from micronas.errors import ConfigError, MicronasError
+from micronas.errors import ConfigError, DataError, MicronasError
+from micronas.hardware.timing import STATISTICS
 from micronas.space.architecture import Architecture
 from micronas.space.opspec import OpSpec
 
@@ -107,6 +108,12 @@ class CostModel:
         entries = []
         if Path(cost.lut_path).is_file():
             _, entries = read_lut(cost.lut_path, DeviceIdentity.from_mcu(mcu))
+            if mcu.get("latency_source") == "host-profile" and table_timing(cost.lut_path) is None:
+                raise DataError(
+                    f"{cost.lut_path} is a micronas-lut/2 host table, timed by the wall clock without the "
+                    f"round protocol, so its entries do not add up to a measured Invoke; delete it and "
+                    f"profile again (python -m micronas.cost.profile mcu={mcu.name} dataset=NAME)."
+                )
         ok = [e for e in entries if e.ok]
         clock_hz = int(mcu.clock_hz) if mcu.clock_hz else None
         statistic = str(cost.get("latency_statistic") or "median")
@@ -182,6 +189,18 @@ class CostModel:
                 100 * result.predicted_share,
             )
         return result
+
+    def network_spread_ms(self, ops: list[OpSpec]) -> float:
+        """Sum of the inter-quartile ranges of the table entries `ops` read (0 for predicted ops): how far
+        the predicted sum moves with the entries' own timing noise, at worst."""
+        spread = 0.0
+        for op in ops:
+            entry = self.table.get(op.key())
+            if entry is None and op.kind == "conv2d":
+                entry = next((self.table[k] for k in (replace(op, activation=a).key() for a in ("relu", "none"))
+                              if k in self.table), None)
+            spread += entry.spread_ms if entry is not None else 0.0
+        return spread
 
     def arena(self, arch: Architecture) -> ArenaEstimate:
         """The TFLM arena of `arch` on this device (head + tail, and the live-set peak)."""

@@ -1,0 +1,107 @@
+"""The timing protocol of a device timed by a shared clock (the host): table entries, the per-invoke
+overhead and the measured Invoke of a deployed model all go through `time_models`.
+
+A model is timed in `rounds` rounds. A round loads the model, runs `warmups` untimed Invokes (warm arena,
+weights and code), then `burst` timed ones, and keeps the fastest of the burst: another process can only
+add time to an Invoke. The latency is the median of the round minima and its spread their inter-quartile
+range. Models timed together are interleaved round by round (1, 2, ..., n, 1, 2, ...), so that a slow
+spell of the machine falls on every model instead of on a few.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+
+from micronas.errors import ConfigError
+
+STATISTICS = ("median", "min")
+
+
+def summarise(values, statistic: str) -> float:
+    """`median` (boards, and the host's round minima) or `min` of `values`: the one function that turns
+    timed runs into a latency, for table entries and measured Invokes alike."""
+    if statistic not in STATISTICS:
+        raise ConfigError(
+            f"latency statistic {statistic!r} is not valid; valid ones are: {', '.join(STATISTICS)}."
+        )
+    return statistics.median(values) if statistic == "median" else min(values)
+
+
+@dataclass(frozen=True)
+class TimingProtocol:
+    """Rounds per model, untimed warm-up Invokes and timed Invokes per round."""
+
+    rounds: int = 9
+    warmups: int = 2
+    burst: int = 5
+
+    def __post_init__(self):
+        for name, low in (("rounds", 1), ("warmups", 0), ("burst", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"timing {name}={value!r} is not valid; use an integer >= {low}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TimingProtocol":
+        return cls(**{name: int(values[name]) for name in ("rounds", "warmups", "burst")})
+
+
+def clock_timed(device) -> bool:
+    """Whether `device` times whole Invokes by a clock (the host), so `time_models` applies; boards and
+    QEMU count each operator's cycles or instructions and keep their own repeats."""
+    return device.info().tick_unit == "ns"
+
+
+def quartile_spread(values) -> float:
+    """Inter-quartile range of `values` (0 for fewer than two)."""
+    if len(values) < 2:
+        return 0.0
+    low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+    return high - low
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One model timed under the protocol: the fastest Invoke of each round (ms) and the first Invoke."""
+
+    rounds_ms: tuple[float, ...]
+    cold_ms: float
+    arena_bytes: int
+    protocol: TimingProtocol
+
+    @property
+    def latency_ms(self) -> float:
+        """Median of the round minima."""
+        return summarise(self.rounds_ms, "median")
+
+    @property
+    def spread_ms(self) -> float:
+        """Inter-quartile range of the round minima."""
+        return quartile_spread(self.rounds_ms)
+
+    def to_dict(self) -> dict:
+        return {
+            "protocol": self.protocol.to_dict(),
+            "rounds_ms": list(self.rounds_ms),
+            "latency_ms": self.latency_ms,
+            "spread_ms": self.spread_ms,
+            "cold_ms": self.cold_ms,
+        }
+
+
+def time_models(device, models: list[bytes], protocol: TimingProtocol) -> list[Timed]:
+    """Time every model of `models` on `device` under `protocol`, interleaved round by round."""
+    rounds = [[] for _ in models]
+    cold, arena = [None] * len(models), [0] * len(models)
+    for _ in range(protocol.rounds):
+        for index, model in enumerate(models):
+            report = device.load(model)
+            measurement = device.run(protocol.warmups, protocol.burst)
+            rounds[index].append(min(measurement.latency_ms_runs))
+            if cold[index] is None:
+                cold[index], arena[index] = measurement.cold_latency_ms, report.arena_used_bytes
+    return [Timed(tuple(r), c, a, protocol) for r, c, a in zip(rounds, cold, arena)]

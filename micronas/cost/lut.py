@@ -225,8 +225,8 @@ def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int, Timing
                 header = dict(record["header"])
                 if header.pop("format", None) not in READABLE:
                     raise LutIdentityError(
-                        f"{path} line {number} is not a {' or '.join(READABLE)} header (older tables carry no "
-                        f"device tag per line); profile again into a new file."
+                        f"{path} line {number} is not a {' or '.join(READABLE)} header (older tables carry "
+                        f"no device tag per line); profile again into a new file."
                     )
                 header.pop("created", None)
                 found_timing = header.pop("timing", None)
@@ -302,8 +302,8 @@ def _refuse_other_timing(path: Path, expected: TimingProtocol | None, found: Tim
             return "no round protocol (micronas-lut/2)" if timing is None else str(timing.to_dict())
 
         raise LutIdentityError(
-            f"{path} was timed under {name(found)}, not this run's {name(expected)}: entries of two protocols "
-            f"do not add up; profile into a new file or delete this one."
+            f"{path} was timed under {name(found)}, not this run's {name(expected)}: entries of two "
+            f"protocols do not add up; profile into a new file or delete this one."
         )
 
 

@@ -155,16 +155,23 @@ class CostModel:
             self._cache[op.key()] = self._lookup(op)
         return self._cache[op.key()]
 
-    def _lookup(self, op: OpSpec) -> OpLatency:
-        key = op.key()
-        entry = self.table.get(key)
+    def _entry(self, op: OpSpec) -> tuple[LutEntry | None, str]:
+        """The table entry that answers for `op` and its provenance (None, "predicted" if none does)."""
+        entry = self.table.get(op.key())
         if entry is not None:
-            return OpLatency(entry.latency(self.statistic), "measured")
+            return entry, "measured"
         if op.kind == "conv2d":
             for activation in ("relu", "none"):
                 other = self.table.get(replace(op, activation=activation).key())
                 if other is not None:
-                    return OpLatency(other.latency(self.statistic), "measured-other-activation")
+                    return other, "measured-other-activation"
+        return None, "predicted"
+
+    def _lookup(self, op: OpSpec) -> OpLatency:
+        key = op.key()
+        entry, provenance = self._entry(op)
+        if entry is not None:
+            return OpLatency(entry.latency(self.statistic), provenance)
         if self.predictor is None:
             raise MicronasError(
                 f"mcu={self.name} has no measured entry for {key} and no fitted predictor; profile the "
@@ -193,14 +200,8 @@ class CostModel:
     def network_spread_ms(self, ops: list[OpSpec]) -> float:
         """Sum of the inter-quartile ranges of the table entries `ops` read (0 for predicted ops): how far
         the predicted sum moves with the entries' own timing noise, at worst."""
-        spread = 0.0
-        for op in ops:
-            entry = self.table.get(op.key())
-            if entry is None and op.kind == "conv2d":
-                entry = next((self.table[k] for k in (replace(op, activation=a).key() for a in ("relu", "none"))
-                              if k in self.table), None)
-            spread += entry.spread_ms if entry is not None else 0.0
-        return spread
+        entries = [self._entry(op)[0] for op in ops]
+        return sum(entry.spread_ms for entry in entries if entry is not None)
 
     def arena(self, arch: Architecture) -> ArenaEstimate:
         """The TFLM arena of `arch` on this device (head + tail, and the live-set peak)."""

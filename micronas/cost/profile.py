@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="measure at most this many missing entries")
     parser.add_argument("--warmups", type=int, help="default 2 (1 under QEMU)")
     parser.add_argument(
-        "--repeats", type=int, help="default 10 (1 under QEMU: its counts are deterministic; 5 per round on the host)"
+        "--repeats", type=int,
+        help="default 10 (1 under QEMU: its counts are deterministic; on the host 5 per round)",
     )
     parser.add_argument("--rounds", type=int, help="host only: interleaved rounds per op (default 9)")
     args = parser.parse_args(argv)

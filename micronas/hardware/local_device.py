@@ -15,6 +15,7 @@ from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
 from micronas.hardware.errors import DeviceError
 from micronas.hardware.protocol import crc32, run_input_pattern
 
+KEEP = 16  # interpreters kept loaded (a profile batch and the overhead probes fit)
 COUNTER_HZ = 1_000_000_000  # nanoseconds of the clock (by default time.thread_time_ns)
 
 
@@ -29,6 +30,7 @@ class LocalTflmDevice(Device):
 
     def __init__(self, clock=time.thread_time_ns):
         self._clock = clock
+        self._kept: dict[bytes, tuple[TflmRunner, np.ndarray, LoadReport]] = {}
         self._runner: TflmRunner | None = None
         self._report: LoadReport | None = None
         self._input: np.ndarray | None = None
@@ -53,16 +55,22 @@ class LocalTflmDevice(Device):
         )
 
     def load(self, tflite: bytes) -> LoadReport:
+        """Load `tflite`; one of the last `KEEP` models loaded comes back as its interpreter (the rounds of
+        `micronas.hardware.timing` switch between models without allocating them again)."""
         model = bytes(tflite)
-        try:
-            n_ops = len(read_graph(model).operators)
-            runner = TflmRunner(model)
-        except (FlatbufferError, RuntimeError) as error:
-            raise DeviceError(f"tflite-micro cannot load this model: {error}.") from None
-        shape = runner.input_shape
-        self._input = np.frombuffer(run_input_pattern(int(np.prod(shape))), np.int8).reshape(shape)
-        self._runner = runner
-        self._report = LoadReport(len(model), crc32(model), runner.arena_bytes, n_ops)
+        if model not in self._kept:
+            try:
+                n_ops = len(read_graph(model).operators)
+                runner = TflmRunner(model)
+            except (FlatbufferError, RuntimeError) as error:
+                raise DeviceError(f"tflite-micro cannot load this model: {error}.") from None
+            shape = runner.input_shape
+            pattern = np.frombuffer(run_input_pattern(int(np.prod(shape))), np.int8).reshape(shape)
+            report = LoadReport(len(model), crc32(model), runner.arena_bytes, n_ops)
+            self._kept[model] = (runner, pattern, report)
+            while len(self._kept) > KEEP:
+                self._kept.pop(next(iter(self._kept)))
+        self._runner, self._input, self._report = self._kept[model]
         return self._report
 
     @property

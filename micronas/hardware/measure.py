@@ -69,9 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         cold = f"cold {m['cold_ticks']} instructions"
     elif "timing" in record:
         t = record["timing"]
-        median = (
-            f"{t['latency_ms']:.4f} ms (median of {len(t['rounds_ms'])} round minima, IQR {t['spread_ms']:.4f} ms)"
-        )
+        rounds = len(t["rounds_ms"])
+        median = f"{t['latency_ms']:.4f} ms (median of {rounds} round minima, IQR {t['spread_ms']:.4f} ms)"
         cold = f"cold {t['cold_ms']:.4f} ms"
     else:
         median, cold = f"median {m['latency_ms']:.4f} ms", f"cold {m['cold_latency_ms']:.4f} ms"

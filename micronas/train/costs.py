@@ -96,8 +96,8 @@ def describe_host_latency(check: dict) -> str:
         else "OUTSIDE it: this machine was too busy or unsteady to time; measure again before trusting it"
     )
     return (
-        f"host latency error {check['error_pct']:+.2f} % against a tolerance of +-{check['tolerance_pct']:.1f} % "
-        f"({HOST_TOLERANCE_PCT:.0f} % + measured spread {check['measured_spread_pct']:.1f} % + table spread "
+        f"host latency error {check['error_pct']:+.2f} % against a tolerance of "
+        f"+-{check['tolerance_pct']:.1f} % ({HOST_TOLERANCE_PCT:.0f} % + measured spread {check['measured_spread_pct']:.1f} % + table spread "
         f"{check['table_spread_pct']:.1f} %): {verdict}. The host is a development stand-in, not a target: "
         f"its milliseconds say nothing about a board's."
     )

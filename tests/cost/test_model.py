@@ -88,7 +88,7 @@ def test_every_mcu_config_builds_a_cost_model():
         assert model.build.word_bytes * 8 == load_config("search", [f"mcu={name}"]).mcu.word_bits
 
 
-def test_the_host_takes_the_median_of_round_minima_and_refuses_a_table_without_the_protocol(compose, tmp_path):
+def test_the_host_takes_the_median_of_round_minima_and_refuses_a_table_without_protocol(compose, tmp_path):
     mcu = compose("mcu=host", f"mcu.cost.lut_path={tmp_path / 'host.jsonl'}").mcu
     entry = LutEntry(op=BRANCH, samples_ms=(0.50, 0.40, 0.90), invoke_ms=0.55)
     LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu), TimingProtocol()).append(entry)

@@ -36,7 +36,8 @@ class OpCountClock:
 
 
 def test_the_prediction_and_the_measured_invoke_share_one_statistic_and_one_overhead(tmp_path):
-    mcu = load_config("search", ["mcu=host", "dataset=japanesevowels", f"mcu.cost.lut_path={tmp_path / 'h.jsonl'}"]).mcu
+    overrides = ["mcu=host", "dataset=japanesevowels", f"mcu.cost.lut_path={tmp_path / 'h.jsonl'}"]
+    mcu = load_config("search", overrides).mcu
     space = SearchSpace(25, 12, 9)
     arch = Architecture.random(space, np.random.default_rng(3))
     clock = OpCountClock()
@@ -66,7 +67,9 @@ class ScriptedDevice(Device):
         self.bursts, self.loaded, self.order = bursts, None, []
 
     def info(self) -> DeviceInfo:
-        return DeviceInfo("host", "x86_64", None, 1_000_000, "t", "reference", "c", "f", "ram", 1, 1, None, "ns")
+        return DeviceInfo(
+            "host", "x86_64", None, 1_000_000, "t", "reference", "c", "f", "ram", 1, 1, None, "ns"
+        )
 
     def load(self, tflite: bytes) -> LoadReport:
         self.loaded = tflite

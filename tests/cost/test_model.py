@@ -110,6 +110,16 @@ def test_the_host_takes_the_median_of_round_minima_and_refuses_a_table_without_p
         CostModel.from_mcu(bad)
 
 
+def test_the_network_spread_sums_the_iqr_of_the_entries_it_reads(compose, tmp_path):
+    mcu = compose("mcu=host", f"mcu.cost.lut_path={tmp_path / 'host.jsonl'}").mcu
+    table = LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu), TimingProtocol())
+    table.append(LutEntry(op=BRANCH, samples_ms=(1.0, 2.0, 3.0, 4.0, 5.0), invoke_ms=3.0))  # IQR 2
+    table.append(LutEntry(op=HEAD_RELU, samples_ms=(0.1, 0.2, 0.3), invoke_ms=0.2))  # IQR 0.1
+    model = CostModel.from_mcu(mcu)
+    # HEAD (no activation) reads the ReLU entry, as its latency does; BRANCH counts once per use.
+    assert model.network_spread_ms([BRANCH, HEAD, BRANCH]) == pytest.approx(2.0 + 0.1 + 2.0)
+
+
 def test_predict_gives_the_exact_costs_of_an_architecture_and_judges_budgets_in_their_units(l552):
     from micronas.space.architecture import Architecture
     from micronas.space.searchspace import SearchSpace

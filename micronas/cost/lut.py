@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -288,12 +288,8 @@ def timing_for(mcu, rounds: int | None = None, warmups: int | None = None, burst
         return None
     path = Path(mcu.cost.lut_path)
     recorded = table_timing(path) if path.is_file() and path.stat().st_size > 0 else None
-    base = recorded or TimingProtocol()
-    return TimingProtocol(
-        base.rounds if rounds is None else rounds,
-        base.warmups if warmups is None else warmups,
-        base.burst if burst is None else burst,
-    )
+    counts = {"rounds": rounds, "warmups": warmups, "burst": burst}
+    return replace(recorded or TimingProtocol(), **{k: v for k, v in counts.items() if v is not None})
 
 
 def _refuse_other_timing(path: Path, expected: TimingProtocol | None, found: TimingProtocol | None) -> None:
@@ -311,13 +307,18 @@ class LookupTable:
     """A LUT file opened for one device: look-ups by OpSpec and append-only, synced writes."""
 
     def __init__(self, path: str | Path, identity: DeviceIdentity, timing: TimingProtocol | None = None):
+        """A host table without `timing` keeps the protocol its file records (a new one: the defaults)."""
         self.path = Path(path)
         self.identity = identity
-        self.timing = timing
         self._entries: dict[str, LutEntry] = {}
-        if self.path.exists() and self.path.stat().st_size > 0:
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if exists:
             found, self._entries, complete, found_timing = _parse(self.path)
             _refuse_other_device(self.path, identity, found)
+        if timing is None and identity.board == "host":
+            timing = (found_timing if exists else None) or TimingProtocol()
+        self.timing = timing
+        if exists:
             _refuse_other_timing(self.path, timing, found_timing)
             if complete < self.path.stat().st_size:
                 os.truncate(self.path, complete)

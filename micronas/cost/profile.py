@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 CALIBRATION_WINDOWS = 4
 OVERHEAD_CHAIN = 8
 OVERHEAD_PROBE = OpSpec("softmax", (16,), (16,))  # a tiny op, chained to separate op time from overhead
-BATCH = 8  # single-op models converted, then timed together in interleaved rounds
+BATCH = 48  # single-op models converted, then timed together in interleaved rounds
 
 
 def single_op_keras(op: OpSpec, chain: int = 1):

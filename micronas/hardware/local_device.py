@@ -15,7 +15,7 @@ from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
 from micronas.hardware.errors import DeviceError
 from micronas.hardware.protocol import crc32, run_input_pattern
 
-KEEP = 16  # interpreters kept loaded (a profile batch and the overhead probes fit)
+KEEP = 64  # interpreters kept loaded (a profile batch and the overhead probes fit)
 COUNTER_HZ = 1_000_000_000  # nanoseconds of the clock (by default time.thread_time_ns)
 
 

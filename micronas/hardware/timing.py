@@ -4,13 +4,16 @@ overhead and the measured Invoke of a deployed model all go through `time_models
 A model is timed in `rounds` rounds. A round loads the model, runs `warmups` untimed Invokes (warm arena,
 weights and code), then `burst` timed ones, and keeps the fastest of the burst: another process can only
 add time to an Invoke. The latency is the median of the round minima and its spread their inter-quartile
-range. Models timed together are interleaved round by round (1, 2, ..., n, 1, 2, ...), so that a slow
-spell of the machine falls on every model instead of on a few.
+range. Models timed together are interleaved round by round (1, 2, ..., n, 1, 2, ...), and the rounds
+are spread over at least `span_s` seconds (a short pause after a quick round), so that a slow spell of a
+shared machine (seconds in which every Invoke runs slower) falls on a few rounds of every model, not on
+all rounds of a few.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import asdict, dataclass
 
 from micronas.errors import ConfigError
@@ -30,24 +33,29 @@ def summarise(values, statistic: str) -> float:
 
 @dataclass(frozen=True)
 class TimingProtocol:
-    """Rounds per model, untimed warm-up Invokes and timed Invokes per round."""
+    """Rounds per model, untimed warm-up Invokes and timed Invokes per round, and the shortest time the
+    rounds are spread over."""
 
     rounds: int = 9
     warmups: int = 2
     burst: int = 5
+    span_s: float = 3.0
 
     def __post_init__(self):
         for name, low in (("rounds", 1), ("warmups", 0), ("burst", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"timing {name}={value!r} is not valid; use an integer >= {low}.")
+        if not isinstance(self.span_s, (int, float)) or not 0 <= self.span_s <= 600:
+            raise ConfigError(f"timing span_s={self.span_s!r} is not valid; use seconds from 0 to 600.")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "TimingProtocol":
-        return cls(**{name: int(values[name]) for name in ("rounds", "warmups", "burst")})
+        counts = {name: int(values[name]) for name in ("rounds", "warmups", "burst")}
+        return cls(**counts, span_s=float(values.get("span_s", 0.0)))
 
 
 def clock_timed(device) -> bool:
@@ -93,11 +101,15 @@ class Timed:
         }
 
 
-def time_models(device, models: list[bytes], protocol: TimingProtocol) -> list[Timed]:
+def time_models(device, models: list[bytes], protocol: TimingProtocol, sleep=time.sleep) -> list[Timed]:
     """Time every model of `models` on `device` under `protocol`, interleaved round by round."""
     rounds = [[] for _ in models]
     cold, arena = [None] * len(models), [0] * len(models)
-    for _ in range(protocol.rounds):
+    start = time.monotonic()
+    for number in range(protocol.rounds):
+        pause = start + number * protocol.span_s / protocol.rounds - time.monotonic()
+        if pause > 0:
+            sleep(pause)
         for index, model in enumerate(models):
             report = device.load(model)
             measurement = device.run(protocol.warmups, protocol.burst)

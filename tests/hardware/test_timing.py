@@ -42,7 +42,7 @@ def test_the_prediction_and_the_measured_invoke_share_one_statistic_and_one_over
     arch = Architecture.random(space, np.random.default_rng(3))
     clock = OpCountClock()
     device = clock.device = LocalTflmDevice(clock=clock)
-    protocol = TimingProtocol(rounds=3, warmups=1, burst=3)
+    protocol = TimingProtocol(rounds=3, warmups=1, burst=3, span_s=0.0)
     table = LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu), protocol)
     assert profile_ops(arch.ops(), device, table) == len(set(op.key() for op in arch.ops()))
     assert table_timing(mcu.cost.lut_path) == timing_for(mcu) == protocol  # the measured side reads it
@@ -87,14 +87,17 @@ class ScriptedDevice(Device):
         return b""
 
 
-def test_rounds_are_interleaved_and_each_keeps_the_fastest_of_its_burst():
+def test_rounds_are_interleaved_spread_in_time_and_each_keeps_the_fastest_of_its_burst():
     # Warm-up first (untimed, slow), then a burst of 2; a round keeps its fastest timed run.
     device = ScriptedDevice({
         b"a": [[9.0, 2.0, 3.0], [9.0, 5.0, 4.0], [9.0, 1.5, 8.0]],
         b"b": [[9.0, 7.0, 6.0], [9.0, 6.5, 6.6], [9.0, 30.0, 6.2]],
     })
-    a, b = time_models(device, [b"a", b"b"], TimingProtocol(rounds=3, warmups=1, burst=2))
+    pauses = []
+    protocol = TimingProtocol(rounds=3, warmups=1, burst=2, span_s=3.0)
+    a, b = time_models(device, [b"a", b"b"], protocol, sleep=pauses.append)
     assert device.order == [b"a", b"b"] * 3
+    assert pauses == [pytest.approx(1.0, abs=0.2), pytest.approx(2.0, abs=0.2)]  # rounds spread over 3 s
     assert a.rounds_ms == pytest.approx((2.0, 4.0, 1.5)) and a.latency_ms == pytest.approx(2.0)
     assert b.rounds_ms == pytest.approx((6.0, 6.5, 6.2)) and b.latency_ms == pytest.approx(6.2)
     assert a.cold_ms == pytest.approx(9.0)
@@ -103,6 +106,8 @@ def test_rounds_are_interleaved_and_each_keeps_the_fastest_of_its_burst():
 def test_a_bad_protocol_and_a_table_of_another_protocol_are_refused_in_one_sentence(tmp_path):
     with pytest.raises(ConfigError, match=r"^timing rounds=0 is not valid; use an integer >= 1\.$"):
         TimingProtocol(rounds=0)
+    with pytest.raises(ConfigError, match=r"^timing span_s=-1 is not valid; use seconds from 0 to 600\.$"):
+        TimingProtocol(span_s=-1)
     mcu = load_config("search", ["mcu=host", f"mcu.cost.lut_path={tmp_path / 'h.jsonl'}"]).mcu
     identity = DeviceIdentity.from_mcu(mcu)
     LookupTable(mcu.cost.lut_path, identity, TimingProtocol(rounds=3))

@@ -160,11 +160,13 @@ def profile_ops(
     warmups: int = 2,
     repeats: int = 10,
     limit: int | None = None,
+    batch: int = BATCH,
 ) -> int:
     """Measure the ops `table` lacks (at most `limit`), appending each entry; returns how many were added.
 
-    A clock-timed device (the host) is timed under `table.timing` (`--warmups`/`--repeats` are then the
-    protocol's); a device that times each operator runs `warmups` and `repeats` per op."""
+    A clock-timed device (the host) is timed under `table.timing`, `batch` models at a time (`warmups`
+    and `repeats` are then the protocol's); a device that times each operator runs `warmups` and
+    `repeats` per op."""
     missing = list({op.key(): op for op in ops if op not in table}.values())[:limit]
     if not missing:
         return 0
@@ -174,8 +176,8 @@ def profile_ops(
             raise ConfigError(f"{table.path} records no timing protocol; a clock-timed device needs one.")
         overhead_ms = measure_invoke_overhead_ms(device, table.timing)
         log.info("per-invoke overhead %.4f ms", overhead_ms)
-        for start in range(0, len(missing), BATCH):
-            for entry in profile_batch(missing[start:start + BATCH], device, table.timing, overhead_ms):
+        for start in range(0, len(missing), batch):
+            for entry in profile_batch(missing[start:start + batch], device, table.timing, overhead_ms):
                 table.append(entry)
                 progress.update()
     else:
@@ -205,10 +207,15 @@ def main(argv: list[str] | None = None) -> None:
         help="default 10 (1 under QEMU: its counts are deterministic; on the host 5 per round)",
     )
     parser.add_argument("--rounds", type=int, help="host only: interleaved rounds per op (default 9)")
+    parser.add_argument(
+        "--batch", type=int, default=BATCH, help=f"host only: ops timed together (default {BATCH})"
+    )
     args = parser.parse_args(argv)
     cfg = load_config("search", args.overrides)
-    if args.rounds is not None and args.rounds < 1:
-        raise ConfigError(f"--rounds {args.rounds} is not valid; use >= 1.")
+    for name in ("rounds", "batch"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name} {value} is not valid; use >= 1.")
     timing = timing_for(cfg.mcu, args.rounds, args.warmups, args.repeats)
     deterministic = (cfg.mcu.get("device") or {}).get("kind") == "qemu"  # QEMU: -icount counts repeat
     if args.warmups is None:
@@ -222,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     table = LookupTable(cfg.mcu.cost.lut_path, DeviceIdentity.from_mcu(cfg.mcu), timing)
     before = sum(op in table for op in ops)
     with open_profiling_device(cfg.mcu) as device:
-        added = profile_ops(ops, device, table, args.warmups, args.repeats, args.limit)
+        added = profile_ops(ops, device, table, args.warmups, args.repeats, args.limit, args.batch)
     failed = sum(1 for op in ops if op in table and table.get(op) is None)
     print(
         f"{cfg.mcu.cost.lut_path}: {before} of {len(ops)} entries were present, measured {added}, "

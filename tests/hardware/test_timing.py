@@ -94,13 +94,25 @@ def test_rounds_are_interleaved_spread_in_time_and_each_keeps_the_fastest_of_its
         b"b": [[9.0, 7.0, 6.0], [9.0, 6.5, 6.6], [9.0, 30.0, 6.2]],
     })
     pauses = []
-    protocol = TimingProtocol(rounds=3, warmups=1, burst=2, span_s=3.0)
+    protocol = TimingProtocol(rounds=3, warmups=1, burst=2, span_s=3.0, retime_pct=1000.0)  # no re-timing
     a, b = time_models(device, [b"a", b"b"], protocol, sleep=pauses.append)
     assert device.order == [b"a", b"b"] * 3
     assert pauses == [pytest.approx(1.0, abs=0.2), pytest.approx(2.0, abs=0.2)]  # rounds spread over 3 s
     assert a.rounds_ms == pytest.approx((2.0, 4.0, 1.5)) and a.latency_ms == pytest.approx(2.0)
     assert b.rounds_ms == pytest.approx((6.0, 6.5, 6.2)) and b.latency_ms == pytest.approx(6.2)
     assert a.cold_ms == pytest.approx(9.0)
+
+
+def test_a_model_whose_rounds_disagree_is_timed_again_and_the_steadier_timing_kept():
+    # "a" runs in a slow spell for two of its three rounds (IQR 50 % of its median); "b" is steady.
+    device = ScriptedDevice({
+        b"a": [[1.0], [2.0], [2.0], [1.0], [1.02], [1.01]],
+        b"b": [[3.0], [3.01], [3.02]],
+    })
+    a, b = time_models(device, [b"a", b"b"], TimingProtocol(rounds=3, warmups=0, burst=1, span_s=0.0))
+    assert device.order == [b"a", b"b"] * 3 + [b"a"] * 3  # only the unsteady model, once
+    assert a.rounds_ms == pytest.approx((1.0, 1.02, 1.01)) and a.latency_ms == pytest.approx(1.01)
+    assert b.latency_ms == pytest.approx(3.01)
 
 
 def test_a_bad_protocol_and_a_table_of_another_protocol_are_refused_in_one_sentence(tmp_path):

@@ -336,7 +336,8 @@ def _print_report(summary: dict, out_dir: Path) -> None:
         )
     lines += [
         f"predicted ({summary['mcu']} cost model) vs measured on {summary['device']['board']} "
-        f"(latency: {summary['measured']['latency_statistic']} of the timed runs):",
+        f"(latency: {summary['measured']['latency_statistic']} of the "
+        f"{'round minima, docs/latency.md' if 'host_latency' in summary else 'timed runs'}):",
         costs_text(summary["comparison"]),
         *([describe_host_latency(summary["host_latency"])] if "host_latency" in summary else []),
         *([f"latency: {INSTRUCTIONS} counted by QEMU, not a board's time (QEMU models no cycle timing)"]

@@ -69,8 +69,8 @@ def comparison(predicted: ArchitectureCosts, measured: MeasuredCosts, latency: s
 
 
 # The host's latency tolerance before the spreads of this run are added: the worst end-to-end error the
-# bench (bench/cost.py, docs/latency.md) found over three datasets under the timing protocol.
-HOST_TOLERANCE_PCT = 5.0
+# bench (bench/cost.py, docs/latency.md) found over three datasets under the timing protocol, -6.69 %.
+HOST_TOLERANCE_PCT = 7.0
 
 
 def host_latency_check(predicted_ms: float, table_spread_ms: float, measured: MeasuredCosts) -> dict:

@@ -1,6 +1,6 @@
 """Cost-model figures: every estimator error of issue 4, each printed with what produced it.
 
-    .venv/bin/python bench/cost.py [--reference DIR] [--quick]
+    .venv/bin/python bench/cost.py [--reference DIR] [--quick] [--host-latency [DATASET ...]]
 
 1. Latency predictor (per board, reference records): hold-out and 5-fold CV, plain vs extended features
    (the full report with learning curves: `python -m micronas.cost.calibrate mcu=NAME --records DIR`).
@@ -10,10 +10,11 @@
    32-bit layout and with the layout calibrated on the L552 (its error on the F446RE is out of sample).
 4. Flash: predicted vs real `.tflite` bytes of the same exported models.
 5. Arena map (METHOD 6.3, differentiable): its error against the emulated arena.
-6. End-to-end host latency: for 30 random UCI-HAR architectures, the sum of host LUT entries plus the
-   per-invoke overhead vs the measured `Invoke()` (the statistic of `conf/mcu/host.yaml`: the fastest
-   timed run, as this machine is shared; ops missing from the host LUT are profiled
-   first, into the host LUT file of `conf/mcu/host.yaml`).
+6. End-to-end host latency (`--host-latency [DATASET ...]` runs only this, resumable under
+   data/bench/host_latency): for BasicMotions, JapaneseVowels and UCI-HAR rebuilt from HAPT raw, 30
+   architectures each, two independent host tables of their operators and two measurements of every
+   network, all under the timing protocol of docs/latency.md: MAPE and worst error per table and
+   measurement, the measurement's own spread and the entry-wise spread between the tables.
 7. Latency and peak range of the UCI-HAR space on the L552 (cheapest and most expensive architecture).
 """
 
@@ -306,7 +307,7 @@ def main() -> None:
         if args.quick
         else {"basicmotions": 15, "ucihar": 30, "skodar": 10}
     )
-    exported = host_arena_and_flash(counts)
+    host_arena_and_flash(counts)
     if have_reference:
         board_arena(args.reference)
     arena_map_figures()

@@ -97,8 +97,8 @@ def describe_host_latency(check: dict) -> str:
     )
     return (
         f"host latency error {check['error_pct']:+.2f} % against a tolerance of "
-        f"+-{check['tolerance_pct']:.1f} % ({HOST_TOLERANCE_PCT:.0f} % + measured spread {check['measured_spread_pct']:.1f} % + table spread "
-        f"{check['table_spread_pct']:.1f} %): {verdict}. The host is a development stand-in, not a target: "
+        f"+-{check['tolerance_pct']:.1f} % ({HOST_TOLERANCE_PCT:.0f} % + measured spread "
+        f"{check['measured_spread_pct']:.1f} % + table spread {check['table_spread_pct']:.1f} %): {verdict}. The host is a development stand-in, not a target: "
         f"its milliseconds say nothing about a board's."
     )
 

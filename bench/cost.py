@@ -1,6 +1,6 @@
 """Cost-model figures: every estimator error of issue 4, each printed with what produced it.
 
-    .venv/bin/python bench/cost.py [--reference DIR] [--quick]
+    .venv/bin/python bench/cost.py [--reference DIR] [--quick] [--host-latency [DATASET ...]]
 
 1. Latency predictor (per board, reference records): hold-out and 5-fold CV, plain vs extended features
    (the full report with learning curves: `python -m micronas.cost.calibrate mcu=NAME --records DIR`).
@@ -10,17 +10,17 @@
    32-bit layout and with the layout calibrated on the L552 (its error on the F446RE is out of sample).
 4. Flash: predicted vs real `.tflite` bytes of the same exported models.
 5. Arena map (docs/method.md §6.3, differentiable): its error against the emulated arena.
-6. End-to-end host latency: for 30 random UCI-HAR architectures, the sum of host LUT entries plus the
-   per-invoke overhead vs the measured `Invoke()` (the statistic of `conf/mcu/host.yaml`: the fastest
-   timed run, as this machine is shared; ops missing from the host LUT are profiled
-   first, into the host LUT file of `conf/mcu/host.yaml`).
+6. End-to-end host latency (`--host-latency [DATASET ...]` runs only this, resumable under
+   data/bench/host_latency): for BasicMotions, JapaneseVowels and UCI-HAR rebuilt from HAPT raw, 30
+   architectures each, two independent host tables of their operators and two measurements of every
+   network, all under the timing protocol of docs/latency.md: MAPE and worst error per table and
+   measurement, the measurement's own spread and the entry-wise spread between the tables.
 7. Latency and peak range of the UCI-HAR space on the L552 (cheapest and most expensive architecture).
 """
 
 import argparse
 import logging
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -152,36 +152,119 @@ def arena_map_figures() -> None:
             print(f"  {board:14s} {name:7s} {format_summary(error_summary(exact, mapped), 'B')}")
 
 
-def end_to_end_latency(exported: list[tuple[Architecture, bytes]], repeats: int) -> None:
-    from micronas.hardware.local_device import LocalTflmDevice
+HOST_STUDY = REPO / "data/bench/host_latency"
+HAPT = REPO.parent / "shared/datasets/ucihar_hapt/ucihar_hapt.npz"
+STUDY_SETS = {  # name: (space, label)
+    "basicmotions": ((100, 6, 4), "BasicMotions"),
+    "japanesevowels": ((25, 12, 9), "JapaneseVowels"),
+    "ucihar_hapt": ((128, 9, 6), "UCI-HAR rebuilt from HAPT raw (ucihar_hapt.npz)"),
+}
 
-    print("== 6. end-to-end host latency: LUT sum + overhead vs measured Invoke (ms)")
-    mcu = load_config("search", ["mcu=host"]).mcu
-    archs = [(a, m) for a, m in exported if a.input_shape == SHAPES["ucihar"][:2]][:30]
-    ops = list({op.key(): op for arch, _ in archs for op in arch.ops()}.values())
-    table = LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu))
+
+def _study_archs(space: SearchSpace, count: int, seed: int) -> list[Architecture]:
+    """`count` architectures: the space's cheapest and most expensive by the nucleo_l552 cost model (the
+    narrowest and widest networks; the host's own table would need the whole space profiled), then
+    random ones."""
+    rng = np.random.default_rng(seed)
+    l552 = CostModel.from_mcu(load_config("search", ["mcu=nucleo_l552"]).mcu)
+    archs = [extreme(space, l552, "latency", cheap).arch for cheap in (True, False)]
+    while len(archs) < count:
+        archs.append(Architecture.random(space, rng))
+    return archs
+
+
+def _stored(path: Path, compute):
+    """The JSON at `path`, or `compute()` written there first (a re-run skips finished steps)."""
+    import json
+
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = compute()
+    path.write_text(json.dumps(value))
+    return value
+
+
+def host_latency_study(name: str, count: int) -> dict | None:
+    """Two independent host tables of the ops of `count` architectures of `name`'s space, each network
+    measured twice under the timing protocol; every finished step is kept under data/bench/host_latency."""
+    from micronas.cost.lut import timing_for
+    from micronas.hardware.local_device import LocalTflmDevice
+    from micronas.hardware.timing import time_models
+
+    shape, label = STUDY_SETS[name]
+    if name == "ucihar_hapt" and not HAPT.is_file():
+        print(f"  {label}: {HAPT} not found, skipped")
+        return None
+    folder = HOST_STUDY / name
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    space = SearchSpace(*shape)
+    archs = _study_archs(space, count, 17)
+    tables = {}
     with LocalTflmDevice() as device:
-        start = time.time()
-        added = profile_ops(ops, device, table)
-        print(
-            f"  profiled {added} missing host entries of {len(ops)} in {time.time() - start:.0f} s "
-            f"({mcu.cost.lut_path})"
-        )
-        cost_model = CostModel.from_mcu(mcu)
-        predicted, measured, shares = [], [], []
-        for arch, model in archs:
-            device.load(model)
-            runs = device.run(2, repeats).latency_ms_runs
-            measured.append(min(runs) if cost_model.statistic == "min" else statistics.median(runs))
-            latency = cost_model.network_latency(arch.ops())
-            predicted.append(latency.total_ms)
-            shares.append(latency.predicted_share)
-    print(
-        f"  n={len(archs)} UCI-HAR architectures, {cost_model.statistic} of {repeats} timed runs each "
-        f"(LUT entries too), overhead {cost_model.invoke_overhead_ms:.4f} ms, "
-        f"predicted share max {max(shares) * 100:.0f} %"
-    )
-    print(f"  {format_summary(error_summary(measured, predicted))}")
+        for side in ("a", "b"):
+            mcu = load_config("search", ["mcu=host", f"mcu.cost.lut_path={folder / f'lut_{side}.jsonl'}"]).mcu
+            table = LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu), timing_for(mcu))
+            ops = list({op.key(): op for arch in archs for op in arch.ops()}.values())
+            start = time.time()
+            added = profile_ops(ops, device, table)
+            print(f"  {label}: table {side}: profiled {added} of {len(ops)} ops in "
+                  f"{time.time() - start:.0f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+            tables[side] = (CostModel.from_mcu(mcu), archs, mcu)
+        rng = np.random.default_rng(3)
+        models = []
+        for index, arch in enumerate(tables["a"][1]):
+            path = folder / "models" / f"{index}.tflite"
+            if not path.is_file():
+                path.write_bytes(export(arch, rng))
+            models.append(path.read_bytes())
+        timing = timing_for(tables["a"][2])
+
+        def measure_all() -> dict:
+            timed = time_models(device, models, timing)
+            return {"load": os.getloadavg()[0], "ms": [t.latency_ms for t in timed],
+                    "spread_ms": [t.spread_ms for t in timed]}
+
+        passes = [_stored(folder / f"measured_{run}.json", measure_all) for run in (1, 2)]
+    return {"label": label, "tables": tables, "passes": passes, "timing": timing}
+
+
+def _errors(predicted, measured) -> np.ndarray:
+    return 100.0 * (np.asarray(predicted) - np.asarray(measured)) / np.asarray(measured)
+
+
+def print_host_study(study: dict) -> None:
+    """MAPE and worst error per (table, measurement), the measurement's own spread between its two
+    passes and the entry-wise spread between the two tables."""
+    label, tables, passes = study["label"], study["tables"], study["passes"]
+    archs = tables["a"][1]
+    print(f"  {label}: {len(archs)} architectures (the space's cheapest and most expensive on nucleo_l552, "
+          f"then random), protocol {study['timing'].to_dict()}, thread CPU time")
+    for side in ("a", "b"):
+        predicted = [tables[side][0].predict(arch).latency_ms for arch in archs]
+        for run, measured in enumerate(passes, start=1):
+            errors = _errors(predicted, measured["ms"])
+            print(f"    table {side} vs measurement {run} (load {measured['load']:.2f}): MAPE "
+                  f"{np.mean(np.abs(errors)):.2f} %, worst {errors[np.argmax(np.abs(errors))]:+.2f} %, "
+                  f"within +-5 %: {np.mean(np.abs(errors) <= 5) * 100:.0f} %, "
+                  f"range {min(measured['ms']):.3f} .. {max(measured['ms']):.3f} ms")
+    between = _errors(passes[1]["ms"], passes[0]["ms"])
+    print(f"    measurement 2 vs 1 (the measurement's own spread): median |d| "
+          f"{np.median(np.abs(between)):.2f} %, worst {between[np.argmax(np.abs(between))]:+.2f} %")
+    a, b = tables["a"][0].table, tables["b"][0].table
+    keys = [k for k in b if k in a]
+    entry = np.array([100.0 * (b[k].latency_ms - a[k].latency_ms) / a[k].latency_ms for k in keys])
+    iqr = np.array([100.0 * a[k].spread_ms / a[k].latency_ms for k in keys])
+    print(f"    entries, table b vs a ({len(keys)} ops): median |d| {np.median(np.abs(entry)):.2f} %, "
+          f"p95 {np.percentile(np.abs(entry), 95):.2f} %, worst {entry[np.argmax(np.abs(entry))]:+.2f} %; "
+          f"recorded spread (IQR of the round minima) median {np.median(iqr):.2f} %")
+
+
+def end_to_end_latency(count: int, only: list[str] | None = None) -> None:
+    print("== 6. end-to-end host latency: host table sum + overhead vs measured Invoke (docs/latency.md)")
+    for name in only or list(STUDY_SETS):
+        study = host_latency_study(name, count)
+        if study is not None:
+            print_host_study(study)
 
 
 def range_figures() -> None:
@@ -203,7 +286,15 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="fewer exported models (not the issue's figures)"
     )
+    parser.add_argument(
+        "--host-latency", nargs="*", metavar="DATASET", choices=list(STUDY_SETS),
+        help="only section 6 (resumable), for these datasets (default all three)",
+    )
     args = parser.parse_args()
+    if args.host_latency is not None:
+        logging.basicConfig(level=logging.WARNING)
+        end_to_end_latency(30, args.host_latency)
+        return
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     have_reference = args.reference.is_dir()
@@ -216,11 +307,11 @@ def main() -> None:
         if args.quick
         else {"basicmotions": 15, "ucihar": 30, "skodar": 10}
     )
-    exported = host_arena_and_flash(counts)
+    host_arena_and_flash(counts)
     if have_reference:
         board_arena(args.reference)
     arena_map_figures()
-    end_to_end_latency(exported, repeats=10 if args.quick else 30)
+    end_to_end_latency(4 if args.quick else 30)
     range_figures()
 
 

@@ -1,7 +1,9 @@
 """The latency look-up table file: JSON lines, one device header, then one measured entry per OpSpec.
 
 The first line is `{"header": {...}}` with the device identity (board, core, clock, runtime and its
-version, kernel library, pointer width) and the creation date. Every further line is one entry, tagged
+version, kernel library, pointer width), the creation date and, for a device timed by a shared clock
+(the host), the timing protocol its entries were measured under (`micronas.hardware.timing`; null for
+boards, which time each operator). Every further line is one entry, tagged
 with a fingerprint of that identity (`"device"`), so a line copied from another device's table is
 refused. Numbers must be finite (a NaN time is refused, never averaged). The file
 is only ever appended to, one flushed and synced line per entry, so a killed profiler loses at most the
@@ -14,19 +16,19 @@ import json
 import logging
 import math
 import os
-import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 from micronas.errors import ConfigError, DataError
+from micronas.hardware.timing import TimingProtocol, quartile_spread, summarise
 from micronas.space.opspec import OpSpec
 
 log = logging.getLogger(__name__)
 
-FORMAT = "micronas-lut/2"   # /1 lines carried no device tag
-STATISTICS = ("median", "min")
+FORMAT = "micronas-lut/3"   # /3 adds the header's timing protocol; /2 (none) is still read
+READABLE = ("micronas-lut/2", FORMAT)  # /1 lines carried no device tag
 
 
 class LutIdentityError(DataError):
@@ -114,30 +116,22 @@ class LutEntry:
 
     @property
     def latency_ms(self) -> float:
-        """Median op time of the timed runs."""
-        return statistics.median(self.samples_ms)
+        """Median op time of the timed runs (on the host: of the round minima)."""
+        return summarise(self.samples_ms, "median")
 
     def latency(self, statistic: str) -> float:
-        """Op time in ms by `statistic`: `median` (docs/method.md §7.3) or `min` (for a shared host,
-        where other processes only ever add time)."""
-        if statistic not in STATISTICS:
-            raise ConfigError(
-                f"latency statistic {statistic!r} is not valid; valid ones are: {', '.join(STATISTICS)}."
-            )
-        return self.latency_ms if statistic == "median" else min(self.samples_ms)
+        """Op time in ms by `statistic` (`micronas.hardware.timing.summarise`: median or min)."""
+        return summarise(self.samples_ms, statistic)
 
     @property
     def latency_cycles(self) -> float | None:
         """Median op cycles of the timed runs, where the device counts cycles."""
-        return statistics.median(self.samples_cycles) if self.samples_cycles else None
+        return summarise(self.samples_cycles, "median") if self.samples_cycles else None
 
     @property
     def spread_ms(self) -> float:
         """Inter-quartile range of the timed runs (0 for a single run)."""
-        if len(self.samples_ms) < 2:
-            return 0.0
-        quartiles = statistics.quantiles(self.samples_ms, n=4, method="inclusive")
-        return quartiles[2] - quartiles[0]
+        return quartile_spread(self.samples_ms)
 
     def to_json(self) -> dict:
         record = {"key": self.op.key(), "op": self.op.to_dict(), "status": self.status}
@@ -148,6 +142,7 @@ class LutEntry:
                 "min_ms": min(self.samples_ms),
                 "max_ms": max(self.samples_ms),
                 "iqr_ms": self.spread_ms,
+                "spread_pct": 100.0 * self.spread_ms / self.latency_ms if self.latency_ms > 0 else 0.0,
                 "repeats": len(self.samples_ms),
                 "cold_ms": self.cold_ms,
                 "samples_ms": list(self.samples_ms),
@@ -180,8 +175,13 @@ class LutEntry:
         )
 
 
-def _header_line(identity: DeviceIdentity) -> str:
-    header = {"format": FORMAT, **asdict(identity), "created": datetime.now(timezone.utc).isoformat()}
+def _header_line(identity: DeviceIdentity, timing: TimingProtocol | None) -> str:
+    header = {
+        "format": FORMAT,
+        **asdict(identity),
+        "timing": None if timing is None else timing.to_dict(),
+        "created": datetime.now(timezone.utc).isoformat(),
+    }
     return json.dumps({"header": header}) + "\n"
 
 
@@ -208,8 +208,9 @@ def _record(line: bytes, path: Path, number: int) -> dict:
     return record
 
 
-def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int]:
-    """Header identity, entries by key (later lines win) and the byte length of the complete lines."""
+def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int, TimingProtocol | None]:
+    """Header identity, entries by key (later lines win), the byte length of the complete lines and the
+    header's timing protocol."""
     data = path.read_bytes()
     complete = data.rfind(b"\n") + 1
     if complete < len(data):
@@ -217,18 +218,20 @@ def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int]:
     lines = data[:complete].splitlines()
     if not lines:
         raise DataError(f"{path} has no complete header line; delete it and profile again.")
-    identity, entries = None, {}
+    identity, entries, timing = None, {}, None
     for number, line in enumerate(lines, start=1):
         record = _record(line, path, number)
         try:
             if "header" in record:
                 header = dict(record["header"])
-                if header.pop("format", None) != FORMAT:
+                if header.pop("format", None) not in READABLE:
                     raise LutIdentityError(
-                        f"{path} line {number} is not a {FORMAT} header (older tables carry no device tag "
-                        f"per line); profile again into a new file."
+                        f"{path} line {number} is not a {' or '.join(READABLE)} header (older tables carry "
+                        f"no device tag per line); profile again into a new file."
                     )
                 header.pop("created", None)
+                found_timing = header.pop("timing", None)
+                timing = None if found_timing is None else TimingProtocol.from_dict(found_timing)
                 found = DeviceIdentity(**header)
                 if identity is not None and found != identity:
                     raise LutIdentityError(
@@ -249,7 +252,7 @@ def _parse(path: Path) -> tuple[DeviceIdentity, dict[str, LutEntry], int]:
             entries[entry.op.key()] = entry
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
             raise DataError(f"{path} line {number} is not a valid LUT line ({str(error)[:200]}).") from None
-    return identity, entries, complete
+    return identity, entries, complete, timing
 
 
 def _refuse_other_device(path: Path, expected: DeviceIdentity, found: DeviceIdentity) -> None:
@@ -267,27 +270,62 @@ def read_lut(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"the LUT file {path} does not exist.")
-    found, entries, _ = _parse(path)
+    found, entries, _, _ = _parse(path)
     if identity is not None:
         _refuse_other_device(path, identity, found)
     return found, list(entries.values())
 
 
+def table_timing(path: str | Path) -> TimingProtocol | None:
+    """The timing protocol a LUT file's header records (None for a board's table or a micronas-lut/2 file)."""
+    return _parse(Path(path))[3]
+
+
+def timing_for(mcu, rounds: int | None = None, warmups: int | None = None, burst: int | None = None):
+    """The timing protocol of `mcu`: None for a board (it times each operator); on the host (a clock,
+    in process or as the virtual board) the protocol its table's header records, so that a measured
+    Invoke follows its table, else the defaults of `TimingProtocol`; given counts override either."""
+    if mcu.board != "host":
+        return None
+    path = Path(mcu.cost.lut_path)
+    recorded = table_timing(path) if path.is_file() and path.stat().st_size > 0 else None
+    counts = {"rounds": rounds, "warmups": warmups, "burst": burst}
+    return replace(recorded or TimingProtocol(), **{k: v for k, v in counts.items() if v is not None})
+
+
+def _refuse_other_timing(path: Path, expected: TimingProtocol | None, found: TimingProtocol | None) -> None:
+    if found != expected:
+        def name(timing):
+            return "no round protocol (micronas-lut/2)" if timing is None else str(timing.to_dict())
+
+        raise LutIdentityError(
+            f"{path} was timed under {name(found)}, not this run's {name(expected)}: entries of two "
+            f"protocols do not add up; profile into a new file or delete this one."
+        )
+
+
 class LookupTable:
     """A LUT file opened for one device: look-ups by OpSpec and append-only, synced writes."""
 
-    def __init__(self, path: str | Path, identity: DeviceIdentity):
+    def __init__(self, path: str | Path, identity: DeviceIdentity, timing: TimingProtocol | None = None):
+        """A host table without `timing` keeps the protocol its file records (a new one: the defaults)."""
         self.path = Path(path)
         self.identity = identity
         self._entries: dict[str, LutEntry] = {}
-        if self.path.exists() and self.path.stat().st_size > 0:
-            found, self._entries, complete = _parse(self.path)
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if exists:
+            found, self._entries, complete, found_timing = _parse(self.path)
             _refuse_other_device(self.path, identity, found)
+        if timing is None and identity.board == "host":
+            timing = (found_timing if exists else None) or TimingProtocol()
+        self.timing = timing
+        if exists:
+            _refuse_other_timing(self.path, timing, found_timing)
             if complete < self.path.stat().st_size:
                 os.truncate(self.path, complete)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._write(_header_line(identity))
+            self._write(_header_line(identity, timing))
 
     def _write(self, line: str) -> None:
         with open(self.path, "a", encoding="utf-8") as handle:

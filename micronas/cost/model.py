@@ -16,10 +16,11 @@ from pathlib import Path
 from micronas.budgets import budget_value, latency_unit, verdicts
 from micronas.cost.flash import FlashModel
 from micronas.cost.graph import op_graph
-from micronas.cost.lut import STATISTICS, DeviceIdentity, LutEntry, read_lut
+from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut, table_timing
 from micronas.cost.memory import ArenaEstimate, TflmBuild, estimate_arena, tflm_build
 from micronas.cost.predictor import LatencyPredictor
-from micronas.errors import ConfigError, MicronasError
+from micronas.errors import ConfigError, DataError, MicronasError
+from micronas.hardware.timing import STATISTICS
 from micronas.space.architecture import Architecture
 from micronas.space.opspec import OpSpec
 
@@ -107,6 +108,12 @@ class CostModel:
         entries = []
         if Path(cost.lut_path).is_file():
             _, entries = read_lut(cost.lut_path, DeviceIdentity.from_mcu(mcu))
+            if mcu.get("latency_source") == "host-profile" and table_timing(cost.lut_path) is None:
+                raise DataError(
+                    f"{cost.lut_path} is a micronas-lut/2 host table, timed by the wall clock without the "
+                    f"round protocol, so its entries do not add up to a measured Invoke; delete it and "
+                    f"profile again (python -m micronas.cost.profile mcu={mcu.name} dataset=NAME)."
+                )
         ok = [e for e in entries if e.ok]
         clock_hz = int(mcu.clock_hz) if mcu.clock_hz else None
         statistic = str(cost.get("latency_statistic") or "median")
@@ -148,16 +155,23 @@ class CostModel:
             self._cache[op.key()] = self._lookup(op)
         return self._cache[op.key()]
 
-    def _lookup(self, op: OpSpec) -> OpLatency:
-        key = op.key()
-        entry = self.table.get(key)
+    def _entry(self, op: OpSpec) -> tuple[LutEntry | None, str]:
+        """The table entry that answers for `op` and its provenance (None, "predicted" if none does)."""
+        entry = self.table.get(op.key())
         if entry is not None:
-            return OpLatency(entry.latency(self.statistic), "measured")
+            return entry, "measured"
         if op.kind == "conv2d":
             for activation in ("relu", "none"):
                 other = self.table.get(replace(op, activation=activation).key())
                 if other is not None:
-                    return OpLatency(other.latency(self.statistic), "measured-other-activation")
+                    return other, "measured-other-activation"
+        return None, "predicted"
+
+    def _lookup(self, op: OpSpec) -> OpLatency:
+        key = op.key()
+        entry, provenance = self._entry(op)
+        if entry is not None:
+            return OpLatency(entry.latency(self.statistic), provenance)
         if self.predictor is None:
             raise MicronasError(
                 f"mcu={self.name} has no measured entry for {key} and no fitted predictor; import the "
@@ -184,6 +198,12 @@ class CostModel:
                 100 * result.predicted_share,
             )
         return result
+
+    def network_spread_ms(self, ops: list[OpSpec]) -> float:
+        """Sum of the inter-quartile ranges of the table entries `ops` read (0 for predicted ops): how far
+        the predicted sum moves with the entries' own timing noise, at worst."""
+        entries = [self._entry(op)[0] for op in ops]
+        return sum(entry.spread_ms for entry in entries if entry is not None)
 
     def arena(self, arch: Architecture) -> ArenaEstimate:
         """The TFLM arena of `arch` on this device (head + tail, and the live-set peak)."""

@@ -1,22 +1,23 @@
 """Build a device's latency table by timing single-op int8 models (docs/method.md §7.3).
 
-    python -m micronas.cost.profile mcu=host dataset=NAME [--limit N] [--warmups 2] [--repeats 10]
+    python -m micronas.cost.profile mcu=host dataset=NAME [--limit N] [--rounds 9] [--warmups 2] [--repeats 5]
     python -m micronas.cost.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)
-
-Under QEMU (`-icount shift=0`) the counts are deterministic to one timer tick, so there the defaults are
-one warm-up and one timed run per entry (`--warmups`/`--repeats` still override them).
 
 Every OpSpec the dataset's search space can produce (`enumerate_ops`) that the MCU's LUT file lacks is
 built as a one-layer Keras model, converted to full int8 (random calibration windows: the timing of
 int8 kernels does not depend on the values), checked to hold exactly that operator, loaded on the
-device and timed (warm-ups, then repeats; the median is kept). Each entry is appended and synced
-before the next op starts, so a killed run loses at most one op and a restart continues with the
-first missing one. Ops that fail are stored as `failed:<reason>` and not retried. A
-`mcu.cost.runtime_version` given here is stored in the user's copy of the MCU config.
+device and timed. Entries are appended and synced as they are measured, so a killed run loses at most
+one batch and a restart continues with the first missing op. Ops that fail are stored as
+`failed:<reason>` and not retried. A `mcu.cost.runtime_version` given here is stored in the user's
+copy of the MCU config.
 
-On a device that times each operator (a board), the op time is its own; the in-process host
-interpreter only times whole `Invoke()`s, so there the op time is the invoke time minus the per-invoke
-overhead, measured first from chains of 1 and 8 SOFTMAX ops (`overhead = t1 - (t8 - t1) / 7`).
+On a device that times each operator (a board; QEMU) the op time is its own: `--warmups` then
+`--repeats` runs (defaults 2 and 10; 1 and 1 under QEMU, whose `-icount` counts are deterministic), the
+median kept. The host only times whole `Invoke()`s, by its thread's CPU clock, under the protocol of
+`micronas.hardware.timing` (`--rounds` rounds of `--warmups` untimed and `--repeats` timed Invokes,
+batches of `BATCH` models interleaved), which the measured Invoke of a deployed model also follows; its
+op time is the invoke time minus the per-invoke overhead, measured under the same protocol from chains
+of 1 and 8 SOFTMAX ops (`overhead = t1 - (t8 - t1) / 7`). The protocol is recorded in the table header.
 """
 
 import argparse
@@ -31,9 +32,10 @@ from tqdm import tqdm  # noqa: E402
 from micronas.config import load_config  # noqa: E402
 from micronas.cost.board_settings import remember_runtime_version  # noqa: E402
 from micronas.cost.enumerate import enumerate_ops  # noqa: E402
-from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry  # noqa: E402
+from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry, timing_for  # noqa: E402
 from micronas.errors import ConfigError, MicronasError, exit_on_user_error  # noqa: E402
-from micronas.hardware.errors import LinkError  # noqa: E402
+from micronas.hardware.errors import DeviceError, LinkError  # noqa: E402
+from micronas.hardware.timing import TimingProtocol, Timed, clock_timed, time_models  # noqa: E402
 from micronas.space.opspec import OpSpec  # noqa: E402
 from micronas.space.searchspace import SearchSpace  # noqa: E402
 
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 CALIBRATION_WINDOWS = 4
 OVERHEAD_CHAIN = 8
 OVERHEAD_PROBE = OpSpec("softmax", (16,), (16,))  # a tiny op, chained to separate op time from overhead
+BATCH = 48  # single-op models converted, then timed together in interleaved rounds
 
 
 def single_op_keras(op: OpSpec, chain: int = 1):
@@ -77,22 +80,57 @@ def single_op_tflite(op: OpSpec, chain: int = 1) -> bytes:
     return model
 
 
-def measure_invoke_overhead_ms(device, warmups: int, repeats: int) -> float | None:
-    """Per-invoke overhead from SOFTMAX chains of 1 and 8, for a device that times whole Invokes only
-    (None for a device that times each operator: its op times need no correction)."""
-    times = []
-    for chain in (1, OVERHEAD_CHAIN):
-        device.load(single_op_tflite(OVERHEAD_PROBE, chain))
-        measurement = device.run(warmups, repeats)
-        if measurement.ops_timed:
-            return None
-        times.append(measurement.latency_ms)
-    one, many = times
-    return max(0.0, one - (many - one) / (OVERHEAD_CHAIN - 1))
+def overhead_from_chains(one_ms: float, chain_ms: float) -> float:
+    """Per-invoke overhead from the invoke times of 1 and `OVERHEAD_CHAIN` chained SOFTMAX ops."""
+    return max(0.0, one_ms - (chain_ms - one_ms) / (OVERHEAD_CHAIN - 1))
 
 
-def profile_op(device, op: OpSpec, warmups: int, repeats: int, overhead_ms: float | None) -> LutEntry:
-    """Measure one op; a conversion or device failure becomes a `failed:<reason>` entry."""
+def measure_invoke_overhead_ms(device, protocol: TimingProtocol) -> float:
+    """Per-invoke overhead of a clock-timed device, under `protocol` (the entries' own protocol)."""
+    models = [single_op_tflite(OVERHEAD_PROBE, chain) for chain in (1, OVERHEAD_CHAIN)]
+    one, many = time_models(device, models, protocol)
+    return overhead_from_chains(one.latency_ms, many.latency_ms)
+
+
+def failed_entry(op: OpSpec, error: Exception) -> LutEntry:
+    log.warning("%s failed: %s", op.key(), error)
+    return LutEntry(op=op, samples_ms=(), status=f"failed:{type(error).__name__}", source="profile")
+
+
+def timed_entry(op: OpSpec, model: bytes, timed: Timed, overhead_ms: float) -> LutEntry:
+    """The table entry of a single-op model timed under the protocol: round minima less the overhead."""
+    return LutEntry(
+        op=op,
+        samples_ms=[t - overhead_ms for t in timed.rounds_ms],
+        cold_ms=timed.cold_ms - overhead_ms,
+        invoke_ms=timed.latency_ms,
+        arena_bytes=timed.arena_bytes,
+        flash_bytes=len(model),
+        source="profile",
+    )
+
+
+def profile_batch(ops: list[OpSpec], device, protocol: TimingProtocol, overhead_ms: float) -> list[LutEntry]:
+    """Convert `ops`, then time their models together under `protocol` (a clock-timed device)."""
+    built, entries = [], {}
+    for op in ops:
+        try:
+            model = single_op_tflite(op)
+            device.load(model)
+            built.append((op, model))
+        except LinkError:
+            raise
+        except (MicronasError, RuntimeError, ValueError) as error:
+            entries[op.key()] = failed_entry(op, error)
+    timed = time_models(device, [model for _, model in built], protocol)
+    for (op, model), result in zip(built, timed):
+        entries[op.key()] = timed_entry(op, model, result, overhead_ms)
+    return [entries[op.key()] for op in ops]
+
+
+def profile_op(device, op: OpSpec, warmups: int, repeats: int) -> LutEntry:
+    """Measure one op on a device that times each operator; a conversion or device failure becomes a
+    `failed:<reason>` entry."""
     try:
         model = single_op_tflite(op)
         report = device.load(model)
@@ -100,25 +138,17 @@ def profile_op(device, op: OpSpec, warmups: int, repeats: int, overhead_ms: floa
     except LinkError:
         raise  # an unplugged or silent board: stop; the entry is measured when the run resumes
     except (MicronasError, RuntimeError, ValueError) as error:
-        log.warning("%s failed: %s", op.key(), error)
-        return LutEntry(op=op, samples_ms=(), status=f"failed:{type(error).__name__}", source="profile")
-    invoke_ms = measurement.latency_ms
-    cycles = None
-    if measurement.ops_timed:
-        op_ticks = [ticks[0] for ticks in measurement.op_ticks]
-        samples = [1000.0 * t / measurement.counter_hz for t in op_ticks]
-        cold = None
-        if measurement.tick_unit == "cycles":  # a board's DWT (QEMU's "instructions" are no cycles)
-            cycles = op_ticks
-    else:
-        samples = [t - overhead_ms for t in measurement.latency_ms_runs]
-        cold = measurement.cold_latency_ms - overhead_ms
+        return failed_entry(op, error)
+    if not measurement.ops_timed:
+        raise DeviceError("this device does not time each operator; profile it under the round protocol.")
+    op_ticks = [ticks[0] for ticks in measurement.op_ticks]
+    samples = [1000.0 * t / measurement.counter_hz for t in op_ticks]
+    cycles = op_ticks if measurement.tick_unit == "cycles" else None  # QEMU's instructions are no cycles
     return LutEntry(
         op=op,
         samples_ms=samples,
         samples_cycles=cycles,
-        cold_ms=cold,
-        invoke_ms=invoke_ms,
+        invoke_ms=measurement.latency_ms,
         arena_bytes=report.arena_used_bytes,
         flash_bytes=len(model),
         source="profile",
@@ -132,16 +162,31 @@ def profile_ops(
     warmups: int = 2,
     repeats: int = 10,
     limit: int | None = None,
+    batch: int = BATCH,
 ) -> int:
-    """Measure the ops `table` lacks (at most `limit`), appending each entry; returns how many were added."""
-    missing = [op for op in ops if op not in table][:limit]
+    """Measure the ops `table` lacks (at most `limit`), appending each entry; returns how many were added.
+
+    A clock-timed device (the host) is timed under `table.timing`, `batch` models at a time (`warmups`
+    and `repeats` are then the protocol's); a device that times each operator runs `warmups` and
+    `repeats` per op."""
+    missing = list({op.key(): op for op in ops if op not in table}.values())[:limit]
     if not missing:
         return 0
-    overhead_ms = measure_invoke_overhead_ms(device, warmups, repeats)
-    if overhead_ms is not None:
+    progress = tqdm(total=len(missing), desc="profiling", unit="op", dynamic_ncols=True)
+    if clock_timed(device):
+        if table.timing is None:
+            raise ConfigError(f"{table.path} records no timing protocol; a clock-timed device needs one.")
+        overhead_ms = measure_invoke_overhead_ms(device, table.timing)
         log.info("per-invoke overhead %.4f ms", overhead_ms)
-    for op in tqdm(missing, desc="profiling", unit="op", dynamic_ncols=True):
-        table.append(profile_op(device, op, warmups, repeats, overhead_ms))
+        for start in range(0, len(missing), batch):
+            for entry in profile_batch(missing[start:start + batch], device, table.timing, overhead_ms):
+                table.append(entry)
+                progress.update()
+    else:
+        for op in missing:
+            table.append(profile_op(device, op, warmups, repeats))
+            progress.update()
+    progress.close()
     return len(missing)
 
 
@@ -159,9 +204,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=host dataset=ucihar")
     parser.add_argument("--limit", type=int, help="measure at most this many missing entries")
     parser.add_argument("--warmups", type=int, help="default 2 (1 under QEMU)")
-    parser.add_argument("--repeats", type=int, help="default 10 (1 under QEMU: its counts are deterministic)")
+    parser.add_argument(
+        "--repeats", type=int,
+        help="default 10 (1 under QEMU: its counts are deterministic; on the host 5 per round)",
+    )
+    parser.add_argument("--rounds", type=int, help="host only: interleaved rounds per op (default 9)")
+    parser.add_argument(
+        "--batch", type=int, default=BATCH, help=f"host only: ops timed together (default {BATCH})"
+    )
     args = parser.parse_args(argv)
     cfg = load_config("search", args.overrides)
+    for name in ("rounds", "batch"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name} {value} is not valid; use >= 1.")
+    timing = timing_for(cfg.mcu, args.rounds, args.warmups, args.repeats)
     deterministic = (cfg.mcu.get("device") or {}).get("kind") == "qemu"  # QEMU: -icount counts repeat
     if args.warmups is None:
         args.warmups = 1 if deterministic else 2
@@ -171,11 +228,11 @@ def main(argv: list[str] | None = None) -> None:
         raise ConfigError("--repeats must be >= 1, --warmups >= 0 and --limit >= 1.")
     space = SearchSpace.from_config(cfg)
     ops = enumerate_ops(space)
-    table = LookupTable(cfg.mcu.cost.lut_path, DeviceIdentity.from_mcu(cfg.mcu))
+    table = LookupTable(cfg.mcu.cost.lut_path, DeviceIdentity.from_mcu(cfg.mcu), timing)
     remember_runtime_version(args.overrides, cfg.mcu)
     before = sum(op in table for op in ops)
     with open_profiling_device(cfg.mcu) as device:
-        added = profile_ops(ops, device, table, args.warmups, args.repeats, args.limit)
+        added = profile_ops(ops, device, table, args.warmups, args.repeats, args.limit, args.batch)
     failed = sum(1 for op in ops if op in table and table.get(op) is None)
     print(
         f"{cfg.mcu.cost.lut_path}: {before} of {len(ops)} entries were present, measured {added}, "

@@ -3,6 +3,9 @@
 python -m micronas.hardware.measure MODEL.tflite mcu=host [mcu.device.kind=serial mcu.device.port=PORT]
     [--warmups 2] [--repeats 10] [--out measurement.json]
 python -m micronas.hardware.measure MODEL.tflite mcu=qemu_m33     # the firmware in QEMU: instruction counts
+
+On the host the latency is timed under the protocol of its latency table (`micronas.hardware.timing`,
+read from the table's header): the figure to compare with the table's prediction.
 """
 
 import argparse
@@ -15,14 +18,22 @@ from micronas.errors import ConfigError, DataError, exit_on_user_error
 from micronas.hardware.device import Device, Measurement
 from micronas.hardware.open import open_device
 from micronas.hardware.output_check import check_outputs
+from micronas.hardware.timing import TimingProtocol, clock_timed, time_models
 
 
-def measure(device: Device, model: bytes, warmups: int = 2, repeats: int = 10, windows=None) -> dict:
+def measure(
+    device: Device, model: bytes, warmups: int = 2, repeats: int = 10, windows=None,
+    timing: TimingProtocol | None = None,
+) -> dict:
     """Load and run `model` on `device`: the device identity, the load report and the measurement; with
-    float NHWC `windows`, also the output check against the host interpreter (docs/method.md §9.9)."""
+    float NHWC `windows`, also the output check against the host interpreter (docs/method.md §9.9); with
+    `timing` on a clock-timed device, also the latency under that protocol (`timing`)."""
+    timed = time_models(device, [model], timing)[0] if timing and clock_timed(device) else None
     report = device.load(model)
     result: Measurement = device.run(warmups, repeats)
     record = {"device": device.info().to_dict(), "load": vars(report), "measurement": result.to_dict()}
+    if timed is not None:
+        record["timing"] = timed.to_dict()
     if windows is not None:
         record["output_check"] = check_outputs(device, model, windows).to_dict()
     return record
@@ -47,13 +58,20 @@ def main(argv: list[str] | None = None) -> None:
     if not path.is_file():
         raise DataError(f"the model file {path} does not exist.")
     cfg = load_config("train", args.overrides)
+    from micronas.cost.lut import timing_for
+
     with open_device(cfg.mcu) as device:
-        record = measure(device, path.read_bytes(), args.warmups, args.repeats)
+        record = measure(device, path.read_bytes(), args.warmups, args.repeats, timing=timing_for(cfg.mcu))
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     m = record["measurement"]
     if m["tick_unit"] == "instructions":  # QEMU: a count, never a board's time
         median = f"median {statistics.median(m['invoke_ticks']):.0f} instructions"
         cold = f"cold {m['cold_ticks']} instructions"
+    elif "timing" in record:
+        t = record["timing"]
+        rounds = len(t["rounds_ms"])
+        median = f"{t['latency_ms']:.4f} ms (median of {rounds} round minima, IQR {t['spread_ms']:.4f} ms)"
+        cold = f"cold {t['cold_ms']:.4f} ms"
     else:
         median, cold = f"median {m['latency_ms']:.4f} ms", f"cold {m['cold_latency_ms']:.4f} ms"
     print(

@@ -27,7 +27,9 @@ from micronas.tracking.mlflow_run import architecture_params, log_config, make_m
 from micronas.tracking.status import run_status
 from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
 from micronas.train.augment import Augmentation
-from micronas.train.costs import MeasuredCosts, comparison, measure_model, measured_verdicts
+from micronas.train.costs import (
+    MeasuredCosts, comparison, describe_host_latency, host_latency_check, measure_model, measured_verdicts,
+)
 from micronas.train.int8 import drop_points, export_and_score
 from micronas.train.module import Accelerator, Evaluation, evaluate
 from micronas.train.qat import quantization_aware_finetune
@@ -180,7 +182,9 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
     dm = make_datamodule(cfg)
     dm.setup()
     arch.check_compatible(*dm.input_shape, dm.num_classes, f"dataset={cfg.dataset.name}")
-    predicted = CostModel.from_mcu(cfg.mcu).predict(arch)
+    cost_model = CostModel.from_mcu(cfg.mcu)
+    predicted = cost_model.predict(arch)
+    table_spread_ms = cost_model.network_spread_ms(arch.ops())
     with open_device(cfg.mcu):  # a missing port or another board is refused before training starts
         pass
     search_run_id = search_run_id or search_run_of(arch_path)
@@ -193,6 +197,10 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
         log_config(logger, cfg)
         logger.log_hyperparams({"arch.path": str(arch_path), **architecture_params(arch)})
         summary = _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir, logger)
+        if cfg.mcu.board == "host":
+            summary["host_latency"] = host_latency_check(
+                predicted.latency_ms, table_spread_ms, MeasuredCosts(**summary["measured"])
+            )
         summary.update(
             {"search_run_id": search_run_id, "mlflow_run_id": run_id, "tracking_uri": cfg.logger.tracking_uri}
         )
@@ -341,8 +349,10 @@ def _print_report(summary: dict, out_dir: Path) -> None:
         )
     lines += [
         f"predicted ({summary['mcu']} cost model) vs measured on {summary['device']['board']} "
-        f"(latency: {summary['measured']['latency_statistic']} of the timed runs):",
+        f"(latency: {summary['measured']['latency_statistic']} of the "
+        f"{'round minima, docs/latency.md' if 'host_latency' in summary else 'timed runs'}):",
         costs_text(summary["comparison"]),
+        *([describe_host_latency(summary["host_latency"])] if "host_latency" in summary else []),
         *([f"latency: {INSTRUCTIONS} counted by QEMU, not a board's time (QEMU models no cycle timing)"]
           if summary.get("latency_unit") == INSTRUCTIONS else []),
         OutputCheck.from_dict(summary["output_check"]).describe(),

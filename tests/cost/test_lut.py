@@ -156,5 +156,7 @@ def test_a_table_of_the_older_format_without_device_tags_is_refused(tmp_path):
     path = tmp_path / "old.jsonl"
     header = {"format": "micronas-lut/1", **{k: v for k, v in vars(L552).items()}}
     path.write_text(json.dumps({"header": header}) + "\n" + json.dumps(entry(CONV).to_json()) + "\n")
-    with pytest.raises(LutIdentityError, match="line 1 is not a micronas-lut/2 header .*profile again"):
+    with pytest.raises(
+        LutIdentityError, match="line 1 is not a micronas-lut/2 or micronas-lut/3 header .*profile again"
+    ):
         read_lut(path)

@@ -1,5 +1,6 @@
 """`CostModel`: table first, same op with another fused activation next, predictor last; provenance."""
 
+import json
 import logging
 
 import pytest
@@ -8,7 +9,8 @@ from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry
 from micronas.cost.model import CostModel
 from micronas.cost.predictor import LatencyPredictor
-from micronas.errors import ConfigError, MicronasError
+from micronas.errors import ConfigError, DataError, MicronasError
+from micronas.hardware.timing import TimingProtocol
 from micronas.space.opspec import OpSpec
 
 HEAD_RELU = OpSpec("conv2d", (16, 5, 8), (16, 5, 6), (1, 1), (1, 1), "same", "relu")
@@ -86,18 +88,36 @@ def test_every_mcu_config_builds_a_cost_model():
         assert model.build.word_bytes * 8 == load_config("search", [f"mcu={name}"]).mcu.word_bits
 
 
-def test_the_host_uses_the_fastest_run_and_a_bad_statistic_is_refused(compose, tmp_path):
+def test_the_host_takes_the_median_of_round_minima_and_refuses_a_table_without_protocol(compose, tmp_path):
     mcu = compose("mcu=host", f"mcu.cost.lut_path={tmp_path / 'host.jsonl'}").mcu
-    LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu)).append(
-        LutEntry(op=BRANCH, samples_ms=(0.50, 0.40, 0.90), invoke_ms=0.55)
-    )
+    entry = LutEntry(op=BRANCH, samples_ms=(0.50, 0.40, 0.90), invoke_ms=0.55)
+    LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu), TimingProtocol()).append(entry)
     model = CostModel.from_mcu(mcu)
-    assert model.statistic == "min" and model.latency_ms(BRANCH) == pytest.approx(0.40)
+    assert model.statistic == "median" and model.latency_ms(BRANCH) == pytest.approx(0.50)
+    old = tmp_path / "old.jsonl"  # a micronas-lut/2 host table: wall-clock runs, no protocol in the header
+    LookupTable(old, DeviceIdentity.from_mcu(mcu)).append(entry)
+    lines = old.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["header"]["format"] = "micronas-lut/2"
+    del header["header"]["timing"]
+    old.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(DataError, match=r"old.jsonl is a micronas-lut/2 host table, .*profile again"):
+        CostModel.from_mcu(compose("mcu=host", f"mcu.cost.lut_path={old}").mcu)
     bad = compose(
         "mcu=host", f"mcu.cost.lut_path={tmp_path / 'host.jsonl'}", "mcu.cost.latency_statistic=mean"
     ).mcu
     with pytest.raises(ConfigError, match="mcu.cost.latency_statistic=mean is not valid"):
         CostModel.from_mcu(bad)
+
+
+def test_the_network_spread_sums_the_iqr_of_the_entries_it_reads(compose, tmp_path):
+    mcu = compose("mcu=host", f"mcu.cost.lut_path={tmp_path / 'host.jsonl'}").mcu
+    table = LookupTable(mcu.cost.lut_path, DeviceIdentity.from_mcu(mcu), TimingProtocol())
+    table.append(LutEntry(op=BRANCH, samples_ms=(1.0, 2.0, 3.0, 4.0, 5.0), invoke_ms=3.0))  # IQR 2
+    table.append(LutEntry(op=HEAD_RELU, samples_ms=(0.1, 0.2, 0.3), invoke_ms=0.2))  # IQR 0.1
+    model = CostModel.from_mcu(mcu)
+    # HEAD (no activation) reads the ReLU entry, as its latency does; BRANCH counts once per use.
+    assert model.network_spread_ms([BRANCH, HEAD, BRANCH]) == pytest.approx(2.0 + 0.1 + 2.0)
 
 
 def test_predict_gives_the_exact_costs_of_an_architecture_and_judges_budgets_in_their_units(l552):

@@ -14,7 +14,7 @@ from micronas.cost.graph import single_op_graph
 from micronas.cost.lut import read_lut
 from micronas.cost.memory import estimate_arena, tflm_build
 
-QUICK = ["--repeats", "3", "--warmups", "1"]
+QUICK = ["--repeats", "3", "--warmups", "1", "--rounds", "3", "--batch", "4"]
 
 
 def run_cli(tmp_path, *extra):

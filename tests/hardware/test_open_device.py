@@ -73,7 +73,10 @@ def test_measure_cli_writes_measurement_json_from_the_virtual_board(
     assert record["load"]["model_crc32"] == zlib.crc32(tiny_models["ok"])
     assert len(record["measurement"]["invoke_ticks"]) == 4 and record["measurement"]["latency_ms"] > 0
     assert record["device"]["firmware_build"].endswith("virtual board")
-    assert "model_int8.tflite on host (micronas 0.1.0 virtual board): median" in capsys.readouterr().out
+    assert len(record["timing"]["rounds_ms"]) == 9  # the host table's protocol (defaults: no table yet)
+    out = capsys.readouterr().out
+    assert "model_int8.tflite on host (micronas 0.1.0 virtual board): " in out
+    assert "median of 9 round minima" in out
 
 
 def test_measure_cli_refuses_a_missing_model_with_one_sentence(tmp_path, capsys):

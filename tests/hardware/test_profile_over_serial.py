@@ -21,7 +21,7 @@ from micronas.space.searchspace import SearchSpace
 
 from .conftest import VIRTUAL_BOARD, BoardProcess
 
-QUICK = ["--repeats", "3", "--warmups", "1"]
+QUICK = ["--repeats", "3", "--warmups", "1", "--rounds", "3", "--batch", "4"]
 
 
 def serial_overrides(port: str, lut) -> list[str]:

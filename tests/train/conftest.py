@@ -6,8 +6,11 @@ import pytest
 from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable
 from micronas.cost.profile import profile_ops
+from micronas.hardware.timing import TimingProtocol
 from micronas.hardware.local_device import LocalTflmDevice
 from micronas.space.architecture import Architecture
+
+QUICK_TIMING = TimingProtocol(rounds=3, warmups=1, burst=3, span_s=0.0)  # a quick host table
 
 
 def small_basicmotions_arch() -> Architecture:
@@ -42,5 +45,5 @@ def host_setup(tmp_path_factory):
     lut = folder / "host.jsonl"
     mcu = load_config("train", ["mcu=host", f"mcu.cost.lut_path={lut}"]).mcu
     with LocalTflmDevice() as device:
-        profile_ops(arch.ops(), device, LookupTable(lut, DeviceIdentity.from_mcu(mcu)), warmups=1, repeats=3)
+        profile_ops(arch.ops(), device, LookupTable(lut, DeviceIdentity.from_mcu(mcu), QUICK_TIMING))
     return arch_path, lut

@@ -1,4 +1,4 @@
-"""Build a device's latency table by timing single-op int8 models (METHOD 7.3).
+"""Build a device's latency table by timing single-op int8 models.
 
     python -m micronas.cost.profile mcu=host dataset=NAME [--limit N] [--warmups 2] [--repeats 10]
     python -m micronas.cost.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)
@@ -25,9 +25,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
 from micronas.config import load_config  # noqa: E402
+from micronas.console import Progress, configure_console  # noqa: E402
 from micronas.cost.enumerate import enumerate_ops  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry  # noqa: E402
 from micronas.errors import ConfigError, MicronasError, exit_on_user_error  # noqa: E402
@@ -138,8 +137,11 @@ def profile_ops(
     overhead_ms = measure_invoke_overhead_ms(device, warmups, repeats)
     if overhead_ms is not None:
         log.info("per-invoke overhead %.4f ms", overhead_ms)
-    for op in tqdm(missing, desc="profiling", unit="op", dynamic_ncols=True):
+    shown = Progress(len(missing), "profiling", "entry", every=max(1, min(25, len(missing) // 10)))
+    for op in missing:
         table.append(profile_op(device, op, warmups, repeats, overhead_ms))
+        shown.update(1, op.kind)
+    shown.close()
     return len(missing)
 
 
@@ -153,12 +155,14 @@ def open_profiling_device(mcu):
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m micronas.cost.profile", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=host dataset=ucihar")
     parser.add_argument("--limit", type=int, help="measure at most this many missing entries")
     parser.add_argument("--warmups", type=int, help="default 2 (1 under QEMU)")
     parser.add_argument("--repeats", type=int, help="default 10 (1 under QEMU: its counts are deterministic)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the libraries' own output too")
     args = parser.parse_args(argv)
+    configure_console(args.verbose)
     cfg = load_config("search", args.overrides)
     deterministic = (cfg.mcu.get("device") or {}).get("kind") == "qemu"  # QEMU: -icount counts repeat
     if args.warmups is None:
@@ -181,6 +185,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     main()

@@ -1,4 +1,8 @@
-"""`python -m micronas.report EXPERIMENT_NAME_OR_PARENT_RUN_ID [--out DIR] [--tracking-uri URI]`."""
+"""Compare the search runs of a sweep or an experiment: Pareto fronts of accuracy against latency and
+arena per method, budget adherence, and predicted against measured costs, one figure per board.
+
+    python -m micronas.report EXPERIMENT_NAME_OR_PARENT_RUN_ID [--out DIR] [--tracking-uri URI]
+"""
 
 import argparse
 from pathlib import Path
@@ -10,7 +14,8 @@ from micronas.tracking.store import tracking_client
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m micronas.report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m micronas.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", help="an MLflow experiment name (e.g. micronas-basicmotions) or a sweep's "
                                        "parent run id")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: report/TARGET)")

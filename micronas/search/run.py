@@ -25,6 +25,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from micronas.checkpoints import load_checkpoint
 from micronas.config import to_yaml
+from micronas.console import Progress
 from micronas.cost.expected import ExpectedCosts
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
@@ -47,6 +48,7 @@ from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
 from micronas.tracking.status import run_status
 from micronas.train.module import Accelerator, evaluate, recalibrate_batchnorm
+from micronas.train.progress import EpochProgress
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +151,11 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
         max_epochs=epochs,
         logger=logger,
         callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True), history,
-                   ResumeHint(out_dir), RecordTarget(search_target(cfg))],
+                   ResumeHint(out_dir), RecordTarget(search_target(cfg)),
+                   *([EpochProgress(f"{cfg.search.method} search")] if cfg.trainer.enable_progress_bar else [])],
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
-        enable_progress_bar=cfg.trainer.enable_progress_bar,
+        enable_progress_bar=False,
         deterministic=cfg.trainer.deterministic,
         num_sanity_val_steps=0,
         enable_model_summary=False,
@@ -192,8 +195,12 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
         done = [json.loads(line) for line in (earlier_dir / CANDIDATES_FILE).read_text().splitlines() if line]
     record = out_dir / CANDIDATES_FILE
     record.write_text("".join(json.dumps(c) + "\n" for c in done))
+    shown = Progress(int(cfg.search.candidates), "random search", "candidate", every=1, done=len(done)) \
+        if cfg.trainer.enable_progress_bar else None
 
     def on_candidate(index, candidate):
+        if shown is not None:
+            shown.update(1, f"arch-val acc {100 * candidate.val_accuracy:.1f} %")
         with record.open("a") as stream:
             stream.write(json.dumps(candidate.to_dict()) + "\n")
         logger.log_metrics({"candidate/val_acc": candidate.val_accuracy,
@@ -201,6 +208,8 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
 
     result = random_search(space, cost_model, dict(cfg.constraints), dm, cfg.search, cfg.seed,
                            on_candidate=on_candidate, done=done, accelerator=Accelerator.from_config(cfg.trainer))
+    if shown is not None:
+        shown.close()
     best = result.best
     return result.arch, {"accuracy": best.val_accuracy, "macro_f1": best.val_macro_f1,
                          "windows": len(dm.val_dataset),

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from micronas.metrics import accuracy, macro_f1
+from micronas.train.progress import EpochProgress
 
 
 @dataclass(frozen=True)
@@ -144,20 +145,21 @@ def quiet_lightning():
 
 
 def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, lr: float = 1e-3,
-                   logger=False, callbacks=(), progress: bool = False, ckpt_path: str | None = None,
+                   logger=False, callbacks=(), progress: str = "", ckpt_path: str | None = None,
                    accelerator: Accelerator = Accelerator()) -> RestoreBest:
     """Train `net` on the weight-training split, stop early on the arch-val loss, restore the best weights.
 
     Returns the `RestoreBest` callback (best arch-val loss and its epoch); `net` ends on the CPU. Seed
-    first for repeatability.
+    first for repeatability. `progress` names the phase whose progress is shown (empty: silent).
     """
     best = RestoreBest("val/loss")
     stopper = EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     with quiet_lightning():
         trainer = pl.Trainer(
-            max_epochs=max_epochs, logger=logger, callbacks=[best, stopper, *callbacks],
+            max_epochs=max_epochs, logger=logger,
+            callbacks=[best, stopper, *callbacks, *([EpochProgress(progress, bound=True)] if progress else [])],
             accelerator=accelerator.name, devices=accelerator.devices,
-            enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
             deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
         )
         trainer.fit(ClassifierModule(net, lr), datamodule.train_dataloader(), datamodule.val_dataloader(),

@@ -43,11 +43,11 @@ def train_repeat(
     folder: Path,
     logger=False,
     callbacks=(),
-    progress: bool = False,
+    progress: str = "",
     accelerator: Accelerator = Accelerator(),
 ) -> TrainedRepeat:
     """Train `DiscreteNet(arch)` seeded with `seed` under `recipe` (max_epochs, patience, lr), with its
-    checkpoints in `folder`; resume from `folder/last.ckpt` or reuse `folder/trained.pt`."""
+    checkpoints in `folder` (`progress`: the phase name shown with its progress); resume from `folder/last.ckpt` or reuse `folder/trained.pt`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(seed, verbose=False)

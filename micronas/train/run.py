@@ -103,8 +103,9 @@ def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger)
     recipe, k = cfg.retraining, dm.num_classes
     quant = recipe.quantization
     accelerator = Accelerator.from_config(cfg.trainer)
+    phase = f"retraining (seed {seed})" if cfg.trainer.enable_progress_bar else ""
     trained = train_repeat(arch, dm, recipe, seed, folder / "checkpoints", logger=logger,
-                           accelerator=accelerator)
+                           progress=phase, accelerator=accelerator)
     net = trained.net
     floats = {
         "arch-val": evaluate(net, dm.val_dataloader(), k),
@@ -121,7 +122,8 @@ def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger)
     if qat_applied:
         ptq_bytes = exported.tflite
         best = quantization_aware_finetune(
-            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience), accelerator=accelerator
+            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience), accelerator=accelerator,
+            progress=phase and f"QAT fine-tuning (seed {seed})",
         )
         exported, qat = export_and_score(net, representative, splits, k, folder)
         int8 = qat

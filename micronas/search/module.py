@@ -218,11 +218,9 @@ class SearchModule(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.log("arch/temperature", self.temperature)
-        probabilities = self.arch_logits.probabilities()
-        for key, p in probabilities.items():
-            self.log(f"arch/entropy/{key}", entropy(p))
-            for option, value in zip(self.space_options(key), p):
-                self.log(f"arch/p/{key}/{option}", value)
+        # one number for convergence; each decision's probabilities are the run's choice table and figure
+        entropies = [entropy(p) for p in self.arch_logits.probabilities().values()]
+        self.log("arch/mean_entropy", sum(entropies) / len(entropies))
         if self.expected_costs is not None:
             with torch.no_grad():
                 costs = self.expected_costs(self.cost_weights())
@@ -238,6 +236,3 @@ class SearchModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_resumable(checkpoint.get(CHECKPOINT_KEY), self.identity())
-
-    def space_options(self, key: str) -> tuple:
-        return next(d.options for d in self.space.decisions if d.key == key)

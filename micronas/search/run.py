@@ -12,6 +12,7 @@ started is continued. A re-run sweep does this by itself for a job whose directo
 was started but not finished; a finished one is kept as it is.
 """
 
+import csv
 import json
 import logging
 import time
@@ -31,7 +32,7 @@ from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError, MicronasError
 from micronas.search.feasibility import check_feasible, check_latency_table
-from micronas.search.history import ChoiceHistory, plot_choice_history
+from micronas.search.history import ChoiceHistory, choice_table, plot_choice_history, write_choice_table
 from micronas.search.module import (
     CHECKPOINT_KEY,
     SearchModule,
@@ -42,10 +43,17 @@ from micronas.search.module import (
 )
 from micronas.search.random_search import random_search
 from micronas.search.derive import derive_within_budgets
-from micronas.search.summary import build_summary, format_summary, violations
+from micronas.search.summary import budget_rows, build_summary, format_summary, summary_markdown, violations
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
-from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
+from micronas.tracking.mlflow_run import (
+    architecture_params,
+    describe_run,
+    log_config,
+    log_existing,
+    log_table,
+    make_mlflow_logger,
+)
 from micronas.tracking.status import run_status
 from micronas.train.module import Accelerator, evaluate, recalibrate_batchnorm
 from micronas.train.progress import EpochProgress
@@ -57,6 +65,7 @@ SUMMARY_FILE = "summary.json"
 RUN_ID_FILE = "mlflow_run_id"
 CANDIDATES_FILE = "candidates.jsonl"
 HISTORY_PLOT = "choice_probabilities.png"
+HISTORY_TABLE = "choice_probabilities.csv"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 TARGET_KEY = "micronas_target"
 
@@ -181,6 +190,7 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
                                  dm.train_dataloader())
     derived = evaluate(path, dm.val_dataloader(), dm.num_classes)
     plot_choice_history(history.epochs, space, out_dir / HISTORY_PLOT)
+    write_choice_table(choice_table(history.epochs, space), out_dir / HISTORY_TABLE)
     return arch, {"accuracy": derived.accuracy, "macro_f1": derived.macro_f1, "windows": len(derived.y_true),
                   "search": {"epochs": epochs, "steps": steps, "warmup_steps": module.warmup_steps,
                              "arch_steps": module.arch_steps},
@@ -285,7 +295,13 @@ def _log_outcome(logger, summary: dict, arch, out_dir: Path) -> None:
     broken = violations(summary)
     if broken:
         client.set_tag(run_id, "violations", "; ".join(broken))
-    for name in (ARCHITECTURE_FILE, SUMMARY_FILE, HISTORY_PLOT, CANDIDATES_FILE):
-        if (out_dir / name).is_file():
-            client.log_artifact(run_id, str(out_dir / name))
+    describe_run(client, run_id, summary_markdown(summary))
+    log_table(client, run_id, budget_rows(summary), "budgets.json")
+    if (out_dir / HISTORY_TABLE).is_file():  # the whole evolution is the CSV; the UI table: the end
+        with open(out_dir / HISTORY_TABLE, newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        final = [row for row in rows if row["epoch"] == rows[-1]["epoch"]]
+        log_table(client, run_id, final, "choice_probabilities_final.json")
+    log_existing(client, run_id, out_dir, (ARCHITECTURE_FILE, SUMMARY_FILE, HISTORY_PLOT, HISTORY_TABLE,
+                                           CANDIDATES_FILE))
     logger.finalize("success")

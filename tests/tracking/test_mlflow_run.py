@@ -19,7 +19,7 @@ def test_a_run_carries_names_tags_params_and_the_resolved_config(tmp_path, monke
     logger.finalize("success")
 
     run = MlflowClient(uri).get_run(logger.run_id)
-    assert run.info.run_name == "search-ucihar-nucleo_l552"
+    assert run.info.run_name == "dnas | ucihar | nucleo_l552 | latency<=50 ms"
     assert run.info.status == "FINISHED"
     assert {"dataset": "ucihar", "mcu": "nucleo_l552", "stage": "search", "parent_run": "none"}.items() <= (
         run.data.tags.items()

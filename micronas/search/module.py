@@ -18,7 +18,6 @@ arch-val order from `(seed, epoch)`, so a search resumed from an epoch checkpoin
 uninterrupted one does.
 """
 
-import math
 from collections.abc import Callable
 from itertools import cycle
 
@@ -35,6 +34,7 @@ from micronas.search.temperature import temperature
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
+from micronas.train.module import epochs_for
 
 METHODS = ("dnas", "darts")
 COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
@@ -56,7 +56,7 @@ def search_identity(space: SearchSpace, method: str, seed: int, total_steps: int
 
 def search_steps(batches_per_epoch: int, search_cfg) -> tuple[int, int]:
     """`(epochs, weight steps)` of a search: `search.epochs`, or more to reach `search.min_steps`."""
-    epochs = max(int(search_cfg.epochs), math.ceil(int(search_cfg.get("min_steps", 0)) / batches_per_epoch))
+    epochs = max(int(search_cfg.epochs), epochs_for(search_cfg.get("min_steps", 0), batches_per_epoch))
     return epochs, epochs * batches_per_epoch
 
 

@@ -7,6 +7,7 @@ weights restored. `fit_classifier` is shared by retraining and by the random-sea
 import contextlib
 import copy
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,14 +145,22 @@ def quiet_lightning():
         logger.setLevel(level)
 
 
+def epochs_for(steps: int, batches_per_epoch: int) -> int:
+    """The epochs that hold at least `steps` weight steps."""
+    return math.ceil(int(steps) / max(int(batches_per_epoch), 1))
+
+
 def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, lr: float = 1e-3,
                    logger=False, callbacks=(), progress: str = "", ckpt_path: str | None = None,
-                   accelerator: Accelerator = Accelerator()) -> RestoreBest:
+                   accelerator: Accelerator = Accelerator(), patience_steps: int = 0) -> RestoreBest:
     """Train `net` on the weight-training split, stop early on the arch-val loss, restore the best weights.
 
-    Returns the `RestoreBest` callback (best arch-val loss and its epoch); `net` ends on the CPU. Seed
-    first for repeatability. `progress` names the phase whose progress is shown (empty: silent).
+    Early stopping waits `patience` epochs, or the epochs of `patience_steps` weight steps if that is
+    more (a small dataset has few steps per epoch). Returns the `RestoreBest` callback (best arch-val loss
+    and its epoch); `net` ends on the CPU. Seed first for repeatability. `progress` names the phase whose
+    progress is shown (empty: silent).
     """
+    patience = max(int(patience), epochs_for(patience_steps, len(datamodule.train_dataloader())))
     best = RestoreBest("val/loss")
     stopper = EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     with quiet_lightning():

@@ -77,6 +77,7 @@ def train_repeat(
         progress=progress,
         ckpt_path=str(last) if resumed is not None else None,
         accelerator=accelerator,
+        patience_steps=recipe.get("patience_steps", 0),
     )
     torch.save(
         {"weights": net.state_dict(), "best_epoch": best.best_epoch, "arch_val_loss": best.best}, trained

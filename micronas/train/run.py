@@ -58,6 +58,7 @@ def check_recipe(recipe) -> None:
     for key, value, least in (
         ("max_epochs", recipe.max_epochs, 1),
         ("patience", recipe.patience, 1),
+        ("patience_steps", recipe.get("patience_steps", 0), 0),
         ("repeats", recipe.repeats, 1),
         ("representative_windows", recipe.representative_windows, 1),
         ("quantization.qat_epochs", recipe.quantization.qat_epochs, 1),

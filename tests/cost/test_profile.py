@@ -74,3 +74,18 @@ def test_a_killed_profile_run_continues_where_it_stopped(tmp_path):
     _, after = read_lut(lut)
     keys = [json.loads(line)["key"] for line in lut.read_text().splitlines()[1:]]
     assert len(after) == len(keys) == len(set(keys)) >= len(before) + 2
+
+
+def test_profile_reads_the_window_shape_of_an_npz_dataset_as_a_search_does(tmp_path, capsys):
+    import numpy as np
+
+    from micronas.cost.enumerate import enumerate_ops
+    from micronas.space.searchspace import SearchSpace
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mine.npz", X=rng.normal(size=(60, 3, 40)), y=np.arange(60) % 3)
+    lut = tmp_path / "host.jsonl"
+    profile.main(["mcu=host", "dataset=npz", f"dataset.path={tmp_path / 'mine.npz'}", f"mcu.cost.lut_path={lut}",
+                  *QUICK, "--limit", "1"])
+    entries = len(enumerate_ops(SearchSpace(40, 3, 3)))
+    assert f"0 of {entries} entries were present, measured 1, {entries - 1} still missing" in capsys.readouterr().out

@@ -90,8 +90,9 @@ class Progress:
     at every `every`-th unit (and the last one). `update(n, note)` adds `n` finished units."""
 
     def __init__(self, total: int, desc: str, unit: str = "step", every: int | None = None,
-                 done: int = 0, stream=None, bound: bool = False):
+                 done: int = 0, stream=None, bound: bool = False, plural: str = ""):
         self.total, self.desc, self.unit, self.done = int(total), desc, unit, int(done)
+        self.plural = plural or f"{unit}s"
         self.every = every or max(1, self.total // 20)
         self.stream = stream or sys.stderr
         self.bound = bound  # the total is an upper bound (early stopping may end sooner)
@@ -115,7 +116,7 @@ class Progress:
         eta = self.eta_s()
         eta_text = "ETA ?" if eta is None else f"ETA {'at most ' if self.bound else ''}{duration(eta)}"
         share = 100 * self.done / self.total if self.total else 100
-        return (f"{self.desc}: {self.done}/{self.total} {self.unit}s ({share:.0f} %), "
+        return (f"{self.desc}: {self.done}/{self.total} {self.plural} ({share:.0f} %), "
                 f"{duration(time.monotonic() - self._start)} elapsed, {eta_text}" + (f", {note}" if note else ""))
 
     def update(self, n: int = 1, note: str = "") -> None:

@@ -137,7 +137,8 @@ def profile_ops(
     overhead_ms = measure_invoke_overhead_ms(device, warmups, repeats)
     if overhead_ms is not None:
         log.info("per-invoke overhead %.4f ms", overhead_ms)
-    shown = Progress(len(missing), "profiling", "entry", every=max(1, min(25, len(missing) // 10)))
+    shown = Progress(len(missing), "profiling", "entry", every=max(1, min(25, len(missing) // 10)),
+                     plural="entries")
     for op in missing:
         table.append(profile_op(device, op, warmups, repeats, overhead_ms))
         shown.update(1, op.kind)

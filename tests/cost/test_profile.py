@@ -89,3 +89,20 @@ def test_profile_reads_the_window_shape_of_an_npz_dataset_as_a_search_does(tmp_p
                   *QUICK, "--limit", "1"])
     entries = len(enumerate_ops(SearchSpace(40, 3, 3)))
     assert f"0 of {entries} entries were present, measured 1, {entries - 1} still missing" in capsys.readouterr().out
+
+
+def test_the_profiling_console_is_progress_lines_without_converter_lines(tmp_path):
+    """Off a terminal: a progress line with an ETA, and none of the TFLite converter's per-operator
+    `fully_quantize:` lines or TensorFlow banners between them."""
+    lut = tmp_path / "host.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "micronas.cost.profile", "mcu=host", "dataset=basicmotions",
+         f"mcu.cost.lut_path={lut}", *QUICK, "--limit", "2"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert "fully_quantize" not in out and "absl" not in out and "tensorflow" not in out.lower()
+    lines = [line for line in out.splitlines() if line.startswith("profiling: ")]
+    assert [line.split(" (")[0] for line in lines] == ["profiling: 1/2 entries", "profiling: 2/2 entries"]
+    assert all(", ETA " in line for line in lines)
+    assert "0 of 462 entries were present, measured 2, 460 still missing, 0 failed" in result.stdout

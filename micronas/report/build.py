@@ -85,11 +85,13 @@ def _prediction_errors(points: list[SearchPoint], out_dir: Path) -> tuple[dict, 
 
 
 def _pareto_files(points: list[SearchPoint], name: str, out_dir: Path) -> list[Path]:
-    """One accuracy-vs-`name` figure per board, with that board's budgets."""
+    """One accuracy-vs-`name` figure per board, with the budgets of the searches for that board (a budget
+    set for another board says nothing about this one's costs)."""
     cost, label, budget = COSTS[name]
     files = []
     for board, on_board in by_board(points).items():
-        budgets = [p.budgets[budget] for p in on_board if p.budgets.get(budget) is not None]
+        budgets = [p.budgets[budget] for p in on_board
+                   if p.budgets.get(budget) is not None and p.search_mcu in ("", board)]
         datasets = ", ".join(sorted({p.dataset for p in on_board}))
         title = f"{datasets} on {board}: accuracy vs {name} per search method"
         files.append(pareto_png(on_board, cost, label.format(latency=latency_unit_of(on_board)), budgets,

@@ -116,8 +116,9 @@ class Progress:
         eta = self.eta_s()
         eta_text = "ETA ?" if eta is None else f"ETA {'at most ' if self.bound else ''}{duration(eta)}"
         share = 100 * self.done / self.total if self.total else 100
-        return (f"{self.desc}: {self.done}/{self.total} {self.plural} ({share:.0f} %), "
-                f"{duration(time.monotonic() - self._start)} elapsed, {eta_text}" + (f", {note}" if note else ""))
+        elapsed = duration(time.monotonic() - self._start)
+        return (f"{self.desc}: {self.done}/{self.total} {self.plural} ({share:.0f} %), {elapsed} elapsed, "
+                f"{eta_text}" + (f", {note}" if note else ""))
 
     def update(self, n: int = 1, note: str = "") -> None:
         before, self.done = self.done, min(self.done + n, self.total)

@@ -156,7 +156,8 @@ def open_profiling_device(mcu):
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m micronas.cost.profile", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m micronas.cost.profile",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=host dataset=ucihar")
     parser.add_argument("--limit", type=int, help="measure at most this many missing entries")
     parser.add_argument("--warmups", type=int, help="default 2 (1 under QEMU)")

@@ -75,7 +75,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         if len(val) == 0:
             raise DataError(
                 f"the arch-val split of {self.name} is empty: {len(loaded.train)} training windows of "
-                f"{num_classes} classes leave none to hold out; give more windows or raise dataset.val_fraction."
+                f"{num_classes} classes leave none to hold out; give more windows or raise "
+                f"dataset.val_fraction."
             )
         check_every_class_present(train.y, loaded.class_names, f"the weight-training split of {self.name}")
         mean = train.x.mean(axis=(0, 1), dtype=np.float64)
@@ -215,7 +216,8 @@ def small_splits_warning(name: str, sizes: dict[str, int]) -> str | None:
     small = {split: n for split, n in sizes.items() if n < DECISIVE_WINDOWS}
     if not small:
         return None
-    parts = [f"{split} has {n} windows (accuracy moves in {100 / n:.3g}-point steps)" for split, n in small.items()]
+    parts = [f"{split} has {n} windows (accuracy moves in {100 / n:.3g}-point steps)"
+             for split, n in small.items()]
     return (f"the splits of {name} are too small to decide much: {'; '.join(parts)}; differences of a few "
             f"windows are noise there (more data, or a larger dataset.val_fraction, helps).")
 

@@ -16,7 +16,8 @@ from micronas.report.runs import SearchPoint, by_method, collect_points
 from micronas.report.tables import POINT_COLUMNS, adherence_rows, point_row, write_csv
 
 COSTS = {  # report name -> (cost of a point, axis label ({latency}: the points' latency unit), budget)
-    "latency": (lambda p: p.latency_ms, "latency ({latency}; measured if retrained, else predicted)", "latency"),
+    "latency": (lambda p: p.latency_ms, "latency ({latency}; measured if retrained, else predicted)",
+                "latency"),
     "arena": (lambda p: p.arena_bytes / 1024, "tensor arena (kB; measured if retrained, else predicted)",
               "memory"),
 }

@@ -46,14 +46,8 @@ from micronas.search.derive import derive_within_budgets
 from micronas.search.summary import budget_rows, build_summary, format_summary, summary_markdown, violations
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
-from micronas.tracking.mlflow_run import (
-    architecture_params,
-    describe_run,
-    log_config,
-    log_existing,
-    log_table,
-    make_mlflow_logger,
-)
+from micronas.tracking.mlflow_run import architecture_params, describe_run, log_config, log_existing
+from micronas.tracking.mlflow_run import log_table, make_mlflow_logger
 from micronas.tracking.status import run_status
 from micronas.train.module import Accelerator, evaluate, recalibrate_batchnorm
 from micronas.train.progress import EpochProgress
@@ -156,12 +150,12 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
     module = SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed,
                           budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
     history = ChoiceHistory()
+    shown = [EpochProgress(f"{cfg.search.method} search")] if cfg.trainer.enable_progress_bar else []
     trainer = pl.Trainer(
         max_epochs=epochs,
         logger=logger,
         callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True), history,
-                   ResumeHint(out_dir), RecordTarget(search_target(cfg)),
-                   *([EpochProgress(f"{cfg.search.method} search")] if cfg.trainer.enable_progress_bar else [])],
+                   ResumeHint(out_dir), RecordTarget(search_target(cfg)), *shown],
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
         enable_progress_bar=False,

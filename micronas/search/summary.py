@@ -119,10 +119,12 @@ def summary_markdown(summary: dict) -> str:
     """The run's description: what was searched, predicted costs against budgets, arch-val scores."""
     v = summary["validation"]
     lines = [f"**{summary['method']}** search on **{summary['dataset']}** for **{summary['mcu']}** "
-             f"(seed {summary['seed']})", "", "| cost | predicted | budget | verdict |", "|---|---:|---:|---|"]
+             f"(seed {summary['seed']})", "", "| cost | predicted | budget | verdict |",
+             "|---|---:|---:|---|"]
     for row in budget_rows(summary):
         budget = "-" if row["budget"] is None else f"{row['budget']:g} {row['unit']}"
-        lines.append(f"| {row['cost']} | {row['predicted']:.4g} {row['unit']} | {budget} | {row['verdict']} |")
+        predicted = f"{row['predicted']:.4g} {row['unit']}"
+        lines.append(f"| {row['cost']} | {predicted} | {budget} | {row['verdict']} |")
     lines += ["", f"arch-val accuracy {100 * v['accuracy']:.2f} %, macro-F1 {v['macro_f1']:.4f} "
                   f"({v['windows']} windows)"]
     return "\n".join(lines) + "\n"

@@ -137,7 +137,8 @@ class SearchSpace:
             from micronas.data import make_datamodule
 
             data = make_datamodule(cfg)
-            values = dict(zip(("time_steps", "channels"), data.input_shape)) | {"num_classes": data.num_classes}
+            shape = dict(zip(("time_steps", "channels"), data.input_shape))
+            values = shape | {"num_classes": data.num_classes}
         try:
             return cls(values["time_steps"], values["channels"], values["num_classes"])
         except ValueError as error:

@@ -162,11 +162,12 @@ def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, l
     """
     patience = max(int(patience), epochs_for(patience_steps, len(datamodule.train_dataloader())))
     best = RestoreBest("val/loss")
+    shown = [EpochProgress(progress, bound=True)] if progress else []
     stopper = EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     with quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=max_epochs, logger=logger,
-            callbacks=[best, stopper, *callbacks, *([EpochProgress(progress, bound=True)] if progress else [])],
+            callbacks=[best, stopper, *callbacks, *shown],
             accelerator=accelerator.name, devices=accelerator.devices,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
             deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),

@@ -46,8 +46,9 @@ def train_repeat(
     progress: str = "",
     accelerator: Accelerator = Accelerator(),
 ) -> TrainedRepeat:
-    """Train `DiscreteNet(arch)` seeded with `seed` under `recipe` (max_epochs, patience, lr), with its
-    checkpoints in `folder` (`progress`: the phase name shown with its progress); resume from `folder/last.ckpt` or reuse `folder/trained.pt`."""
+    """Train `DiscreteNet(arch)` seeded with `seed` under `recipe` (max_epochs, patience, patience_steps,
+    lr), with its checkpoints in `folder`; resume from `folder/last.ckpt` or reuse `folder/trained.pt`.
+    `progress` names the phase whose progress is shown (empty: silent)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(seed, verbose=False)

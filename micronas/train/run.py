@@ -133,8 +133,8 @@ def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger)
     if qat_applied:
         ptq_bytes = exported.tflite
         best = quantization_aware_finetune(
-            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience), accelerator=accelerator,
-            progress=phase and f"QAT fine-tuning (seed {seed})",
+            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience),
+            accelerator=accelerator, progress=phase and f"QAT fine-tuning (seed {seed})",
         )
         exported, qat = export_and_score(net, representative, splits, k, folder)
         int8 = qat

@@ -85,10 +85,11 @@ def test_profile_reads_the_window_shape_of_an_npz_dataset_as_a_search_does(tmp_p
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "mine.npz", X=rng.normal(size=(60, 3, 40)), y=np.arange(60) % 3)
     lut = tmp_path / "host.jsonl"
-    profile.main(["mcu=host", "dataset=npz", f"dataset.path={tmp_path / 'mine.npz'}", f"mcu.cost.lut_path={lut}",
-                  *QUICK, "--limit", "1"])
+    profile.main(["mcu=host", "dataset=npz", f"dataset.path={tmp_path / 'mine.npz'}",
+                  f"mcu.cost.lut_path={lut}", *QUICK, "--limit", "1"])
     entries = len(enumerate_ops(SearchSpace(40, 3, 3)))
-    assert f"0 of {entries} entries were present, measured 1, {entries - 1} still missing" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"0 of {entries} entries were present, measured 1, {entries - 1} still missing" in out
 
 
 def test_the_profiling_console_is_progress_lines_without_converter_lines(tmp_path):

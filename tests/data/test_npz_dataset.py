@@ -116,8 +116,8 @@ def test_a_file_of_one_class_or_text_subject_ids_ends_in_one_sentence(compose, t
 def test_a_npy_file_ends_in_one_sentence_that_says_how_to_save_a_npz(compose, tmp_path):
     path = tmp_path / "windows.npy"
     np.save(path, windows()[0])
-    with pytest.raises(DataError, match=r"^dataset.path=.*windows.npy holds one array \(a .npy file\); an npz "
-                                        r"dataset is one .npz file with X and y, saved with np.savez"):
+    with pytest.raises(DataError, match=r"^dataset.path=.*windows.npy holds one array \(a .npy file\); "
+                                        r"an npz dataset is one .npz file with X and y, saved with np.savez"):
         make_datamodule(compose("dataset=npz", f"dataset.path={path}")).setup()
 
 
@@ -126,8 +126,8 @@ def test_x_saved_as_n_t_c_is_refused_unless_channel_names_confirm_the_channels(c
     channels of 3 steps, so the file is refused with the transpose that fixes it."""
     x, y = windows(channels=3, steps=20)
     transposed = write_npz(tmp_path / "ntc.npz", X=np.transpose(x, (0, 2, 1)), y=y)
-    with pytest.raises(DataError, match=r"has shape \(120, 20, 3\), read as 20 channels of 3 time steps, which "
-                                        r"looks like \[N, T, C\] .*np.transpose\(X, \(0, 2, 1\)\)"):
+    with pytest.raises(DataError, match=r"has shape \(120, 20, 3\), read as 20 channels of 3 time steps, "
+                                        r"which looks like \[N, T, C\] .*np.transpose\(X, \(0, 2, 1\)\)"):
         make_datamodule(compose("dataset=npz", f"dataset.path={transposed}")).setup()
     named = write_npz(tmp_path / "named.npz", X=np.transpose(x, (0, 2, 1)), y=y,
                       channel_names=[f"electrode{i}" for i in range(20)])

@@ -79,7 +79,8 @@ def test_train_py_retrains_exports_measures_and_logs_a_child_run_of_the_search(h
     rows = [dict(zip(table["columns"], values)) for values in table["data"]]
     assert [r["cost"] for r in rows] == [r["cost"] for r in summary["comparison"]]
     for row, expected in zip(rows, summary["comparison"]):   # the table keeps 10 significant digits
-        assert (row["predicted"], row["measured"]) == pytest.approx((expected["predicted"], expected["measured"]))
+        assert row["predicted"] == pytest.approx(expected["predicted"])
+        assert row["measured"] == pytest.approx(expected["measured"])
     note = run.data.tags["mlflow.note.content"]   # the description: predicted beside measured
     flash = next(r for r in summary["comparison"] if r["cost"] == "flash")
     assert f"| flash | B | {flash['predicted']:.0f} | {len(model)} |" in note

@@ -49,7 +49,7 @@ def test_recalibrate_batchnorm_replaces_running_statistics_by_those_of_the_loade
     assert not net.training and net[1].momentum == 0.1
 
 
-def test_patience_counts_weight_steps_on_a_small_dataset_and_retraining_shows_its_progress(monkeypatch, capsys):
+def test_patience_counts_weight_steps_on_a_small_dataset_and_retraining_shows_progress(monkeypatch, capsys):
     """basicmotions has 4 weight steps per epoch: 40 steps of patience are 10 epochs, not the 2 asked."""
     from micronas.train import module
 

@@ -7,6 +7,7 @@ arena per method, budget adherence, and predicted against measured costs, one fi
 import argparse
 from pathlib import Path
 
+from micronas.console import configure_console
 from micronas.errors import exit_on_user_error
 from micronas.report.build import format_report, write_report
 from micronas.tracking.store import tracking_client
@@ -21,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: report/TARGET)")
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
                         help="MLflow store (default: %(default)s)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the libraries' own output too")
     args = parser.parse_args(argv)
+    configure_console(args.verbose)
     out = args.out or Path("report") / args.target
     report = write_report(tracking_client(args.tracking_uri, "--tracking-uri"), args.target, out)
     print(format_report(report))

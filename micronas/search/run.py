@@ -256,6 +256,7 @@ def run_search(cfg, out_dir: Path) -> dict:
         costs = cost_model.predict(arch)
         summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol,
                                 time.monotonic() - started, logger.run_id)
+        summary["predicted"]["predictor_calibrated"] = cost_model.calibrated
         arch = replace(arch, costs=summary["predicted"])
         arch.save(out_dir / ARCHITECTURE_FILE)
         (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -263,7 +264,7 @@ def run_search(cfg, out_dir: Path) -> dict:
 
         print(format_summary(summary, out_dir))
         for sentence in violations(summary):
-            log.warning(sentence)
+            log.info(sentence)  # into the log file; the console gets it once, below the table
             print(f"WARNING: {sentence}")
     return summary
 

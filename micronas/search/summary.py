@@ -78,7 +78,8 @@ def format_summary(summary: dict, out_dir) -> str:
     rows = [
         ("search", f"{summary['method']} on {summary['dataset']} for {summary['mcu']} (seed {summary['seed']})"),
         ("latency", latency_text(p['latency_ms'], p.get("latency_unit", "ms"))
-         + f" predicted ({100 * p['latency_predicted_share']:.0f} % from the fallback predictor)"),
+         + f" predicted ({100 * p['latency_predicted_share']:.0f} % from the "
+         + ("board's calibrated predictor)" if p.get("predictor_calibrated") else "fallback predictor)")),
         ("arena", f"{p['arena_bytes'] / 1024:.2f} kB predicted"),
         ("flash", f"{p['flash_bytes'] / 1024:.2f} kB predicted"),
     ]

@@ -20,6 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from micronas.config import check_command_line, validate
+from micronas.console import configure_console, split_verbose
 from micronas.errors import MicronasError, exit_on_user_error
 from micronas.chain import retrain_after_search
 from micronas.search.run import run_search
@@ -29,6 +30,7 @@ from micronas.tracking.sweep import sweep_outcome
 @hydra.main(config_path="conf", config_name="search", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
+    configure_console(cfg.get("verbose", False))
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         validate(cfg)
@@ -45,6 +47,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    verbose, sys.argv[1:] = split_verbose(sys.argv[1:])
+    sys.argv += ["verbose=true"] if verbose else []
     exit_on_user_error(check_command_line)(sys.argv[1:])
     with sweep_outcome():
         main()

@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from micronas.config import check_command_line
+from micronas.console import configure_console, split_verbose
 from micronas.errors import exit_on_user_error
 
 
@@ -23,9 +24,12 @@ from micronas.errors import exit_on_user_error
 def main(cfg: DictConfig) -> None:
     from micronas.train.run import run_training
 
+    configure_console(cfg.get("verbose", False))
     run_training(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 if __name__ == "__main__":
+    verbose, sys.argv[1:] = split_verbose(sys.argv[1:])
+    sys.argv += ["verbose=true"] if verbose else []
     exit_on_user_error(check_command_line)(sys.argv[1:])
     main()

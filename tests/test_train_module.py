@@ -47,3 +47,25 @@ def test_recalibrate_batchnorm_replaces_running_statistics_by_those_of_the_loade
         features = net[0](x)
     torch.testing.assert_close(net[1].running_mean, features.mean(dim=(0, 2, 3)))
     assert not net.training and net[1].momentum == 0.1
+
+
+def test_patience_counts_weight_steps_on_a_small_dataset_and_retraining_shows_progress(monkeypatch, capsys):
+    """basicmotions has 4 weight steps per epoch: 40 steps of patience are 10 epochs, not the 2 asked."""
+    from micronas.train import module
+
+    waited = []
+
+    class Recorded(module.EarlyStopping):
+        def __init__(self, *args, patience, **kwargs):
+            waited.append(patience)
+            super().__init__(*args, patience=patience, **kwargs)
+
+    monkeypatch.setattr(module, "EarlyStopping", Recorded)
+    dm = make_datamodule(load_config("train", ["dataset=basicmotions"]))
+    steps_per_epoch = -(-len(dm.train_dataset) // dm.batch_size)
+    net = DiscreteNet(Architecture.largest(SearchSpace(*dm.input_shape, dm.num_classes)))
+    fit_classifier(net, dm, max_epochs=3, patience=2, patience_steps=40, progress="retraining")
+    assert waited == [max(2, -(-40 // steps_per_epoch))]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("retraining: ")]
+    assert lines[-1].startswith(f"retraining: {3 * steps_per_epoch}/{3 * steps_per_epoch} steps (100 %)")
+    assert all("ETA at most" in line for line in lines)

@@ -5,7 +5,8 @@ op measured with another fused activation ("measured-other-activation": TFLM app
 activation as the output clamp bounds of the same kernel, so the cycles do not change; the reference
 tables measured the head conv with ReLU), and otherwise from the fitted predictor ("predicted"). Each
 predicted op is logged once, and a network whose latency comes more than 10 % from predictions is
-warned about (docs/method.md §7.4).
+warned about (docs/method.md §7.4), unless the predictor is the board's calibrated one (its config states a
+held-out error).
 """
 
 import logging
@@ -88,6 +89,7 @@ class CostModel:
         flash: FlashModel = FlashModel(),
         statistic: str = "median",
         latency_unit: str = "ms",
+        calibrated: bool = False,
     ):
         self.name = name
         self.latency_unit = latency_unit  # "ms", or "M instructions" under QEMU (micronas.budgets)
@@ -100,6 +102,7 @@ class CostModel:
         self.flash = flash
         self._cache: dict[str, OpLatency] = {}
         self._warned_predicted_share = False  # warn once per model, not once per architecture
+        self.calibrated = calibrated  # the predictor is the board's, with a held-out error: no warning
 
     @classmethod
     def from_mcu(cls, mcu) -> "CostModel":
@@ -146,8 +149,9 @@ class CostModel:
             overhead,
             latency_unit(mcu),
         )
+        calibrated = cost.get("predictor") is not None and cost.predictor.get("heldout") is not None
         return cls(str(mcu.name), entries, predictor, overhead, build, statistic=statistic,
-                   latency_unit=latency_unit(mcu))
+                   latency_unit=latency_unit(mcu), calibrated=calibrated)
 
     def op_latency(self, op: OpSpec) -> OpLatency:
         """Latency of one op in ms, with its provenance."""
@@ -189,7 +193,8 @@ class CostModel:
         """Latency of one `Invoke()` of a network running `ops` (op sum plus per-invoke overhead)."""
         result = NetworkLatency(tuple(self.op_latency(op) for op in ops), self.invoke_overhead_ms)
         if result.predicted_share > PREDICTED_SHARE_WARNING:
-            level = logging.DEBUG if self._warned_predicted_share else logging.WARNING
+            quiet = self._warned_predicted_share or self.calibrated
+            level = logging.DEBUG if quiet else logging.WARNING
             self._warned_predicted_share = True
             log.log(
                 level,

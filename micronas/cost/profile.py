@@ -27,10 +27,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
 from micronas.config import load_config  # noqa: E402
 from micronas.cost.board_settings import remember_runtime_version  # noqa: E402
+from micronas.console import Progress, configure_console  # noqa: E402
 from micronas.cost.enumerate import enumerate_ops  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry, timing_for  # noqa: E402
 from micronas.errors import ConfigError, MicronasError, exit_on_user_error  # noqa: E402
@@ -172,7 +171,8 @@ def profile_ops(
     missing = list({op.key(): op for op in ops if op not in table}.values())[:limit]
     if not missing:
         return 0
-    progress = tqdm(total=len(missing), desc="profiling", unit="op", dynamic_ncols=True)
+    shown = Progress(len(missing), "profiling", "entry", every=max(1, min(25, len(missing) // 10)),
+                     plural="entries")
     if clock_timed(device):
         if table.timing is None:
             raise ConfigError(f"{table.path} records no timing protocol; a clock-timed device needs one.")
@@ -181,12 +181,12 @@ def profile_ops(
         for start in range(0, len(missing), batch):
             for entry in profile_batch(missing[start:start + batch], device, table.timing, overhead_ms):
                 table.append(entry)
-                progress.update()
+                shown.update(1, entry.op.kind)
     else:
         for op in missing:
             table.append(profile_op(device, op, warmups, repeats))
-            progress.update()
-    progress.close()
+            shown.update(1, op.kind)
+    shown.close()
     return len(missing)
 
 
@@ -200,7 +200,8 @@ def open_profiling_device(mcu):
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m micronas.cost.profile",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=host dataset=ucihar")
     parser.add_argument("--limit", type=int, help="measure at most this many missing entries")
     parser.add_argument("--warmups", type=int, help="default 2 (1 under QEMU)")
@@ -212,7 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--batch", type=int, default=BATCH, help=f"host only: ops timed together (default {BATCH})"
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the libraries' own output too")
     args = parser.parse_args(argv)
+    configure_console(args.verbose)
     cfg = load_config("search", args.overrides)
     for name in ("rounds", "batch"):
         value = getattr(args, name)
@@ -241,6 +244,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     main()

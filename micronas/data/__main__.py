@@ -1,9 +1,14 @@
-"""`python -m micronas.data dataset=NAME [overrides]`: load a dataset and print a summary of its splits."""
+"""Load a dataset and print its splits, window shape, channels and class balance (nothing is trained).
+
+    python -m micronas.data dataset=japanesevowels
+    python -m micronas.data dataset=npz dataset.path=/abs/path/data.npz
+"""
 
 import sys
 
 import numpy as np
 
+from micronas.cli import override_parser, parse
 from micronas.config import load_config
 from micronas.data.datamodule import TimeSeriesDataModule, make_datamodule
 from micronas.errors import exit_on_user_error
@@ -36,7 +41,8 @@ def summary(dm: TimeSeriesDataModule) -> str:
 
 @exit_on_user_error
 def main(argv: list[str]) -> None:
-    cfg = load_config("search", argv)
+    parser = override_parser("python -m micronas.data", __doc__, "dataset=ucihar data_dir=/data")
+    cfg = load_config("search", parse(parser, argv).overrides)
     dm = make_datamodule(cfg)
     dm.setup()
     print(summary(dm))

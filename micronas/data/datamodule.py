@@ -1,5 +1,6 @@
 """One LightningDataModule for every dataset: arch-val drawing, train-only z-score, loaders."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,10 @@ from micronas.data.ucihar import load_ucihar
 from micronas.data.windows import LoadedDataset, WindowSet, check_every_class_present, check_window_set
 from micronas.errors import DataError
 
+log = logging.getLogger(__name__)
+
 MIN_STD = 1e-8
+DECISIVE_WINDOWS = 20  # a split of fewer windows moves its accuracy in steps of more than 5 points
 
 # dataset name -> loader of the composed config
 LOADERS: dict[str, Callable] = {
@@ -69,7 +73,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self._check_config(loaded)
         train, val, self._val_subjects = self._arch_val(loaded)
         if len(val) == 0:
-            raise DataError(f"the arch-val split of {self.name} is empty; raise dataset.val_fraction.")
+            raise DataError(
+                f"the arch-val split of {self.name} is empty: {len(loaded.train)} training windows of "
+                f"{num_classes} classes leave none to hold out; give more windows or raise "
+                f"dataset.val_fraction."
+            )
         check_every_class_present(train.y, loaded.class_names, f"the weight-training split of {self.name}")
         mean = train.x.mean(axis=(0, 1), dtype=np.float64)
         std = train.x.std(axis=(0, 1), dtype=np.float64)
@@ -79,6 +87,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self._datasets = {split: self._tensors(windows) for split, windows in self._splits.items()}
         self._loaded = replace(loaded, train=train, val=val)  # drops the pre-draw training pool
         self._ready = True
+        warning = small_splits_warning(self.name, {"arch-val": len(val), "test": len(loaded.test)})
+        if warning:
+            log.warning(warning)
 
     def __getstate__(self) -> dict:
         """Pickled (for worker processes) with its prepared splits and without the loader that made them."""
@@ -198,6 +209,17 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         self.setup()
         return DataLoader(self.test_dataset, batch_size=self.batch_size)
+
+
+def small_splits_warning(name: str, sizes: dict[str, int]) -> str | None:
+    """One sentence on the splits of `sizes` (split -> windows) too small to tell models apart, or None."""
+    small = {split: n for split, n in sizes.items() if n < DECISIVE_WINDOWS}
+    if not small:
+        return None
+    parts = [f"{split} has {n} windows (accuracy moves in {100 / n:.3g}-point steps)"
+             for split, n in small.items()]
+    return (f"the splits of {name} are too small to decide much: {'; '.join(parts)}; differences of a few "
+            f"windows are noise there (more data, or a larger dataset.val_fraction, helps).")
 
 
 def make_datamodule(cfg) -> TimeSeriesDataModule:

@@ -37,13 +37,33 @@ def _drawn_test(labels: np.ndarray, subjects: np.ndarray | None, fraction: float
     return is_test
 
 
+def _check_layout(x: np.ndarray, channel_names: np.ndarray | None, path: Path) -> None:
+    """Refuse an X that looks saved as [N, T, C]: sensors have far fewer channels than a window has time
+    steps, so more "channels" than time steps is a transposed file unless `channel_names` confirm it."""
+    _, channels, steps = x.shape
+    named = None if channel_names is None else len(channel_names)
+    if named == channels or (named is None and channels <= steps) or named not in (None, steps):
+        return  # as stated, or a channel_names length that the check of channel_names reports
+    raise DataError(
+        f"X in {path} has shape {x.shape}, read as {channels} channels of {steps} time steps, which looks "
+        f"like [N, T, C] saved for [N, C, T]; save np.transpose(X, (0, 2, 1)), or give channel_names "
+        f"[{channels}] if the windows really have {channels} channels."
+    )
+
+
 def load_npz(dataset_cfg, seed: int) -> LoadedDataset:
     """Load the `.npz` at `dataset_cfg.path`; see the README for the keys."""
     path = Path(str(dataset_cfg.path))
     if not path.is_file():
         raise DataError(f"dataset.path={path} does not exist; give the path of your .npz file.")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(
+                f"dataset.path={path} holds one array (a .npy file); an npz dataset is one .npz file with X "
+                f"and y, saved with np.savez(path, X=X, y=y)."
+            )
+        with loaded as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path} is not a readable .npz file ({error}).") from None
@@ -59,6 +79,7 @@ def load_npz(dataset_cfg, seed: int) -> LoadedDataset:
         raise DataError(
             f"X in {path} has shape {x.shape}; expected [N, C, T] (windows, channels, time steps), none 0."
         )
+    _check_layout(x, arrays.get("channel_names"), path)
     for key in ("y", "subjects", "split"):
         if key in arrays and arrays[key].shape != (len(x),):
             raise DataError(

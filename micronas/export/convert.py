@@ -12,7 +12,11 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+from micronas.console import native_output_hidden  # noqa: E402
+
+with native_output_hidden():  # absl's and TensorFlow's start-up banners
+    import tensorflow as tf  # noqa: E402
 
 from micronas.errors import DataError  # noqa: E402
 from micronas.export.flatbuffer import FlatbufferError, read_graph  # noqa: E402
@@ -49,7 +53,7 @@ def to_int8_tflite(keras_model, representative: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # Keras prints its signature
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), native_output_hidden():
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         model = bytes(converter.convert())
     graph = read_graph(model)

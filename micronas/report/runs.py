@@ -31,6 +31,7 @@ class SearchPoint:
     retrain_predicted_arena_bytes: float | None = None
     retrain_run_id: str | None = None
     latency_unit: str = "ms"  # of `latency_ms`: "M instructions" on a QEMU board (the runs' latency_unit tag)
+    search_mcu: str = ""      # the board the search and its budgets were for (`mcu` is the measured one)
 
     @property
     def measured(self) -> bool:
@@ -131,6 +132,7 @@ def collect_points(client: MlflowClient, target: str) -> tuple[list[SearchPoint]
             predicted_latency_ms=m["predicted/latency_ms"],
             predicted_arena_bytes=m["predicted/arena_bytes"],
             latency_unit=run.data.tags.get("latency_unit", "ms"),
+            search_mcu=params.get("mcu", "?"),
         )
         retrain = retrained.get(run.info.run_id)
         if retrain is not None:

@@ -1,4 +1,7 @@
-"""The probability of every architecture choice after each search epoch, kept through resumes, and its plot."""
+"""The probability of every architecture choice after each search epoch, kept through resumes: its table
+(one row per epoch, decision and option) and its plot."""
+
+import csv
 
 import matplotlib
 
@@ -29,6 +32,25 @@ class ChoiceHistory(Callback):
         self.epochs = list(state["epochs"])
 
 
+def choice_table(epochs: list[dict[str, list[float]]], space: SearchSpace) -> dict[str, list]:
+    """Columns `epoch`, `decision`, `option`, `probability`: one row per epoch, decision and option."""
+    table = {"epoch": [], "decision": [], "option": [], "probability": []}
+    for number, epoch in enumerate(epochs, start=1):
+        for decision in space.decisions:
+            for option, probability in zip(decision.options, epoch[decision.key]):
+                for column, value in zip(table, (number, decision.key, str(option), probability)):
+                    table[column].append(value)
+    return table
+
+
+def write_choice_table(table: dict[str, list], path) -> None:
+    """`choice_table` as a CSV file."""
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(table)
+        writer.writerows(zip(*table.values()))
+
+
 def plot_choice_history(epochs: list[dict[str, list[float]]], space: SearchSpace, path) -> None:
     """One panel per decision, one line per option: how the architecture converged over the epochs."""
     decisions = space.decisions
@@ -39,14 +61,16 @@ def plot_choice_history(epochs: list[dict[str, list[float]]], space: SearchSpace
     for axis, decision in zip(axes.flat, decisions):
         for index, option in enumerate(decision.options):
             axis.plot(x, [epoch[decision.key][index] for epoch in epochs], label=str(option))
-        axis.set_title(decision.key, fontsize=9)
+        axis.set_title(decision.key, fontsize=10)
         axis.set_ylim(0, 1)
-        axis.legend(fontsize=6, loc="upper left", ncol=2)
+        axis.legend(fontsize=8, loc="upper left", ncol=2, title="option", title_fontsize=8)
     for axis in list(axes.flat)[len(decisions):]:
         axis.set_visible(False)
     for axis in axes[-1]:
         axis.set_xlabel("epoch")
-    figure.suptitle("choice probabilities softmax(alpha) per epoch")
-    figure.subplots_adjust(left=0.04, right=0.98, bottom=0.04, top=0.95, hspace=0.45, wspace=0.2)
-    figure.savefig(path, dpi=60)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("probability")
+    figure.suptitle("choice probabilities softmax(alpha) per epoch, one panel per decision")
+    figure.subplots_adjust(left=0.05, right=0.98, bottom=0.05, top=0.94, hspace=0.45, wspace=0.25)
+    figure.savefig(path, dpi=110)
     plt.close(figure)

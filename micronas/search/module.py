@@ -18,7 +18,6 @@ arch-val order from `(seed, epoch)`, so a search resumed from an epoch checkpoin
 uninterrupted one does.
 """
 
-import math
 from collections.abc import Callable
 from itertools import cycle
 
@@ -35,6 +34,7 @@ from micronas.search.temperature import temperature
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
+from micronas.train.module import epochs_for
 
 METHODS = ("dnas", "darts")
 COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
@@ -56,7 +56,7 @@ def search_identity(space: SearchSpace, method: str, seed: int, total_steps: int
 
 def search_steps(batches_per_epoch: int, search_cfg) -> tuple[int, int]:
     """`(epochs, weight steps)` of a search: `search.epochs`, or more to reach `search.min_steps`."""
-    epochs = max(int(search_cfg.epochs), math.ceil(int(search_cfg.get("min_steps", 0)) / batches_per_epoch))
+    epochs = max(int(search_cfg.epochs), epochs_for(search_cfg.get("min_steps", 0), batches_per_epoch))
     return epochs, epochs * batches_per_epoch
 
 
@@ -218,11 +218,9 @@ class SearchModule(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.log("arch/temperature", self.temperature)
-        probabilities = self.arch_logits.probabilities()
-        for key, p in probabilities.items():
-            self.log(f"arch/entropy/{key}", entropy(p))
-            for option, value in zip(self.space_options(key), p):
-                self.log(f"arch/p/{key}/{option}", value)
+        # one number for convergence; each decision's probabilities are the run's choice table and figure
+        entropies = [entropy(p) for p in self.arch_logits.probabilities().values()]
+        self.log("arch/mean_entropy", sum(entropies) / len(entropies))
         if self.expected_costs is not None:
             with torch.no_grad():
                 costs = self.expected_costs(self.cost_weights())
@@ -238,6 +236,3 @@ class SearchModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_resumable(checkpoint.get(CHECKPOINT_KEY), self.identity())
-
-    def space_options(self, key: str) -> tuple:
-        return next(d.options for d in self.space.decisions if d.key == key)

@@ -31,6 +31,7 @@ import torch
 
 from micronas.budgets import units
 from micronas.cost.model import ArchitectureCosts, CostModel
+from micronas.config import positive_int
 from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
@@ -88,6 +89,7 @@ def _check_settings(search_cfg) -> None:
         value = search_cfg.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"search.{name}={value} is not valid; it must be a positive integer.")
+    positive_int("search.patience_steps", search_cfg.get("patience_steps", 0), least=0)
     workers = search_cfg.get("workers")
     if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"search.workers={workers} is not valid; it must be auto or a positive integer.")
@@ -122,7 +124,8 @@ def _train(job: _Job, datamodule) -> Candidate:
         pl.seed_everything(job.seed, verbose=False)
         net = DiscreteNet(job.arch)
         cfg = job.search_cfg
-        best = fit_classifier(net, datamodule, cfg.epochs, cfg.patience, cfg.lr, accelerator=job.accelerator)
+        best = fit_classifier(net, datamodule, cfg.epochs, cfg.patience, cfg.lr, accelerator=job.accelerator,
+                              patience_steps=cfg.get("patience_steps", 0))
         val = evaluate(net, datamodule.val_dataloader(), datamodule.num_classes)
         test = evaluate(net, datamodule.test_dataloader(), datamodule.num_classes)
     finally:

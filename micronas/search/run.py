@@ -12,6 +12,7 @@ started is continued. A re-run sweep does this by itself for a job whose directo
 was started but not finished; a finished one is kept as it is.
 """
 
+import csv
 import json
 import logging
 import time
@@ -26,12 +27,13 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from micronas.checkpoints import load_checkpoint
 from micronas.config import to_yaml
 from micronas.cost.arena_fit import check_arena_model
+from micronas.console import Progress
 from micronas.cost.expected import ExpectedCosts
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError, MicronasError
 from micronas.search.feasibility import check_feasible, check_latency_table
-from micronas.search.history import ChoiceHistory, plot_choice_history
+from micronas.search.history import ChoiceHistory, choice_table, plot_choice_history, write_choice_table
 from micronas.search.module import (
     CHECKPOINT_KEY,
     SearchModule,
@@ -42,12 +44,14 @@ from micronas.search.module import (
 )
 from micronas.search.random_search import random_search
 from micronas.search.derive import derive_within_budgets
-from micronas.search.summary import build_summary, format_summary, violations
+from micronas.search.summary import budget_rows, build_summary, format_summary, summary_markdown, violations
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
-from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
+from micronas.tracking.mlflow_run import architecture_params, describe_run, log_config, log_existing
+from micronas.tracking.mlflow_run import log_table, make_mlflow_logger
 from micronas.tracking.status import run_status
 from micronas.train.module import Accelerator, evaluate, recalibrate_batchnorm
+from micronas.train.progress import EpochProgress
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ SUMMARY_FILE = "summary.json"
 RUN_ID_FILE = "mlflow_run_id"
 CANDIDATES_FILE = "candidates.jsonl"
 HISTORY_PLOT = "choice_probabilities.png"
+HISTORY_TABLE = "choice_probabilities.csv"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 TARGET_KEY = "micronas_target"
 
@@ -146,14 +151,15 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
     module = SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed,
                           budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
     history = ChoiceHistory()
+    shown = [EpochProgress(f"{cfg.search.method} search")] if cfg.trainer.enable_progress_bar else []
     trainer = pl.Trainer(
         max_epochs=epochs,
         logger=logger,
         callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True), history,
-                   ResumeHint(out_dir), RecordTarget(search_target(cfg))],
+                   ResumeHint(out_dir), RecordTarget(search_target(cfg)), *shown],
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
-        enable_progress_bar=cfg.trainer.enable_progress_bar,
+        enable_progress_bar=False,
         deterministic=cfg.trainer.deterministic,
         num_sanity_val_steps=0,
         enable_model_summary=False,
@@ -179,6 +185,7 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
                                  dm.train_dataloader())
     derived = evaluate(path, dm.val_dataloader(), dm.num_classes)
     plot_choice_history(history.epochs, space, out_dir / HISTORY_PLOT)
+    write_choice_table(choice_table(history.epochs, space), out_dir / HISTORY_TABLE)
     return arch, {"accuracy": derived.accuracy, "macro_f1": derived.macro_f1, "windows": len(derived.y_true),
                   "search": {"epochs": epochs, "steps": steps, "warmup_steps": module.warmup_steps,
                              "arch_steps": module.arch_steps},
@@ -193,8 +200,12 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
         done = [json.loads(line) for line in (earlier_dir / CANDIDATES_FILE).read_text().splitlines() if line]
     record = out_dir / CANDIDATES_FILE
     record.write_text("".join(json.dumps(c) + "\n" for c in done))
+    shown = Progress(int(cfg.search.candidates), "random search", "candidate", every=1, done=len(done)) \
+        if cfg.trainer.enable_progress_bar else None
 
     def on_candidate(index, candidate):
+        if shown is not None:
+            shown.update(1, f"arch-val acc {100 * candidate.val_accuracy:.1f} %")
         with record.open("a") as stream:
             stream.write(json.dumps(candidate.to_dict()) + "\n")
         logger.log_metrics({"candidate/val_acc": candidate.val_accuracy,
@@ -202,6 +213,8 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
 
     result = random_search(space, cost_model, dict(cfg.constraints), dm, cfg.search, cfg.seed,
                            on_candidate=on_candidate, done=done, accelerator=Accelerator.from_config(cfg.trainer))
+    if shown is not None:
+        shown.close()
     best = result.best
     return result.arch, {"accuracy": best.val_accuracy, "macro_f1": best.val_macro_f1,
                          "windows": len(dm.val_dataset),
@@ -245,6 +258,7 @@ def run_search(cfg, out_dir: Path) -> dict:
         costs = cost_model.predict(arch)
         summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol,
                                 time.monotonic() - started, logger.run_id)
+        summary["predicted"]["predictor_calibrated"] = cost_model.calibrated
         arch = replace(arch, costs=summary["predicted"])
         arch.save(out_dir / ARCHITECTURE_FILE)
         (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -252,7 +266,7 @@ def run_search(cfg, out_dir: Path) -> dict:
 
         print(format_summary(summary, out_dir))
         for sentence in violations(summary):
-            log.warning(sentence)
+            log.info(sentence)  # into the log file; the console gets it once, below the table
             print(f"WARNING: {sentence}")
     return summary
 
@@ -278,7 +292,13 @@ def _log_outcome(logger, summary: dict, arch, out_dir: Path) -> None:
     broken = violations(summary)
     if broken:
         client.set_tag(run_id, "violations", "; ".join(broken))
-    for name in (ARCHITECTURE_FILE, SUMMARY_FILE, HISTORY_PLOT, CANDIDATES_FILE):
-        if (out_dir / name).is_file():
-            client.log_artifact(run_id, str(out_dir / name))
+    describe_run(client, run_id, summary_markdown(summary))
+    log_table(client, run_id, budget_rows(summary), "budgets.json")
+    if (out_dir / HISTORY_TABLE).is_file():  # the whole evolution is the CSV; the UI table: the end
+        with open(out_dir / HISTORY_TABLE, newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        final = [row for row in rows if row["epoch"] == rows[-1]["epoch"]]
+        log_table(client, run_id, final, "choice_probabilities_final.json")
+    log_existing(client, run_id, out_dir, (ARCHITECTURE_FILE, SUMMARY_FILE, HISTORY_PLOT, HISTORY_TABLE,
+                                           CANDIDATES_FILE))
     logger.finalize("success")

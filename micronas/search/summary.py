@@ -78,7 +78,8 @@ def format_summary(summary: dict, out_dir) -> str:
     rows = [
         ("search", f"{summary['method']} on {summary['dataset']} for {summary['mcu']} (seed {summary['seed']})"),
         ("latency", latency_text(p['latency_ms'], p.get("latency_unit", "ms"))
-         + f" predicted ({100 * p['latency_predicted_share']:.0f} % from the fallback predictor)"),
+         + f" predicted ({100 * p['latency_predicted_share']:.0f} % from the "
+         + ("board's calibrated predictor)" if p.get("predictor_calibrated") else "fallback predictor)")),
         ("arena", f"{p['arena_bytes'] / 1024:.2f} kB predicted"),
         ("flash", f"{p['flash_bytes'] / 1024:.2f} kB predicted"),
     ]
@@ -99,3 +100,32 @@ def format_summary(summary: dict, out_dir) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def budget_rows(summary: dict) -> list[dict]:
+    """Per cost: its budget (None if unset), the predicted figure and the verdict, in the budget's unit."""
+    p, unit = summary["predicted"], summary["predicted"].get("latency_unit", "ms")
+    figures = {"latency": (p["latency_ms"], unit), "memory": (p["arena_bytes"] / 1024, "kB"),
+               "flash": (p["flash_bytes"] / 1024, "kB")}
+    rows = []
+    for name, (value, cost_unit) in figures.items():
+        budget = summary["constraints"].get(name)
+        rows.append({"cost": name, "unit": cost_unit, "predicted": round(value, 4),
+                     "budget": budget["budget"] if budget else None,
+                     "verdict": ("met" if budget["met"] else "VIOLATED") if budget else "no budget"})
+    return rows
+
+
+def summary_markdown(summary: dict) -> str:
+    """The run's description: what was searched, predicted costs against budgets, arch-val scores."""
+    v = summary["validation"]
+    lines = [f"**{summary['method']}** search on **{summary['dataset']}** for **{summary['mcu']}** "
+             f"(seed {summary['seed']})", "", "| cost | predicted | budget | verdict |",
+             "|---|---:|---:|---|"]
+    for row in budget_rows(summary):
+        budget = "-" if row["budget"] is None else f"{row['budget']:g} {row['unit']}"
+        predicted = f"{row['predicted']:.4g} {row['unit']}"
+        lines.append(f"| {row['cost']} | {predicted} | {budget} | {row['verdict']} |")
+    lines += ["", f"arch-val accuracy {100 * v['accuracy']:.2f} %, macro-F1 {v['macro_f1']:.4f} "
+                  f"({v['windows']} windows)"]
+    return "\n".join(lines) + "\n"

@@ -1,10 +1,14 @@
-"""`python -m micronas.space info dataset=ucihar`: print the cells, decisions and size of a space.
+"""Print the search space of a dataset: its cells, decisions, architecture logits and size.
 
-Only the dataset config's `time_steps`, `channels` and `num_classes` are read; no data is loaded.
+    python -m micronas.space info dataset=ucihar     (the first argument is the command: info)
+
+The dataset config's `time_steps`, `channels` and `num_classes` are read; a config without them
+(`dataset=npz`) has its file read for them.
 """
 
 import sys
 
+from micronas.cli import override_parser, parse
 from micronas.config import load_config
 from micronas.errors import ConfigError, exit_on_user_error
 from micronas.space.searchspace import SearchSpace
@@ -33,13 +37,15 @@ def describe_space(space: SearchSpace) -> str:
 
 @exit_on_user_error
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in COMMANDS:
-        given = argv[0] if argv else "nothing"
+    parser = override_parser("python -m micronas.space", __doc__, "info dataset=ucihar")
+    overrides = parse(parser, argv).overrides
+    if not overrides or overrides[0] not in COMMANDS:
+        given = overrides[0] if overrides else "nothing"
         raise ConfigError(
             f"the command {given!r} is not known; valid commands are: {', '.join(COMMANDS)} "
             "(e.g. python -m micronas.space info dataset=ucihar)."
         )
-    cfg = load_config("search", argv[1:])
+    cfg = load_config("search", overrides[1:])
     print(f"dataset={cfg.dataset.name}")
     print(describe_space(SearchSpace.from_config(cfg)))
 

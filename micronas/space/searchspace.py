@@ -126,17 +126,18 @@ class SearchSpace:
 
     @classmethod
     def from_config(cls, cfg) -> "SearchSpace":
-        """The space of a composed config's dataset (`time_steps`, `channels`, `num_classes`)."""
+        """The space of a composed config's dataset (`time_steps`, `channels`, `num_classes`); a dataset
+        config that leaves them null (`dataset=npz`) has its data read for them, as a search does."""
         from micronas.errors import ConfigError
 
         dataset = cfg.dataset
         values = {key: dataset.get(key) for key in ("time_steps", "channels", "num_classes")}
-        missing = [key for key, value in values.items() if value is None]
-        if missing:
-            raise ConfigError(
-                f"dataset={dataset.name} does not state {', '.join(missing)}; the search space needs the "
-                "window shape and class count (set them in the dataset config or load the data first)."
-            )
+        if any(value is None for value in values.values()):
+            from micronas.data import make_datamodule
+
+            data = make_datamodule(cfg)
+            shape = dict(zip(("time_steps", "channels"), data.input_shape))
+            values = shape | {"num_classes": data.num_classes}
         try:
             return cls(values["time_steps"], values["channels"], values["num_classes"])
         except ValueError as error:

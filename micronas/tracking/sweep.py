@@ -12,6 +12,7 @@ multirun end it writes the Pareto report into `<sweep dir>/report` and logs it t
 
 import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from micronas.config import to_yaml
-from micronas.errors import ConfigError, exit_on_user_error
+from micronas.console import configure_console
+from micronas.errors import ConfigError, MicronasError, exit_on_user_error
 from micronas.tracking.mlflow_run import run_tags
 from micronas.tracking.status import end_run, run_status
 from micronas.tracking.store import tracking_client
@@ -68,7 +70,8 @@ def start_parent_run(config: DictConfig) -> str:
     task = _task_config(config)
     tags = run_tags(task) | {"stage": "sweep", SWEEP_TAG: str(config.hydra.sweep.dir),
                              "micronas.sweep_dir": str(_sweep_dir(config).resolve())}
-    run = client.create_run(experiment_id, run_name=f"sweep-{task.dataset.name}-{task.mcu.name}", tags=tags)
+    name = " | ".join(["sweep", task.dataset.name, task.mcu.name, " ".join(config.hydra.overrides.task)])
+    run = client.create_run(experiment_id, run_name=name[:250], tags=tags)
     client.log_param(run.info.run_id, "sweep.overrides", " ".join(config.hydra.overrides.task)[:6000])
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sweep_config.yaml"
@@ -113,6 +116,7 @@ class SweepParentRun(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         # Hydra turns a callback's exception into a warning and goes on; a bad launcher must stop the sweep.
+        configure_console(config.get("verbose", False))
         exit_on_user_error(check_launcher)(config)
         SweepParentRun.active = (config.logger.tracking_uri, exit_on_user_error(start_parent_run)(config))
 
@@ -129,10 +133,14 @@ class SweepParentRun(Callback):
         os.environ.pop(PARENT_RUN_ENV, None)
         parent = _parent_id_file(config).read_text().strip()
         client = tracking_client(config.logger.tracking_uri)
-        with run_status(client, parent):  # Hydra only warns about a callback's error: the run says FAILED
-            write_report(client, parent, _sweep_dir(config) / REPORT_DIR, log_to_parent=True)
-        client.set_terminated(parent, "FINISHED")
         SweepParentRun.active = None
+        try:
+            with run_status(client, parent):  # Hydra only warns about a callback's error: the run says FAILED
+                write_report(client, parent, _sweep_dir(config) / REPORT_DIR, log_to_parent=True)
+        except MicronasError as error:  # e.g. no job finished: each one's error.txt says why
+            print(f"error: {error}", file=sys.stderr)
+            return
+        client.set_terminated(parent, "FINISHED")
 
 
 @contextlib.contextmanager

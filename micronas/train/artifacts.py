@@ -1,5 +1,6 @@
 """Retraining report artefacts: the confusion-matrix PNG and the predicted-vs-measured table."""
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -10,21 +11,23 @@ import numpy as np  # noqa: E402
 
 
 def confusion_png(matrix: np.ndarray, class_names: list[str], path: Path, title: str) -> Path:
-    """Draw `matrix` `[true, predicted]` with its counts into a PNG at `path`."""
+    """Draw `matrix` `[true, predicted]` with its counts into a PNG at `path`; the title is wrapped to the
+    figure's width and the whole of it is kept in the file."""
     n = len(class_names)
-    figure, axes = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n), dpi=120)
+    width = max(4.8, 1.0 + 0.6 * n)
+    figure, axes = plt.subplots(figsize=(width, 0.8 + 0.6 * n), dpi=120)
     axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(n), class_names, rotation=45, ha="right")
     axes.set_yticks(range(n), class_names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    axes.set_title(title, fontsize=9)
+    axes.set_title(textwrap.fill(title, int(width * 11)), fontsize=9)
     high = matrix.max() if matrix.size else 0
     for (row, col), count in np.ndenumerate(matrix):
         colour = "white" if count > high / 2 else "black"
         axes.text(col, row, str(count), ha="center", va="center", color=colour)
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, bbox_inches="tight")
     plt.close(figure)
     return Path(path)
 

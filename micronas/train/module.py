@@ -7,6 +7,7 @@ weights restored. `fit_classifier` is shared by retraining and by the random-sea
 import contextlib
 import copy
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from micronas.metrics import accuracy, macro_f1
 from micronas.train.augment import Augmentation
+from micronas.train.progress import EpochProgress
 
 
 @dataclass(frozen=True)
@@ -148,22 +150,32 @@ def quiet_lightning():
         logger.setLevel(level)
 
 
+def epochs_for(steps: int, batches_per_epoch: int) -> int:
+    """The epochs that hold at least `steps` weight steps."""
+    return math.ceil(int(steps) / max(int(batches_per_epoch), 1))
+
+
 def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, lr: float = 1e-3,
-                   logger=False, callbacks=(), progress: bool = False, ckpt_path: str | None = None,
-                   accelerator: Accelerator = Accelerator(), augmentation: Augmentation = Augmentation(),
-                   label_smoothing: float = 0.0) -> RestoreBest:
+                   logger=False, callbacks=(), progress: str = "", ckpt_path: str | None = None,
+                   accelerator: Accelerator = Accelerator(), patience_steps: int = 0,
+                   augmentation: Augmentation = Augmentation(), label_smoothing: float = 0.0) -> RestoreBest:
     """Train `net` on the weight-training split, stop early on the arch-val loss, restore the best weights.
 
-    Returns the `RestoreBest` callback (best arch-val loss and its epoch); `net` ends on the CPU. Seed
-    first for repeatability.
+    Early stopping waits `patience` epochs, or the epochs of `patience_steps` weight steps if that is
+    more (a small dataset has few steps per epoch). Returns the `RestoreBest` callback (best arch-val loss
+    and its epoch); `net` ends on the CPU. Seed first for repeatability. `progress` names the phase whose
+    progress is shown (empty: silent).
     """
+    patience = max(int(patience), epochs_for(patience_steps, len(datamodule.train_dataloader())))
     best = RestoreBest("val/loss")
+    shown = [EpochProgress(progress, bound=True)] if progress else []
     stopper = EarlyStopping(monitor="val/loss", patience=patience, mode="min")
     with quiet_lightning():
         trainer = pl.Trainer(
-            max_epochs=max_epochs, logger=logger, callbacks=[best, stopper, *callbacks],
+            max_epochs=max_epochs, logger=logger,
+            callbacks=[best, stopper, *callbacks, *shown],
             accelerator=accelerator.name, devices=accelerator.devices,
-            enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
             deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
         )
         module = ClassifierModule(net, lr, augmentation, label_smoothing)

@@ -105,7 +105,7 @@ class FreezeBatchNorm(Callback):
 
 def quantization_aware_finetune(
     net: DiscreteNet, datamodule, epochs: int, lr: float, patience: int, logger=False,
-    accelerator: Accelerator = Accelerator(),
+    accelerator: Accelerator = Accelerator(), progress: str = "",
 ) -> RestoreBest:
     """Fine-tune `net` with fake int8 quantisation for at most `epochs` (early stopping on arch-val,
     best weights restored); the weights end on their per-channel int8 grid."""
@@ -114,7 +114,7 @@ def quantization_aware_finetune(
     try:
         return fit_classifier(
             net, datamodule, epochs, patience, lr, logger=logger, callbacks=[FreezeBatchNorm()],
-            accelerator=accelerator,
+            accelerator=accelerator, progress=progress,
         )
     finally:
         fake.detach()

@@ -44,11 +44,12 @@ def train_repeat(
     folder: Path,
     logger=False,
     callbacks=(),
-    progress: bool = False,
+    progress: str = "",
     accelerator: Accelerator = Accelerator(),
 ) -> TrainedRepeat:
-    """Train `DiscreteNet(arch)` seeded with `seed` under `recipe` (max_epochs, patience, lr), with its
-    checkpoints in `folder`; resume from `folder/last.ckpt` or reuse `folder/trained.pt`."""
+    """Train `DiscreteNet(arch)` seeded with `seed` under `recipe` (max_epochs, patience, patience_steps,
+    lr), with its checkpoints in `folder`; resume from `folder/last.ckpt` or reuse `folder/trained.pt`.
+    `progress` names the phase whose progress is shown (empty: silent)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(seed, verbose=False)
@@ -78,6 +79,7 @@ def train_repeat(
         progress=progress,
         ckpt_path=str(last) if resumed is not None else None,
         accelerator=accelerator,
+        patience_steps=recipe.get("patience_steps", 0),
         augmentation=Augmentation.from_config(recipe.get("augmentation")),
         label_smoothing=float(recipe.get("label_smoothing", 0.0)),
     )

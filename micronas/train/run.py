@@ -23,7 +23,15 @@ from micronas.hardware.open import open_device
 from micronas.hardware.output_check import OutputCheck, fixed_windows
 from micronas.metrics import confusion_matrix
 from micronas.space.architecture import Architecture
-from micronas.tracking.mlflow_run import architecture_params, log_config, make_mlflow_logger
+from micronas.tracking.mlflow_run import (
+    architecture_params,
+    describe_run,
+    log_config,
+    log_existing,
+    log_table,
+    make_mlflow_logger,
+    run_name,
+)
 from micronas.tracking.status import run_status
 from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
 from micronas.train.augment import Augmentation
@@ -38,6 +46,8 @@ from micronas.train.retrain import train_repeat
 log = logging.getLogger(__name__)
 
 METHODS = ("ptq", "qat", "auto")
+ARTIFACTS = ("summary.json", "config.yaml", "measurement.json", "costs.md", "confusion_*.png",  # what exists
+             "*.tflite", "*.h", "*.cc", "*.c", "*metadata*.json")
 RUN_ID_FILE = "mlflow_retrain_run_id"  # distinct from the search's own file in its folder
 SEARCH_RUN_TAG = "micronas.search_run_id"
 
@@ -52,6 +62,7 @@ def check_recipe(recipe) -> None:
     for key, value, least in (
         ("max_epochs", recipe.max_epochs, 1),
         ("patience", recipe.patience, 1),
+        ("patience_steps", recipe.get("patience_steps", 0), 0),
         ("repeats", recipe.repeats, 1),
         ("representative_windows", recipe.representative_windows, 1),
         ("quantization.qat_epochs", recipe.quantization.qat_epochs, 1),
@@ -90,13 +101,13 @@ def search_run_of(arch_path: Path) -> str | None:
     return str(run_id) if run_id else None
 
 
-def _logger(cfg, folder: Path, tags: dict, run_name: str | None = None):
+def _logger(cfg, folder: Path, tags: dict, name: str | None = None):
     """An MLflow logger for the run recorded in `folder` (a resumed retrain continues it), else a new one."""
     stored = folder / RUN_ID_FILE
     run_id = stored.read_text().strip() if stored.is_file() else None
-    if run_name is not None:
+    if name is not None:
         cfg = cfg.copy()
-        cfg.logger.run_name = run_name
+        cfg.logger.run_name = name
     logger = make_mlflow_logger(cfg, tags, run_id=run_id)
     folder.mkdir(parents=True, exist_ok=True)
     stored.write_text(logger.run_id + "\n")
@@ -112,8 +123,9 @@ def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger)
     recipe, k = cfg.retraining, dm.num_classes
     quant = recipe.quantization
     accelerator = Accelerator.from_config(cfg.trainer)
+    phase = f"retraining (seed {seed})" if cfg.trainer.enable_progress_bar else ""
     trained = train_repeat(arch, dm, recipe, seed, folder / "checkpoints", logger=logger,
-                           accelerator=accelerator)
+                           progress=phase, accelerator=accelerator)
     net = trained.net
     floats = {
         "arch-val": evaluate(net, dm.val_dataloader(), k),
@@ -130,7 +142,8 @@ def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger)
     if qat_applied:
         ptq_bytes = exported.tflite
         best = quantization_aware_finetune(
-            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience), accelerator=accelerator
+            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience),
+            accelerator=accelerator, progress=phase and f"QAT fine-tuning (seed {seed})",
         )
         exported, qat = export_and_score(net, representative, splits, k, folder)
         int8 = qat
@@ -205,10 +218,9 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
             {"search_run_id": search_run_id, "mlflow_run_id": run_id, "tracking_uri": cfg.logger.tracking_uri}
         )
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-        for name in ("summary.json", "config.yaml", "measurement.json", TFLITE_NAME, HEADER_NAME, SOURCE_NAME,
-                     EXAMPLE_NAME,
-                     "confusion_float_test.png", "confusion_int8_test.png", "costs.md"):
-            client.log_artifact(run_id, str(out_dir / name))
+        log_table(client, run_id, summary["comparison"], "predicted_vs_measured.json")
+        describe_run(client, run_id, _description(summary))
+        log_existing(client, run_id, out_dir, ARTIFACTS)
     client.set_terminated(run_id, "FINISHED")
     _print_report(summary, out_dir)
     return summary
@@ -225,7 +237,7 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
         folder = out_dir / f"seed_{seed}"
         child = _logger(
             cfg, folder, {"mlflow.parentRunId": logger.run_id, "seed": str(seed)},
-            run_name=f"{cfg.logger.run_name}-seed{seed}",
+            name=run_name(cfg, f"seed {seed}"),
         )
         results.append(retrain_repeat(cfg, arch, dm, seed, folder, child))
         child.log_metrics({f"test/{k}": v for k, v in _flat_scores(results[-1]).items()})
@@ -327,6 +339,13 @@ def _flat_scores(result: dict) -> dict[str, float]:
         "int8_macro_f1": int8.macro_f1,
         "int8_drop_points": drop_points(floats, int8),
     }
+
+
+def _description(summary: dict) -> str:
+    """The run's description in MLflow: test scores, then predicted beside measured costs."""
+    return (f"**{summary['dataset']}** retrained for **{summary['mcu']}**, measured on "
+            f"{summary['device']['board']}: int8 test accuracy {100 * summary['int8']['accuracy']:.2f} % "
+            f"(float {100 * summary['float']['accuracy']:.2f} %)\n\n" + costs_markdown(summary["comparison"]))
 
 
 def _print_report(summary: dict, out_dir: Path) -> None:

@@ -74,3 +74,36 @@ def test_a_killed_profile_run_continues_where_it_stopped(tmp_path):
     _, after = read_lut(lut)
     keys = [json.loads(line)["key"] for line in lut.read_text().splitlines()[1:]]
     assert len(after) == len(keys) == len(set(keys)) >= len(before) + 2
+
+
+def test_profile_reads_the_window_shape_of_an_npz_dataset_as_a_search_does(tmp_path, capsys):
+    import numpy as np
+
+    from micronas.cost.enumerate import enumerate_ops
+    from micronas.space.searchspace import SearchSpace
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mine.npz", X=rng.normal(size=(60, 3, 40)), y=np.arange(60) % 3)
+    lut = tmp_path / "host.jsonl"
+    profile.main(["mcu=host", "dataset=npz", f"dataset.path={tmp_path / 'mine.npz'}",
+                  f"mcu.cost.lut_path={lut}", *QUICK, "--limit", "1"])
+    entries = len(enumerate_ops(SearchSpace(40, 3, 3)))
+    out = capsys.readouterr().out
+    assert f"0 of {entries} entries were present, measured 1, {entries - 1} still missing" in out
+
+
+def test_the_profiling_console_is_progress_lines_without_converter_lines(tmp_path):
+    """Off a terminal: a progress line with an ETA, and none of the TFLite converter's per-operator
+    `fully_quantize:` lines or TensorFlow banners between them."""
+    lut = tmp_path / "host.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "micronas.cost.profile", "mcu=host", "dataset=basicmotions",
+         f"mcu.cost.lut_path={lut}", *QUICK, "--limit", "2"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert "fully_quantize" not in out and "absl" not in out and "tensorflow" not in out.lower()
+    lines = [line for line in out.splitlines() if line.startswith("profiling: ")]
+    assert [line.split(" (")[0] for line in lines] == ["profiling: 1/2 entries", "profiling: 2/2 entries"]
+    assert all(", ETA " in line for line in lines)
+    assert "0 of 462 entries were present, measured 2, 460 still missing, 0 failed" in result.stdout

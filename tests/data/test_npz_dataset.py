@@ -111,3 +111,54 @@ def test_a_file_of_one_class_or_text_subject_ids_ends_in_one_sentence(compose, t
     path = write_npz(tmp_path / "text.npz", X=x, y=y, subjects=np.array(["s1"] * len(y)))
     with pytest.raises(DataError, match=r"subjects in .*text.npz has dtype <U2; expected integer subject"):
         make_datamodule(compose("dataset=npz", f"dataset.path={path}")).setup()
+
+
+def test_a_npy_file_ends_in_one_sentence_that_says_how_to_save_a_npz(compose, tmp_path):
+    path = tmp_path / "windows.npy"
+    np.save(path, windows()[0])
+    with pytest.raises(DataError, match=r"^dataset.path=.*windows.npy holds one array \(a .npy file\); "
+                                        r"an npz dataset is one .npz file with X and y, saved with np.savez"):
+        make_datamodule(compose("dataset=npz", f"dataset.path={path}")).setup()
+
+
+def test_x_saved_as_n_t_c_is_refused_unless_channel_names_confirm_the_channels(compose, tmp_path):
+    """A window has far more time steps than sensor channels: X [120, 20, 3] read as [N, C, T] would be 20
+    channels of 3 steps, so the file is refused with the transpose that fixes it."""
+    x, y = windows(channels=3, steps=20)
+    transposed = write_npz(tmp_path / "ntc.npz", X=np.transpose(x, (0, 2, 1)), y=y)
+    with pytest.raises(DataError, match=r"has shape \(120, 20, 3\), read as 20 channels of 3 time steps, "
+                                        r"which looks like \[N, T, C\] .*np.transpose\(X, \(0, 2, 1\)\)"):
+        make_datamodule(compose("dataset=npz", f"dataset.path={transposed}")).setup()
+    named = write_npz(tmp_path / "named.npz", X=np.transpose(x, (0, 2, 1)), y=y,
+                      channel_names=[f"electrode{i}" for i in range(20)])
+    dm = make_datamodule(compose("dataset=npz", f"dataset.path={named}"))
+    assert dm.input_shape == (3, 20)   # 20 channels really meant: kept as the file says
+    right = write_npz(tmp_path / "nct.npz", X=x, y=y)
+    assert make_datamodule(compose("dataset=npz", f"dataset.path={right}")).input_shape == (20, 3)
+
+
+def test_splits_too_small_to_decide_are_warned_about_with_their_resolution(compose, tmp_path, caplog):
+    x, y = windows(n=6, classes=2)
+    path = write_npz(tmp_path / "six.npz", X=x, y=y)
+    dm = make_datamodule(compose("dataset=npz", f"dataset.path={path}"))
+    with caplog.at_level("WARNING"):
+        dm.setup()
+    sizes = {"arch-val": len(dm.windows("arch-val")), "test": len(dm.windows("test"))}
+    assert sum(sizes.values()) + len(dm.windows("train")) == 6
+    expected = "; ".join(f"{split} has {n} windows (accuracy moves in {100 / n:.3g}-point steps)"
+                         for split, n in sizes.items())
+    assert f"the splits of npz are too small to decide much: {expected}; differences" in caplog.text
+    caplog.clear()
+    x, y = windows(n=200)
+    big = write_npz(tmp_path / "big.npz", X=x, y=y)
+    with caplog.at_level("WARNING"):
+        make_datamodule(compose("dataset=npz", f"dataset.path={big}")).setup()
+    assert "too small" not in caplog.text   # 40 test and 32 arch-val windows
+
+
+def test_basicmotions_arch_val_of_8_windows_is_warned_about(compose, caplog):
+    with caplog.at_level("WARNING"):
+        dm = make_datamodule(compose("dataset=basicmotions"))
+        dm.setup()
+    assert len(dm.windows("arch-val")) == 8
+    assert "arch-val has 8 windows (accuracy moves in 12.5-point steps)" in caplog.text

@@ -33,7 +33,7 @@ def test_search_py_writes_its_run_directory_and_logs_to_the_default_sqlite_store
     assert (tmp_path / "mlflow.db").is_file()  # sqlite:///mlflow.db relative to where the user runs it
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run = client.get_run(summary["mlflow_run_id"])
-    assert run.info.run_name == "search-basicmotions-nucleo_l552"
+    assert run.info.run_name == "dnas | basicmotions | nucleo_l552 | latency<=30 ms"
     assert client.get_experiment(run.info.experiment_id).name == "micronas-basicmotions"
     assert run.data.params["search.method"] == "dnas"
 

@@ -93,3 +93,26 @@ def test_a_search_whose_logits_diverge_refuses_to_derive_and_fails_its_run(searc
         run_search(cfg, tmp_path / "run")
     assert status_of(cfg, tmp_path / "run") == "FAILED"
     assert not (tmp_path / "run" / search_run.SUMMARY_FILE).exists()
+
+
+def test_a_word_for_the_epochs_ends_in_one_sentence_and_leaves_no_run_running(tmp_path):
+    """`search.epochs=five`, alone and as a sweep, against the real sqlite store the command creates."""
+    def search(*args):
+        return subprocess.run([sys.executable, str(ROOT / "search.py"), *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "MICRONAS_DATA_DIR": str(tmp_path / "data")})
+
+    single = search("search.epochs=five")
+    assert single.returncode == 2
+    assert single.stderr.strip().splitlines()[-1] == \
+        "error: search.epochs=five is not valid; use an integer of at least 1."
+    sweep = search("-m", "search.epochs=five")
+    errors = [line for line in sweep.stderr.splitlines() if line.startswith("error: ")]
+    assert errors[0] == ("error: search.epochs=five is not valid; use an integer of at least 1. This job is "
+                         "skipped; the sweep goes on.")
+    assert "Traceback" not in sweep.stderr and "UserWarning" not in sweep.stderr
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = [run for experiment in client.search_experiments()
+            for run in client.search_runs([experiment.experiment_id])]
+    assert [run.data.tags["stage"] for run in runs] == ["sweep"]   # no search run was started
+    assert [run.info.status for run in runs] == ["FAILED"]

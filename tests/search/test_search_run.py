@@ -1,5 +1,6 @@
 """`run_search` on real bundled data with a real sqlite MLflow store: files, MLflow, budgets, resume."""
 
+import csv
 import json
 
 import mlflow
@@ -56,17 +57,33 @@ def test_a_two_epoch_search_writes_its_run_directory_and_reads_back_from_mlflow(
     assert run.data.tags["stage"] == "search" and run.data.tags["search.method"] == "dnas"
     assert run.data.tags["constraints_met"] == str(summary["constraints_met"]).lower()
     metrics = run.data.metrics
-    for key in ("train/loss", "train/acc", "val/loss", "val/acc", "arch/temperature",
-                "arch/expected_latency_ms", "arch/expected_memory_bytes", "arch/entropy/cell0.kernel",
-                "arch/p/cell0.kernel/3", "predicted/latency_ms", "derived/val_macro_f1"):
+    for key in ("train/loss", "train/acc", "val/loss", "val/acc", "arch/temperature", "arch/mean_entropy",
+                "arch/expected_latency_ms", "arch/expected_memory_bytes", "predicted/latency_ms",
+                "derived/val_macro_f1"):
         assert key in metrics, key
+    # the results are not buried: no per-option metric; each decision's probabilities are a table instead
+    assert not [key for key in metrics if key.startswith(("arch/p/", "arch/entropy/"))]
+    assert len(metrics) <= 25, sorted(metrics)
+    assert run.info.run_name == "dnas | basicmotions | nucleo_l552 | latency<=40 ms, memory<=20 kB"
     assert len(client.get_metric_history(run.info.run_id, "arch/temperature")) == 2  # one per epoch
     assert metrics["predicted/arena_bytes"] == costs.arena_bytes
     params = run.data.params
     assert params["arch.cell0.kernel"] == str(arch.cells[0].kernel)
     assert params["constraints.latency"] == "40"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"architecture.json", "summary.json", "config.yaml", "choice_probabilities.png"} <= artifacts
+    assert {"architecture.json", "summary.json", "config.yaml", "choice_probabilities.png",
+            "choice_probabilities.csv", "choice_probabilities_final.json", "budgets.json"} <= artifacts
+    space = SearchSpace(100, 6, 4)
+    with open(out / "choice_probabilities.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == 2 * sum(len(d.options) for d in space.decisions)   # epochs x options
+    for decision in space.decisions:
+        last = [float(r["probability"]) for r in rows if r["epoch"] == "2" and r["decision"] == decision.key]
+        assert sum(last) == pytest.approx(1, abs=1e-5)
+    verdict = "met" if costs.latency_ms <= 40 else "VIOLATED"
+    note = run.data.tags["mlflow.note.content"]   # the run's description in the UI
+    assert f"| latency | {costs.latency_ms:.4g} ms | 40 ms | {verdict} |" in note
+    assert f"| memory | {costs.arena_bytes / 1024:.4g} kB | 20 kB |" in note and "| flash |" in note
     # Run again into the same directory (a re-run sweep): the finished search is kept, not repeated.
     runs_before = len(client.search_runs([run.info.experiment_id], max_results=1000))
     assert run_search(cfg, out) == summary

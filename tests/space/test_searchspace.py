@@ -1,10 +1,10 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
-from micronas.errors import ConfigError
 from micronas.space.layers import width_mask
 from micronas.space.searchspace import SF_WIDTHS, SearchSpace, halvings
 
@@ -111,9 +111,18 @@ def test_info_cli_refuses_an_unknown_dataset_in_one_sentence():
     assert len(lines) == 1 and "dataset=nosuch" in lines[0] and "ucihar" in lines[0]
 
 
-def test_a_dataset_without_a_window_shape_is_refused():
+def test_a_dataset_config_without_a_window_shape_has_its_file_read(tmp_path):
+    """`dataset=npz` states no shape: the space is that of the file's X [N, C, T] and its classes."""
     from micronas.config import load_config
+    from micronas.errors import DataError
 
-    cfg = load_config("search", ["dataset=npz", "dataset.path=/tmp/x.npz"])
-    with pytest.raises(ConfigError, match="time_steps"):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mine.npz", X=rng.normal(size=(60, 4, 48)), y=np.arange(60) % 5)
+    cfg = load_config("search", ["dataset=npz", f"dataset.path={tmp_path / 'mine.npz'}"])
+    assert SearchSpace.from_config(cfg) == SearchSpace(48, 4, 5)
+    result = run_cli("info", "dataset=npz", f"dataset.path={tmp_path / 'mine.npz'}")
+    assert result.returncode == 0, result.stderr
+    assert "window 48x4, 5 classes" in result.stdout
+    cfg = load_config("search", ["dataset=npz", f"dataset.path={tmp_path / 'none.npz'}"])
+    with pytest.raises(DataError, match="none.npz does not exist"):
         SearchSpace.from_config(cfg)

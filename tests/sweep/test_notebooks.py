@@ -34,7 +34,7 @@ def test_compare_runs_notebook_reports_the_sweep(tiny_sweep, tmp_path):
                                      "MICRONAS_REPORT_OUT": str(tmp_path)})
     assert any("Pareto front, accuracy vs latency:" in text for text in texts)
     assert any("no retrain run has measured these architectures yet" in text for text in texts)
-    assert (tmp_path / tiny_sweep.parent_run_id / "pareto_arena.png").is_file()
+    assert (tmp_path / tiny_sweep.parent_run_id / "pareto_arena_nucleo_l552.png").is_file()
 
 
 @pytest.mark.parametrize("reference", ["present", "absent"])

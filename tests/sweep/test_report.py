@@ -58,13 +58,13 @@ def test_report_cli_on_a_sweep_parent_writes_fronts_and_adherence_and_logs_them(
         for p in front:   # nothing in the sweep is strictly better on both axes
             assert not any(float(q[column]) < float(p[column]) and float(q["accuracy"]) > float(p["accuracy"])
                            for q in points)
-        assert (out / f"pareto_{cost}.png").stat().st_size > 10_000
+        assert (out / f"pareto_{cost}_nucleo_l552.png").stat().st_size > 10_000
     adherence = rows(out / "adherence.csv")
     met = sum(p["constraints_met"] == "True" for p in points)
     assert adherence == [adherence[0]] and adherence[0]["method"] == "dnas"
     counts = (adherence[0]["runs"], adherence[0]["latency_constrained"], adherence[0]["all_met"])
     assert counts == ("2", "2", str(met))
-    assert not (out / "prediction_latency.png").exists()   # no retrain run measured these architectures
+    assert not list(out.glob("prediction_*.png"))   # no retrain run measured these architectures
 
 
 def test_report_by_experiment_name_finds_the_same_search_runs(tiny_sweep, tmp_path):
@@ -127,7 +127,8 @@ def test_a_retrained_sweep_job_is_reported_with_its_measured_costs_and_predictio
     predicted, measured_ms = retrain["predicted/latency_ms"], retrain["measured/latency_ms"]
     relative = abs(predicted - measured_ms) / measured_ms
     assert float(latency["mape_pct"]) == pytest.approx(100 * relative)
-    assert (tmp_path / "report" / "prediction_latency.png").is_file()
+    assert latency["board"] == "host"
+    assert (tmp_path / "report" / "prediction_latency_host.png").is_file()
 
 
 def test_a_qemu_boards_points_are_reported_in_instructions_and_mixed_units_are_refused():

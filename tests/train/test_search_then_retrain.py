@@ -27,5 +27,6 @@ def test_search_with_retrain_chains_a_child_retrain_run(host_setup, tmp_path):
     client = mlflow.MlflowClient(store)
     child = client.get_run(retrain["mlflow_run_id"])
     assert child.data.tags["mlflow.parentRunId"] == search["mlflow_run_id"]
-    assert child.data.tags["stage"] == "train" and child.info.run_name == "train-basicmotions-host"
+    assert child.data.tags["stage"] == "train"
+    assert child.info.run_name == "train | basicmotions | host | no budget"
     assert "measured/latency_ms" in child.data.metrics

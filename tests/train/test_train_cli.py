@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from micronas.export.tflm import TflmRunner
@@ -74,7 +75,19 @@ def test_train_py_retrains_exports_measures_and_logs_a_child_run_of_the_search(h
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"summary.json", "model_int8.tflite", "model_data.h", "model_data.cc", "model_example.cc",
             "measurement.json", "costs.md",
-            "confusion_int8_test.png", "config.yaml"} <= artifacts
+            "confusion_int8_test.png", "config.yaml", "predicted_vs_measured.json"} <= artifacts
+    assert {p.name for p in run_dir.glob("*.h")} | {p.name for p in run_dir.glob("*.cc")} <= artifacts
+    assert run.info.run_name == "train | basicmotions | host | latency<=1000 ms, memory<=1 kB"
+    table = json.loads(Path(client.download_artifacts(run.info.run_id, "predicted_vs_measured.json",
+                                                      str(tmp_path))).read_text())
+    rows = [dict(zip(table["columns"], values)) for values in table["data"]]
+    assert [r["cost"] for r in rows] == [r["cost"] for r in summary["comparison"]]
+    for row, expected in zip(rows, summary["comparison"]):   # the table keeps 10 significant digits
+        assert row["predicted"] == pytest.approx(expected["predicted"])
+        assert row["measured"] == pytest.approx(expected["measured"])
+    note = run.data.tags["mlflow.note.content"]   # the description: predicted beside measured
+    flash = next(r for r in summary["comparison"] if r["cost"] == "flash")
+    assert f"| flash | B | {flash['predicted']:.0f} | {len(model)} |" in note
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     assert sorted(c.data.tags["seed"] for c in children) == ["0", "1"]
     for child in children:  # per-epoch curves of each seed, from the Lightning logger

@@ -17,7 +17,7 @@ from micronas.checkpoints import load_checkpoint
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
 from micronas.train.augment import Augmentation
-from micronas.train.module import Accelerator, fit_classifier
+from micronas.train.classifier import Accelerator, fit_classifier
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from micronas.errors import ConfigError
 from micronas.train.augment import Augmentation
-from micronas.train.module import ClassifierModule
+from micronas.train.classifier import ClassifierModule
 
 
 def test_jitter_and_scaling_have_the_configured_statistics():

@@ -39,7 +39,7 @@ from micronas.train.costs import (
     MeasuredCosts, comparison, describe_host_latency, host_latency_check, measure_model, measured_verdicts,
 )
 from micronas.train.int8 import drop_points, export_and_score
-from micronas.train.module import Accelerator, Evaluation, evaluate
+from micronas.train.classifier import Accelerator, Evaluation, evaluate
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import train_repeat
 

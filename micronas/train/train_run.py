@@ -48,8 +48,8 @@ log = logging.getLogger(__name__)
 
 METHODS = ("ptq", "qat", "auto")
 # the run folder's files logged to MLflow, those that exist
-ARTIFACTS = ("summary.json", "config.yaml", "architecture.json", "measurement.json", "costs.md", "confusion_*.png",
-             "*.tflite", "*.h", "*.cc", "*.c", "*metadata*.json")
+ARTIFACTS = ("summary.json", "config.yaml", "architecture.json", "measurement.json", "costs.md",
+             "confusion_*.png", "*.tflite", "*.h", "*.cc", "*.c", "*metadata*.json")
 DEPLOYED_ARCHITECTURE = "architecture.json"  # the architecture with its predicted and measured costs
 RUN_ID_FILE = "mlflow_retrain_run_id"  # distinct from the search's own file in its folder
 SEARCH_RUN_TAG = "micronas.search_run_id"

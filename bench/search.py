@@ -35,7 +35,7 @@ from micronas.search.feasibility import cheapest_figures
 from micronas.search.search_module import SearchModule, budget_targets
 from micronas.search.search_run import run_search
 from micronas.space import Architecture, DiscreteNet, SearchSpace
-from micronas.train.classifier import ClassifierModule, quiet_lightning
+from micronas.fitting.classifier import ClassifierModule, quiet_lightning
 
 BATCH = 64
 TRAIN_WINDOWS, ARCH_VAL_WINDOWS = 7352 - 1050, 1050

@@ -98,7 +98,7 @@ def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto
     from micronas.data import make_datamodule
     from micronas.search.search_run import run_search
     from micronas.space.architecture import Architecture
-    from micronas.train.classifier import Accelerator
+    from micronas.fitting.classifier import Accelerator
     from micronas.train.retrain import train_repeat
 
     done, rows = done_stages(), []

@@ -34,7 +34,7 @@ from micronas.search.temperature import temperature
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
-from micronas.train.classifier import epochs_for
+from micronas.fitting.classifier import epochs_for
 
 METHODS = ("dnas", "darts")
 COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")

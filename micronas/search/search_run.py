@@ -50,8 +50,8 @@ from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, describe_run, log_config, log_existing
 from micronas.tracking.mlflow_run import log_table, make_mlflow_logger
 from micronas.tracking.status import run_status
-from micronas.train.classifier import Accelerator, evaluate, recalibrate_batchnorm
-from micronas.train.progress import EpochProgress
+from micronas.fitting.classifier import Accelerator, evaluate, recalibrate_batchnorm
+from micronas.fitting.progress import EpochProgress
 
 log = logging.getLogger(__name__)
 

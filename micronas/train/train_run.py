@@ -35,12 +35,12 @@ from micronas.tracking.mlflow_run import (
 )
 from micronas.tracking.status import run_status
 from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
-from micronas.train.augment import Augmentation
+from micronas.fitting.augment import Augmentation
 from micronas.train.costs import (
     MeasuredCosts, comparison, describe_host_latency, host_latency_check, measure_model, measured_verdicts,
 )
 from micronas.train.int8 import drop_points, export_and_score
-from micronas.train.classifier import Accelerator, Evaluation, evaluate
+from micronas.fitting.classifier import Accelerator, Evaluation, evaluate
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import train_repeat
 

@@ -23,7 +23,7 @@ from micronas.config import check_command_line, validate
 from micronas.console import configure_console, split_verbose
 from micronas.errors import MicronasError, exit_on_user_error
 from micronas.chain import retrain_after_search
-from micronas.search.run import run_search
+from micronas.search.search_run import run_search
 from micronas.tracking.sweep import sweep_outcome
 
 

@@ -22,7 +22,7 @@ from micronas.errors import exit_on_user_error
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    from micronas.train.run import run_training
+    from micronas.train.train_run import run_training
 
     configure_console(cfg.get("verbose", False))
     run_training(cfg, Path(HydraConfig.get().runtime.output_dir))

@@ -38,7 +38,7 @@ from micronas.hardware.open import open_device  # noqa: E402
 from micronas.space import Architecture, SearchSpace  # noqa: E402
 from micronas.train.costs import MeasuredCosts, comparison, measure_model  # noqa: E402
 from micronas.train.int8 import drop_points, export_and_score  # noqa: E402
-from micronas.train.module import evaluate  # noqa: E402
+from micronas.fitting.classifier import evaluate  # noqa: E402
 from micronas.train.retrain import train_repeat  # noqa: E402
 
 BRIEF_EPOCHS = 3

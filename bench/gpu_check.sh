@@ -98,7 +98,7 @@ EOF
 step "import"
 python3 -c 'import hydra, mlflow, serial, micronas; print("hydra", hydra.__version__, "mlflow", mlflow.__version__, "serial", serial.__version__)' \
     || { echo "import failed"; exit 4; }
-python3 -c 'import micronas.search.run, micronas.train.retrain, micronas.train.qat, micronas.data; print("micronas modules import")' \
+python3 -c 'import micronas.search.search_run, micronas.train.retrain, micronas.train.qat, micronas.data; print("micronas modules import")' \
     || { echo "import failed"; exit 4; }
 
 step "tests/test_gpu.py (at most ${TEST_TIMEOUT}s)"

@@ -32,10 +32,10 @@ from micronas.cost.expected import ExpectedCosts
 from micronas.cost.extremes import extreme
 from micronas.cost.model import CostModel
 from micronas.search.feasibility import cheapest_figures
-from micronas.search.module import SearchModule, budget_targets
-from micronas.search.run import run_search
+from micronas.search.search_module import SearchModule, budget_targets
+from micronas.search.search_run import run_search
 from micronas.space import Architecture, DiscreteNet, SearchSpace
-from micronas.train.module import ClassifierModule, quiet_lightning
+from micronas.fitting.classifier import ClassifierModule, quiet_lightning
 
 BATCH = 64
 TRAIN_WINDOWS, ARCH_VAL_WINDOWS = 7352 - 1050, 1050

@@ -96,9 +96,9 @@ def configs(job: dict, accelerator: str, random_workers: str = "auto"):
 def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto") -> list[dict]:
     """Run what is missing of `job` up to `stage`; return the rows it produced."""
     from micronas.data import make_datamodule
-    from micronas.search.run import run_search
+    from micronas.search.search_run import run_search
     from micronas.space.architecture import Architecture
-    from micronas.train.module import Accelerator
+    from micronas.fitting.classifier import Accelerator
     from micronas.train.retrain import train_repeat
 
     done, rows = done_stages(), []
@@ -117,7 +117,7 @@ def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto
                      accelerator=Accelerator.from_config(train_cfg.trainer))
         return rows
     if (key(job), "evaluate") not in done:
-        from micronas.train.run import retrain_repeat  # needs TensorFlow (the int8 export)
+        from micronas.train.train_run import retrain_repeat  # needs TensorFlow (the int8 export)
 
         result = retrain_repeat(train_cfg, arch, dm, job["seed"], folder / "train", logger=False)
         rows.append({"key": key(job), "stage": "evaluate", **job, "record": result["record"]})

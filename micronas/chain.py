@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from micronas.config import load_config, validate
-from micronas.search.run import ARCHITECTURE_FILE
+from micronas.search.search_run import ARCHITECTURE_FILE
 
 SHARED_KEYS = ("dataset", "mcu", "constraints", "retraining", "trainer", "seed", "data_dir")
 
@@ -25,7 +25,7 @@ def retrain_config(search_cfg: DictConfig, arch_path: Path) -> DictConfig:
 
 def retrain_after_search(search_cfg: DictConfig, search_dir: Path, search_run_id: str) -> dict:
     """Run train.py's work on the search's architecture, into `<search run dir>/retrain`, as a child run."""
-    from micronas.train.run import run_training  # TensorFlow is only needed when chaining
+    from micronas.train.train_run import run_training  # TensorFlow is only needed when chaining
 
     cfg = retrain_config(search_cfg, search_dir / ARCHITECTURE_FILE)
     return run_training(cfg, search_dir / "retrain", search_run_id)

@@ -7,9 +7,9 @@ from micronas.checkpoints import load_checkpoint
 from micronas.config import load_config
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
-from micronas.search.run import run_search
+from micronas.search.search_run import run_search
 from micronas.space.discrete import DiscreteNet
-from micronas.train.module import fit_classifier
+from micronas.fitting.classifier import fit_classifier
 from micronas.train.retrain import LAST_CHECKPOINT, TRAINED, train_repeat
 from tests.train.conftest import small_basicmotions_arch
 

@@ -26,7 +26,7 @@ from pytorch_lightning.callbacks import Callback
 
 from micronas.config import load_config
 from micronas.data import make_datamodule
-from micronas.train.module import Accelerator, evaluate
+from micronas.fitting.classifier import Accelerator, evaluate
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import train_repeat
 from tests.train.conftest import small_basicmotions_arch

@@ -75,6 +75,13 @@ class ArchitectureCosts:
         """`{budget: met?}` for every non-null budget of `constraints` (latency ms, memory/flash kB)."""
         return verdicts(self, constraints)
 
+    def summary(self, unit: str) -> dict:
+        """The predicted costs as `summary.json` and `architecture.json` write them; `unit` is the
+        latency's ("M instructions" on a QEMU board: `latency_ms` then counts 10^6 instructions)."""
+        return {"latency_ms": self.latency_ms, "latency_unit": unit,
+                "latency_predicted_share": self.predicted_share, "arena_bytes": self.arena_bytes,
+                "peak_bytes": self.peak_bytes, "flash_bytes": self.flash_bytes}
+
 
 class CostModel:
     """Latency (table, else predictor, with provenance), TFLM arena and flash for one device."""

@@ -71,7 +71,7 @@ def check_ops(model: bytes, expected: list[OpSpec]) -> None:
 
 def export_network(net: DiscreteNet, representative: np.ndarray, out_dir) -> ExportedModel:
     """Export `net` (trained, BN in inference mode) to `out_dir/model_int8.tflite` and `model_data.h`/`.cc`
-    (the model's own facts; `micronas.train.run` adds the data's and the board's).
+    (the model's own facts; `micronas.train.train_run` adds the data's and the board's).
 
     `representative` holds calibration windows `[n, 1, T, S]` from the training data (docs/method.md §9.5:
     500 stratified windows).

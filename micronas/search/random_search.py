@@ -36,7 +36,7 @@ from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
-from micronas.train.module import Accelerator, evaluate, fit_classifier
+from micronas.fitting.classifier import Accelerator, evaluate, fit_classifier
 
 log = logging.getLogger(__name__)
 

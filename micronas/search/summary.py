@@ -36,14 +36,7 @@ def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation:
         "method": cfg.search.method,
         "seed": int(cfg.seed),
         "architecture": arch.to_dict(),
-        "predicted": {
-            "latency_ms": costs.latency_ms,
-            "latency_unit": unit,  # "M instructions" on a QEMU board: latency_ms counts 10^6 instructions
-            "latency_predicted_share": costs.predicted_share,
-            "arena_bytes": costs.arena_bytes,
-            "peak_bytes": costs.peak_bytes,
-            "flash_bytes": costs.flash_bytes,
-        },
+        "predicted": costs.summary(unit),
         "constraints": constraints,
         "constraints_met": all(c["met"] for c in constraints.values()),
         "search": validation["search"],

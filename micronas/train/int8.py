@@ -9,7 +9,7 @@ from micronas.export.pipeline import ExportedModel, export_network, nchw_to_nhwc
 from micronas.export.tflm import TflmRunner
 from micronas.metrics import accuracy, macro_f1
 from micronas.space.discrete import DiscreteNet
-from micronas.train.module import Evaluation
+from micronas.fitting.classifier import Evaluation
 
 
 def evaluate_int8(model: bytes, dataset: TensorDataset, num_classes: int) -> Evaluation:

@@ -16,7 +16,7 @@ from torch.nn.utils import parametrize
 
 from micronas.space.discrete import DiscreteNet, SFNet
 from micronas.space.layers import ConvBNReLU
-from micronas.train.module import Accelerator, RestoreBest, fit_classifier
+from micronas.fitting.classifier import Accelerator, RestoreBest, fit_classifier
 
 RANGE_MOMENTUM = 0.1
 

@@ -16,8 +16,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from micronas.checkpoints import load_checkpoint
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
-from micronas.train.augment import Augmentation
-from micronas.train.module import Accelerator, fit_classifier
+from micronas.fitting.augment import Augmentation
+from micronas.fitting.classifier import Accelerator, fit_classifier
 
 log = logging.getLogger(__name__)
 

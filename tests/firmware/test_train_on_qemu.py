@@ -10,7 +10,7 @@ from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable
 from micronas.cost.profile import profile_ops
 from micronas.hardware.qemu import QemuDevice
-from micronas.train.run import run_training
+from micronas.train.train_run import run_training
 from tests.train.conftest import small_basicmotions_arch
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from micronas.errors import ConfigError, MicronasError
-from micronas.search import run as search_run
-from micronas.search.module import SearchModule
-from micronas.search.run import run_search
+from micronas.search import search_run
+from micronas.search.search_module import SearchModule
+from micronas.search.search_run import run_search
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from micronas.cost.expected import ExpectedCosts
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
-from micronas.search.module import SearchModule
+from micronas.search.search_module import SearchModule
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 

@@ -7,7 +7,7 @@ import pytest
 
 from micronas.data import ucihar
 from micronas.data.synthetic import skoda_archive_bytes, skoda_matrix, ucihar_members, zip_bytes
-from micronas.search.run import run_search
+from micronas.search.search_run import run_search
 from micronas.space.architecture import Architecture
 
 

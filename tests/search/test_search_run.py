@@ -9,10 +9,10 @@ import torch
 
 from micronas.cost.model import CostModel
 from micronas.errors import ConfigError
-from micronas.search import run as search_run
+from micronas.search import search_run
 from micronas.search.feasibility import cheapest_figures
-from micronas.search.module import SearchModule
-from micronas.search.run import run_search
+from micronas.search.search_module import SearchModule
+from micronas.search.search_run import run_search
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 

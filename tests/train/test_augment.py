@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from micronas.errors import ConfigError
-from micronas.train.augment import Augmentation
-from micronas.train.module import ClassifierModule
+from micronas.fitting.augment import Augmentation
+from micronas.fitting.classifier import ClassifierModule
 
 
 def test_jitter_and_scaling_have_the_configured_statistics():

@@ -3,7 +3,7 @@
 import json
 
 from micronas.config import load_config
-from micronas.train.run import run_training
+from micronas.train.train_run import run_training
 from tests.hardware.conftest import VIRTUAL_BOARD, BoardProcess
 
 

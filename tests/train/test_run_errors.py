@@ -8,7 +8,7 @@ import pytest
 
 from micronas.config import load_config
 from micronas.errors import MicronasError
-from micronas.train.run import RUN_ID_FILE, run_training
+from micronas.train.train_run import RUN_ID_FILE, run_training
 
 REPO = Path(__file__).resolve().parents[2]
 

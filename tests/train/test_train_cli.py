@@ -48,6 +48,10 @@ def test_train_py_retrains_exports_measures_and_logs_a_child_run_of_the_search(h
     assert summary["selected_seed"] == chosen["seed"]
     assert model == (run_dir / f"seed_{chosen['seed']}" / "model_int8.tflite").read_bytes()
     assert f"_len = {len(model)};" in (run_dir / "model_data.cc").read_text()
+    deployed = json.loads((run_dir / "architecture.json").read_text())   # measured costs return to it
+    searched = json.loads(Path(summary["architecture"]).read_text())
+    assert deployed["cells"] == searched["cells"] and deployed["costs"]["measured"] == summary["measured"]
+    assert deployed["costs"]["latency_ms"] == summary["predicted"]["latency_ms"]
     header = (run_dir / "model_data.h").read_text()
     assert f"kTensorArenaMeasuredBytes = {summary['measured']['arena_bytes']};" in header
     assert f"kTensorArenaPredictedBytes = {summary['predicted']['arena_bytes']};" in header
@@ -74,7 +78,7 @@ def test_train_py_retrains_exports_measures_and_logs_a_child_run_of_the_search(h
     )
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"summary.json", "model_int8.tflite", "model_data.h", "model_data.cc", "model_example.cc",
-            "measurement.json", "costs.md",
+            "measurement.json", "costs.md", "architecture.json",
             "confusion_int8_test.png", "config.yaml", "predicted_vs_measured.json"} <= artifacts
     assert {p.name for p in run_dir.glob("*.h")} | {p.name for p in run_dir.glob("*.cc")} <= artifacts
     assert run.info.run_name == "train | basicmotions | host | latency<=1000 ms, memory<=1 kB"

@@ -34,13 +34,14 @@ from micronas.search.temperature import temperature
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
-from micronas.train.module import epochs_for
+from micronas.fitting.classifier import epochs_for
 
 METHODS = ("dnas", "darts")
 COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
 DERIVATIONS = ("constrained", "argmax")
 COST_UNITS = {"latency": "ms", "memory": "bytes", "peak": "bytes", "flash": "bytes"}
-ExpectedCosts = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+# choice probabilities -> expected costs, e.g. `micronas.cost.expected.ExpectedCosts(space, model)`
+CostFunction = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 """Maps relaxed choice probabilities to differentiable expected costs, keyed by budget name
 (`latency` in ms, `memory` and `flash` in bytes)."""
 
@@ -78,7 +79,8 @@ class SearchModule(pl.LightningModule):
     """DNAS or DARTS over the SuperNet of `space`; `derive()` gives the found `Architecture`."""
 
     def __init__(self, space: SearchSpace, search_cfg, total_steps: int, arch_val: Dataset, batch_size: int,
-                 seed: int, targets: dict[str, float] | None = None, expected_costs: ExpectedCosts | None = None):
+                 seed: int, targets: dict[str, float] | None = None,
+                 expected_costs: CostFunction | None = None):
         super().__init__()
         if search_cfg.method not in METHODS:
             raise ConfigError(f"search.method={search_cfg.method} is not one of {', '.join(METHODS)}.")

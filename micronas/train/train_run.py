@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 from micronas.budgets import INSTRUCTIONS, latency_unit
@@ -34,20 +35,22 @@ from micronas.tracking.mlflow_run import (
 )
 from micronas.tracking.status import run_status
 from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
-from micronas.train.augment import Augmentation
+from micronas.fitting.augment import Augmentation
 from micronas.train.costs import (
     MeasuredCosts, comparison, describe_host_latency, host_latency_check, measure_model, measured_verdicts,
 )
 from micronas.train.int8 import drop_points, export_and_score
-from micronas.train.module import Accelerator, Evaluation, evaluate
+from micronas.fitting.classifier import Accelerator, Evaluation, evaluate
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import train_repeat
 
 log = logging.getLogger(__name__)
 
 METHODS = ("ptq", "qat", "auto")
-ARTIFACTS = ("summary.json", "config.yaml", "measurement.json", "costs.md", "confusion_*.png",  # what exists
-             "*.tflite", "*.h", "*.cc", "*.c", "*metadata*.json")
+# the run folder's files logged to MLflow, those that exist
+ARTIFACTS = ("summary.json", "config.yaml", "architecture.json", "measurement.json", "costs.md",
+             "confusion_*.png", "*.tflite", "*.h", "*.cc", "*.c", "*metadata*.json")
+DEPLOYED_ARCHITECTURE = "architecture.json"  # the architecture with its predicted and measured costs
 RUN_ID_FILE = "mlflow_retrain_run_id"  # distinct from the search's own file in its folder
 SEARCH_RUN_TAG = "micronas.search_run_id"
 
@@ -227,8 +230,60 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
 
 
 def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logger) -> dict:
-    recipe = cfg.retraining
-    seeds = [int(cfg.seed) + i for i in range(int(recipe.repeats))]
+    """Retrain every seed and keep the best on arch-val, then measure and hand off the chosen model; the
+    run's metrics logged, its summary returned."""
+    results, chosen = _retrain_seeds(cfg, arch, dm, out_dir, logger)
+    _confusion_figures(cfg, dm, chosen, out_dir)
+    record, measured = _measure(cfg, dm, chosen, out_dir)
+    mean, std = dm.normalization
+    write_handoff(chosen["exported"].tflite, out_dir, HandoffMetadata(
+        dm.channel_names, mean, std, dm.class_names, str(cfg.mcu.board), predicted.arena_bytes,
+        measured.arena_bytes))
+    unit = latency_unit(cfg.mcu)
+    rows = comparison(predicted, measured, unit)
+    (out_dir / "costs.md").write_text(costs_markdown(rows))
+    deployed = replace(arch, costs={**predicted.summary(unit), "measured": measured.to_dict()})
+    deployed.save(out_dir / DEPLOYED_ARCHITECTURE)
+    over_repeats = _over_repeats(results)
+    logger.log_metrics(_metrics(chosen, predicted, measured, rows, record["output_check"], over_repeats))
+    verdicts = measured_verdicts(cfg.constraints, measured)
+    return {
+        "architecture": str(arch_path),
+        "dataset": cfg.dataset.name,
+        "protocol": dm.protocol,
+        "mcu": cfg.mcu.name,
+        "device": record["device"],
+        "selected_seed": chosen["seed"],
+        "quantization": chosen["record"]["quantization"],
+        "float": _scores(chosen["float"]["test"]),
+        "int8": _scores(chosen["int8"]["test"]),
+        "int8_drop_points": _flat_scores(chosen)["int8_drop_points"],
+        "repeats": [r["record"] for r in results],
+        "over_repeats": over_repeats,
+        "latency_unit": unit,  # "M instructions" on a QEMU board: each latency_ms counts 10^6 instructions
+        "predicted": predicted.summary(unit),
+        "measured": measured.to_dict(),
+        "output_check": record["output_check"],
+        "relative_error_pct": {row["cost"]: row["error_pct"] for row in rows},
+        "comparison": rows,
+        "constraints": {name: value for name, value in cfg.constraints.items()},
+        "verdicts_measured": verdicts,
+        "constraints_met": all(verdicts.values()),
+        "files": {
+            "model": str(out_dir / TFLITE_NAME),
+            "architecture": str(out_dir / DEPLOYED_ARCHITECTURE),
+            "header": str(out_dir / HEADER_NAME),
+            "source": str(out_dir / SOURCE_NAME),
+            "example": str(out_dir / EXAMPLE_NAME),
+            "measurement": str(out_dir / "measurement.json"),
+        },
+    }
+
+
+def _retrain_seeds(cfg, arch, dm, out_dir: Path, logger) -> tuple[list[dict], dict]:
+    """Every repeat of the recipe (a child run each when there are several) and the one of lowest
+    arch-val loss, whose model is copied to `out_dir`; selection never looks at test."""
+    seeds = [int(cfg.seed) + i for i in range(int(cfg.retraining.repeats))]
     results = []
     for seed in seeds:
         if len(seeds) == 1:
@@ -242,38 +297,48 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
         results.append(retrain_repeat(cfg, arch, dm, seed, folder, child))
         child.log_metrics({f"test/{k}": v for k, v in _flat_scores(results[-1]).items()})
         child.finalize("success")
-    chosen = min(results, key=lambda r: r["record"]["arch_val_loss"])  # selection never looks at test
+    chosen = min(results, key=lambda r: r["record"]["arch_val_loss"])
     if chosen["folder"] != out_dir:
         shutil.copyfile(chosen["folder"] / TFLITE_NAME, out_dir / TFLITE_NAME)
+    return results, chosen
 
-    k = dm.num_classes
+
+def _confusion_figures(cfg, dm, chosen: dict, out_dir: Path) -> None:
+    """The float and int8 test confusion matrices of the chosen repeat, as PNGs in `out_dir`."""
     for label, evaluation in (("float", chosen["float"]["test"]), ("int8", chosen["int8"]["test"])):
-        matrix = confusion_matrix(evaluation.y_true, evaluation.y_pred, k)
+        matrix = confusion_matrix(evaluation.y_true, evaluation.y_pred, dm.num_classes)
         confusion_png(
             matrix, dm.class_names, out_dir / f"confusion_{label}_test.png",
             f"{cfg.dataset.name} test ({dm.protocol}), {label}, seed {chosen['seed']}: "
             f"acc {100 * evaluation.accuracy:.2f} %",
         )
 
-    meas = recipe.measurement
+
+def _measure(cfg, dm, chosen: dict, out_dir: Path) -> tuple[dict, MeasuredCosts]:
+    """Run the chosen int8 model on `cfg.mcu` with the output check; `measurement.json` and its costs."""
+    meas = cfg.retraining.measurement
     windows = fixed_windows(nchw_to_nhwc(dm.test_dataset.tensors[0].numpy()), int(meas.output_windows))
     record = measure_model(cfg.mcu, chosen["exported"].tflite, int(meas.warmups), int(meas.repeats), windows)
-    check = record["output_check"]
-    if not check["passed"]:
-        log.warning("the device's int8 outputs differ from the host interpreter's: %s", check)
+    if not record["output_check"]["passed"]:
+        log.warning("the device's int8 outputs differ from the host interpreter's: %s",
+                    record["output_check"])
     (out_dir / "measurement.json").write_text(json.dumps(record, indent=2) + "\n")
     statistic = str(cfg.mcu.cost.get("latency_statistic") or "median")
-    measured = MeasuredCosts.from_record(record, statistic)
-    mean, std = dm.normalization
-    handoff = HandoffMetadata(dm.channel_names, mean, std, dm.class_names, str(cfg.mcu.board),
-                              predicted.arena_bytes, measured.arena_bytes)
-    write_handoff(chosen["exported"].tflite, out_dir, handoff)
-    unit = latency_unit(cfg.mcu)
-    rows = comparison(predicted, measured, unit)
-    (out_dir / "costs.md").write_text(costs_markdown(rows))
+    return record, MeasuredCosts.from_record(record, statistic)
 
-    scores = _flat_scores(chosen)
-    metrics = {f"test/{name}": value for name, value in scores.items()}
+
+def _over_repeats(results: list[dict]) -> dict | None:
+    """Mean and spread of every test score over the repeats (None for one repeat)."""
+    if len(results) < 2:
+        return None
+    per_seed = [_flat_scores(r) for r in results]
+    return {name: spread([s[name] for s in per_seed]) for name in per_seed[0]}
+
+
+def _metrics(chosen: dict, predicted, measured: MeasuredCosts, rows: list[dict], check: dict,
+             over_repeats: dict | None) -> dict[str, float]:
+    """The train run's MLflow metrics: test scores, predicted beside measured, the output check."""
+    metrics = {f"test/{name}": value for name, value in _flat_scores(chosen).items()}
     for row in rows:
         metrics[f"predicted/{row['field']}"] = float(row["predicted"])
         metrics[f"measured/{row['field']}"] = float(row["measured"])
@@ -283,51 +348,9 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
     metrics["measured/output_max_abs_lsb"] = float(check["max_abs_lsb"])
     metrics["predicted/peak_bytes"] = float(predicted.peak_bytes)
     metrics["predicted/latency_predicted_share"] = predicted.predicted_share
-    over_repeats = None
-    if len(results) > 1:
-        per_seed = [_flat_scores(r) for r in results]
-        over_repeats = {name: spread([s[name] for s in per_seed]) for name in scores}
-        for name, stats in over_repeats.items():
-            metrics[f"test/{name}_mean"], metrics[f"test/{name}_std"] = stats["mean"], stats["std"]
-    logger.log_metrics(metrics)
-
-    verdicts = measured_verdicts(cfg.constraints, measured)
-    return {
-        "architecture": str(arch_path),
-        "dataset": cfg.dataset.name,
-        "protocol": dm.protocol,
-        "mcu": cfg.mcu.name,
-        "device": record["device"],
-        "selected_seed": chosen["seed"],
-        "quantization": chosen["record"]["quantization"],
-        "float": _scores(chosen["float"]["test"]),
-        "int8": _scores(chosen["int8"]["test"]),
-        "int8_drop_points": scores["int8_drop_points"],
-        "repeats": [r["record"] for r in results],
-        "over_repeats": over_repeats,
-        "latency_unit": unit,  # "M instructions" on a QEMU board: each latency_ms counts 10^6 instructions
-        "predicted": {
-            "latency_ms": predicted.latency_ms,
-            "arena_bytes": predicted.arena_bytes,
-            "flash_bytes": predicted.flash_bytes,
-            "peak_bytes": predicted.peak_bytes,
-            "latency_predicted_share": predicted.predicted_share,
-        },
-        "measured": measured.to_dict(),
-        "output_check": check,
-        "relative_error_pct": {row["cost"]: row["error_pct"] for row in rows},
-        "comparison": rows,
-        "constraints": {name: value for name, value in cfg.constraints.items()},
-        "verdicts_measured": verdicts,
-        "constraints_met": all(verdicts.values()),
-        "files": {
-            "model": str(out_dir / TFLITE_NAME),
-            "header": str(out_dir / HEADER_NAME),
-            "source": str(out_dir / SOURCE_NAME),
-            "example": str(out_dir / EXAMPLE_NAME),
-            "measurement": str(out_dir / "measurement.json"),
-        },
-    }
+    for name, stats in (over_repeats or {}).items():
+        metrics[f"test/{name}_mean"], metrics[f"test/{name}_std"] = stats["mean"], stats["std"]
+    return metrics
 
 
 def _flat_scores(result: dict) -> dict[str, float]:

@@ -34,7 +34,7 @@ from micronas.data import make_datamodule
 from micronas.errors import ConfigError, MicronasError
 from micronas.search.feasibility import check_feasible, check_latency_table
 from micronas.search.history import ChoiceHistory, choice_table, plot_choice_history, write_choice_table
-from micronas.search.module import (
+from micronas.search.search_module import (
     CHECKPOINT_KEY,
     SearchModule,
     budget_targets,
@@ -50,8 +50,8 @@ from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, describe_run, log_config, log_existing
 from micronas.tracking.mlflow_run import log_table, make_mlflow_logger
 from micronas.tracking.status import run_status
-from micronas.train.module import Accelerator, evaluate, recalibrate_batchnorm
-from micronas.train.progress import EpochProgress
+from micronas.fitting.classifier import Accelerator, evaluate, recalibrate_batchnorm
+from micronas.fitting.progress import EpochProgress
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from micronas.data import make_datamodule
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
-from micronas.train.module import evaluate, fit_classifier
+from micronas.fitting.classifier import evaluate, fit_classifier
 
 
 def test_fit_classifier_learns_basicmotions_and_restores_the_best_arch_val_weights():
@@ -36,7 +36,7 @@ def test_recalibrate_batchnorm_replaces_running_statistics_by_those_of_the_loade
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    from micronas.train.module import recalibrate_batchnorm
+    from micronas.fitting.classifier import recalibrate_batchnorm
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 3, 1), nn.BatchNorm2d(3), nn.Dropout(0.5))
@@ -51,16 +51,16 @@ def test_recalibrate_batchnorm_replaces_running_statistics_by_those_of_the_loade
 
 def test_patience_counts_weight_steps_on_a_small_dataset_and_retraining_shows_progress(monkeypatch, capsys):
     """basicmotions has 4 weight steps per epoch: 40 steps of patience are 10 epochs, not the 2 asked."""
-    from micronas.train import module
+    from micronas.fitting import classifier
 
     waited = []
 
-    class Recorded(module.EarlyStopping):
+    class Recorded(classifier.EarlyStopping):
         def __init__(self, *args, patience, **kwargs):
             waited.append(patience)
             super().__init__(*args, patience=patience, **kwargs)
 
-    monkeypatch.setattr(module, "EarlyStopping", Recorded)
+    monkeypatch.setattr(classifier, "EarlyStopping", Recorded)
     dm = make_datamodule(load_config("train", ["dataset=basicmotions"]))
     steps_per_epoch = -(-len(dm.train_dataset) // dm.batch_size)
     net = DiscreteNet(Architecture.largest(SearchSpace(*dm.input_shape, dm.num_classes)))

@@ -19,8 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from micronas.metrics import accuracy, macro_f1
-from micronas.train.augment import Augmentation
-from micronas.train.progress import EpochProgress
+from micronas.fitting.augment import Augmentation
+from micronas.fitting.progress import EpochProgress
 
 
 @dataclass(frozen=True)

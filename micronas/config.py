@@ -71,11 +71,15 @@ def load_config(config_name: str, overrides: list[str] | None = None) -> DictCon
     return cfg
 
 
+def is_real(value) -> bool:
+    """Whether a config value is a finite number (an int or a float, not a bool, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _positive_or_null(name: str, value, unit: str) -> float | None:
     if value is None:
         return None
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value <= 0:
+    if not is_real(value) or value <= 0:
         raise ConfigError(
             f"constraints.{name}={value} is not valid: a {name} budget must be a positive, finite number "
             f"of {unit}, or null for unconstrained."

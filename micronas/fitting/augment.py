@@ -6,11 +6,11 @@ windows are never touched. They are the two augmentations HAR practice applies t
 have. All zero (the default) leaves training exactly as without augmentation.
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
 
+from micronas.config import is_real
 from micronas.errors import ConfigError
 
 
@@ -30,8 +30,7 @@ class Augmentation:
         values = {}
         for name in ("jitter_std", "scale_std"):
             value = cfg.get(name, 0.0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not 0.0 <= value <= 1.0:
+            if not is_real(value) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"retraining.augmentation.{name}={value!r} is not valid: use a number from 0 "
                                   "(off) to 1, in units of the z-scored input.")
             values[name] = float(value)

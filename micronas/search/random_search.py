@@ -31,7 +31,7 @@ import torch
 
 from micronas.budgets import units
 from micronas.cost.model import ArchitectureCosts, CostModel
-from micronas.config import positive_int
+from micronas.config import is_real, positive_int
 from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
@@ -94,7 +94,7 @@ def _check_settings(search_cfg) -> None:
     if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"search.workers={workers} is not valid; it must be auto or a positive integer.")
     lr = search_cfg.get("lr")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+    if not is_real(lr) or lr <= 0:
         raise ConfigError(f"search.lr={lr} is not valid; it must be a positive learning rate such as 1e-3.")
 
 

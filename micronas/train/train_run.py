@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from micronas.budgets import INSTRUCTIONS, latency_unit
-from micronas.config import positive_int, to_yaml, validate
+from micronas.config import is_real, positive_int, to_yaml, validate
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
@@ -76,7 +76,7 @@ def check_recipe(recipe) -> None:
         positive_int(f"retraining.{key}", value, least)
     Augmentation.from_config(recipe.get("augmentation"))
     smoothing = recipe.get("label_smoothing", 0.0)
-    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0.0 <= smoothing < 1.0:
+    if not is_real(smoothing) or not 0.0 <= smoothing < 1.0:
         raise ConfigError(f"retraining.label_smoothing={smoothing!r} is not valid: use a number from 0 (off) "
                           "up to, not including, 1.")
 

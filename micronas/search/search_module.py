@@ -123,14 +123,14 @@ class SearchModule(pl.LightningModule):
         step = min(self.arch_step, self.arch_steps - 1)
         return temperature(step, self.arch_steps, t.schedule, t.initial, t.final, t.decay, t.floor)
 
-    def relaxed_weights(self, detach: bool) -> dict[str, torch.Tensor]:
-        """The weights the SuperNet runs with this step: a Gumbel sample (DNAS) or softmax (DARTS)."""
+    def relaxed_choices(self, detach: bool) -> dict[str, torch.Tensor]:
+        """The choices the SuperNet runs with this step: a Gumbel sample (DNAS) or softmax (DARTS)."""
         if self.cfg.method == "darts":
             probabilities = self.arch_logits.probabilities()
             return {k: v.detach() for k, v in probabilities.items()} if detach else probabilities
         return self.arch_logits.gumbel_sample(self.temperature, detach=detach)
 
-    def cost_weights(self, sample: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    def cost_probabilities(self, sample: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """The probabilities the expected costs are taken under (`costs_under`; DARTS: softmax(alpha))."""
         if self.cfg.method == "darts" or self.cfg.costs_under == "sampled":
             return self.arch_logits.probabilities()
@@ -143,11 +143,11 @@ class SearchModule(pl.LightningModule):
         """The ramp of the hardware loss: from 1 / ramp_steps at the first architecture step to 1."""
         return min(1.0, (self.arch_step + 1) / self.ramp_steps) if self.ramp_steps else 1.0
 
-    def hardware_terms(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def hardware_terms(self, probabilities: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The hardware-aware loss per constrained budget (empty for DARTS or no constraints)."""
         if not self.targets:
             return {}
-        costs = self.expected_costs(weights)
+        costs = self.expected_costs(probabilities)
         loss, ramp = self.cfg.hardware_loss, self.hardware_weight
         return {
             name: ramp * hardware_loss(costs[name], target, loss.mode, loss.gamma_hi, loss.gamma_lo, loss.margin,
@@ -177,9 +177,9 @@ class SearchModule(pl.LightningModule):
         if int(self.step_count) >= self.warmup_steps:
             x_val, y_val = next(self._arch_batches)
             self.toggle_optimizer(arch_opt)
-            sample = self.relaxed_weights(detach=False)
+            sample = self.relaxed_choices(detach=False)
             arch_ce = F.cross_entropy(self.supernet(x_val, sample), y_val)
-            terms = self.hardware_terms(self.cost_weights(sample))
+            terms = self.hardware_terms(self.cost_probabilities(sample))
             arch_opt.zero_grad()
             self.manual_backward(arch_ce + sum(terms.values()))
             arch_opt.step()
@@ -191,7 +191,7 @@ class SearchModule(pl.LightningModule):
 
         x, y = batch
         self.toggle_optimizer(weights_opt)
-        logits = self.supernet(x, self.relaxed_weights(detach=True))
+        logits = self.supernet(x, self.relaxed_choices(detach=True))
         loss = F.cross_entropy(logits, y)
         weights_opt.zero_grad()
         self.manual_backward(loss)
@@ -210,11 +210,11 @@ class SearchModule(pl.LightningModule):
         return Architecture.derive(self.space, {k: v.detach() for k, v in self.arch_logits.as_dict().items()})
 
     def on_validation_epoch_start(self) -> None:
-        self._derived_weights = {key: value.to(self.device) for key, value in self.derive().one_hot().items()}
+        self._derived_choices = {key: value.to(self.device) for key, value in self.derive().one_hot().items()}
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        logits = self.supernet(x, self._derived_weights)
+        logits = self.supernet(x, self._derived_choices)
         self.log("val/loss", F.cross_entropy(logits, y), prog_bar=True)
         self.log("val/acc", (logits.argmax(1) == y).float().mean(), prog_bar=True)
 
@@ -225,7 +225,7 @@ class SearchModule(pl.LightningModule):
         self.log("arch/mean_entropy", sum(entropies) / len(entropies))
         if self.expected_costs is not None:
             with torch.no_grad():
-                costs = self.expected_costs(self.cost_weights())
+                costs = self.expected_costs(self.cost_probabilities())
             for name, value in costs.items():
                 self.log(f"arch/expected_{name}_{COST_UNITS[name]}", float(value))
 

@@ -14,8 +14,8 @@
 
 set -u -o pipefail
 cd "$(dirname "$0")/.."
+source bench/device_wheels.sh
 OUT=${OUT:-$(mktemp -d)}
-SITE=${GPU_CHECK_SITE:-/tmp/site}
 TEST_TIMEOUT=${GPU_CHECK_TEST_TIMEOUT:-270}
 BENCH_TIMEOUT=${GPU_CHECK_BENCH_TIMEOUT:-90}
 SECONDS=0
@@ -27,33 +27,7 @@ nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv
 echo "python3: $(command -v python3) ($(python3 -V 2>&1)); $(nproc) CPU cores"
 
 step "install .whl into $SITE"
-ls .whl/*.whl >/dev/null 2>&1 || { echo "no wheels in .whl/: carry .whl with the call"; exit 3; }
-echo "$(ls .whl/*.whl | wc -l) wheels, $(du -sh .whl | cut -f1)"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
-    || { echo "wheel install failed"; exit 3; }
-for wheel in .whl/fallback/*.whl; do
-    [ -e "$wheel" ] || continue
-    if python3 - "$wheel" <<'EOF'; then
-import os, sys
-from importlib import metadata
-from packaging.utils import parse_wheel_filename
-from packaging.version import Version
-name, version, _, _ = parse_wheel_filename(os.path.basename(sys.argv[1]))
-try:
-    have = Version(metadata.version(name))
-except metadata.PackageNotFoundError:
-    have = None
-print(f"fallback {name} {version}: the image has {have or 'none'}", end="")
-sys.exit(0 if have is None or have < version else 1)
-EOF
-        echo " -> installing it"
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$wheel" \
-            || { echo "fallback install failed"; exit 3; }
-    else
-        echo " -> keeping the image's"
-    fi
-done
-export PYTHONPATH=$SITE:$PWD
+install_wheels .whl || exit 3
 
 step "versions, CUDA, and the carried packages' requirements against the image's (informational)"
 python3 - <<'EOF'

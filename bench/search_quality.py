@@ -28,8 +28,6 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from mlflow import MlflowClient
-
 REPO = Path(__file__).resolve().parents[1]
 UCIHAR_HAPT = Path(os.environ.get("MICRONAS_UCIHAR_HAPT", REPO.parent / "shared/datasets/ucihar_hapt/ucihar_hapt.npz"))
 RESULTS = REPO / "data/bench/search_quality.jsonl"
@@ -81,9 +79,10 @@ def configs(job: dict, accelerator: str, random_workers: str = "auto"):
     from micronas.config import load_config
 
     folder = RUNS / key(job).replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)  # holds the job's own MLflow store: no two jobs share a sqlite file
     budget = [] if job["budget"] is None else [f"constraints.latency={job['budget']}"]
     common = [*job["overrides"], "mcu=nucleo_l552", f"seed={job['seed']}", f"trainer.accelerator={accelerator}",
-              "trainer.enable_progress_bar=false", f"logger.tracking_uri=sqlite:///{RUNS}/mlflow.db"]
+              "trainer.enable_progress_bar=false", f"logger.tracking_uri=sqlite:///{folder}/mlflow.db"]
     workers = [f"search.workers={random_workers}"] if job["method"] == "random" else []
     if job.get("epochs") and job["method"] != "random":
         workers.append(f"search.epochs={job['epochs']}")
@@ -171,8 +170,6 @@ def main() -> None:
         if any(job["dataset"] == "ucihar_hapt" for job in todo) and not UCIHAR_HAPT.is_file():
             print(f"skipping ucihar_hapt: {UCIHAR_HAPT} is absent")
             todo = [job for job in todo if job["dataset"] != "ucihar_hapt"]
-        RUNS.mkdir(parents=True, exist_ok=True)
-        MlflowClient(f"sqlite:///{RUNS}/mlflow.db").search_experiments()  # the store exists before jobs start
         if args.jobs == 1:
             for job in todo:
                 run_job(job, args.stage, args.accelerator, args.random_workers)

@@ -14,8 +14,8 @@ retraining (a machine without TensorFlow, e.g. a GPU box, can do those); `evalua
 trained. Compute is matched by the defaults: a DNAS search and a 20-candidate random search take
 similar wall time here (both are printed).
 
-    python bench/search_quality.py [--only ucihar_hapt] [--budget 25] [--methods dnas,random] [--stage all]
-                                   [--jobs 1] [--accelerator cpu] [--random-workers auto] [--table]
+    python bench/search_quality.py [--only ucihar_hapt] [--budget 25] [--methods dnas,random] [--seeds 0,1,2]
+                                   [--stage all] [--jobs 1] [--accelerator cpu] [--random-workers auto] [--table]
 """
 
 import argparse
@@ -159,13 +159,15 @@ def main() -> None:
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--budget", type=float, help="only the jobs of this latency budget")
     parser.add_argument("--methods", default="dnas,random,darts", help="comma-separated methods to run")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds to run")
     parser.add_argument("--random-workers", default="auto", help="search.workers of the random baseline")
     parser.add_argument("--search-epochs", type=int, help="search.epochs of DNAS and DARTS (default: config)")
     parser.add_argument("--table", action="store_true", help="print the table of finished results only")
     args = parser.parse_args()
     if not args.table:
         todo = [job for job in jobs() if args.only in (None, job["dataset"]) and
-                args.budget in (None, job["budget"]) and job["method"] in args.methods.split(",")]
+                args.budget in (None, job["budget"]) and job["method"] in args.methods.split(",") and
+                str(job["seed"]) in args.seeds.split(",")]
         todo = [{**job, "epochs": args.search_epochs} for job in todo]
         if any(job["dataset"] == "ucihar_hapt" for job in todo) and not UCIHAR_HAPT.is_file():
             print(f"skipping ucihar_hapt: {UCIHAR_HAPT} is absent")

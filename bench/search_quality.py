@@ -16,6 +16,7 @@ similar wall time here (both are printed).
 
     python bench/search_quality.py [--only ucihar_hapt] [--budget 25] [--methods dnas,random] [--seeds 0,1,2]
                                    [--stage all] [--jobs 1] [--accelerator cpu] [--random-workers auto] [--table]
+                                   [--variant NAME --set search.KEY=VALUE ...]
 """
 
 import argparse
@@ -55,7 +56,8 @@ def jobs() -> list[dict]:
 
 def key(job: dict) -> str:
     epochs = f"/epochs{job['epochs']}" if job.get("epochs") and job["method"] != "random" else ""
-    return f"{job['dataset']}/{job['method']}/{job['budget']}/seed{job['seed']}{epochs}"
+    variant = f"/{job['variant']}" if job.get("variant") else ""
+    return f"{job['dataset']}/{job['method']}/{job['budget']}/seed{job['seed']}{epochs}{variant}"
 
 
 def done_stages() -> dict[tuple[str, str], dict]:
@@ -86,6 +88,7 @@ def configs(job: dict, accelerator: str, random_workers: str = "auto"):
     workers = [f"search.workers={random_workers}"] if job["method"] == "random" else []
     if job.get("epochs") and job["method"] != "random":
         workers.append(f"search.epochs={job['epochs']}")
+    workers += job.get("search_overrides", [])
     search = load_config("search", [*common, f"search={job['method']}", *budget, *workers])
     train = load_config("train", [*common, f"arch={folder / 'search' / 'architecture.json'}",
                                   "retraining.quantization.method=auto"])
@@ -131,9 +134,9 @@ def table() -> None:
     for search in searches:
         evaluated = done.get((search["key"], "evaluate"))
         method = search["method"] + (f"/e{search['epochs']}" if search.get("epochs") and search["method"] != "random"
-                                     else "")
+                                     else "") + (f"/{search['variant']}" if search.get("variant") else "")
         groups.setdefault((search["dataset"], search["budget"], method), []).append((search, evaluated))
-    print(f"{'dataset':<14} {'budget':>7} {'method':<10} {'n':>2} {'int8 test acc':>16} {'drop':>6} "
+    print(f"{'dataset':<14} {'budget':>7} {'method':<10} {'n':>2} {'arch-val':>8} {'int8 test acc':>16} {'drop':>6} "
           f"{'lat/budget':>11} {'argmax ok':>9} {'search min':>10}")
     for (dataset, budget, method), runs in groups.items():
         accs = [100 * e["record"]["int8_test"]["accuracy"] for _, e in runs if e]
@@ -141,9 +144,10 @@ def table() -> None:
         lat = [s["summary"]["predicted"]["latency_ms"] / budget for s, _ in runs] if budget else []
         argmax = [(s["summary"].get("derivation") or {}).get("argmax_meets_budgets") for s, _ in runs]
         wall = statistics.median(s["summary"]["wall_time_s"] / 60 for s, _ in runs)
+        arch_val = statistics.mean(100 * s["summary"]["validation"]["accuracy"] for s, _ in runs)
         acc = (f"{statistics.mean(accs):6.2f} +- {statistics.stdev(accs) if len(accs) > 1 else 0:4.2f}"
                if accs else "-")
-        print(f"{dataset:<14} {budget or '-':>7} {method:<10} {len(runs):>2} {acc:>16} "
+        print(f"{dataset:<14} {budget or '-':>7} {method:<10} {len(runs):>2} {arch_val:8.2f} {acc:>16} "
               f"{statistics.mean(drops) if drops else math.nan:6.2f} "
               f"{' '.join(f'{v:.2f}' for v in lat) or '-':>11} "
               f"{sum(a is True for a in argmax)}/{sum(a is not None for a in argmax):<7} {wall:10.1f}")
@@ -162,13 +166,18 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds to run")
     parser.add_argument("--random-workers", default="auto", help="search.workers of the random baseline")
     parser.add_argument("--search-epochs", type=int, help="search.epochs of DNAS and DARTS (default: config)")
+    parser.add_argument("--variant", help="a name for --set's search overrides (appended to the jobs' keys)")
+    parser.add_argument("--set", nargs="*", default=[], help="search config overrides of the variant, KEY=VALUE")
     parser.add_argument("--table", action="store_true", help="print the table of finished results only")
     args = parser.parse_args()
     if not args.table:
         todo = [job for job in jobs() if args.only in (None, job["dataset"]) and
                 args.budget in (None, job["budget"]) and job["method"] in args.methods.split(",") and
                 str(job["seed"]) in args.seeds.split(",")]
-        todo = [{**job, "epochs": args.search_epochs} for job in todo]
+        if bool(args.variant) != bool(args.set):
+            parser.error("--variant and --set go together")
+        todo = [{**job, "epochs": args.search_epochs, "variant": args.variant, "search_overrides": args.set}
+                for job in todo]
         if any(job["dataset"] == "ucihar_hapt" for job in todo) and not UCIHAR_HAPT.is_file():
             print(f"skipping ucihar_hapt: {UCIHAR_HAPT} is absent")
             todo = [job for job in todo if job["dataset"] != "ucihar_hapt"]

@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from micronas.budgets import FIELDS
+from micronas.config import is_real
 from micronas.errors import ConfigError
 from micronas.search.hardware_loss import hardware_loss
-from micronas.search.relaxation import ArchitectureLogits, entropy
+from micronas.search.relaxation import ArchitectureLogits, entropy, mean_entropy
 from micronas.search.temperature import temperature
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
@@ -89,6 +90,9 @@ class SearchModule(pl.LightningModule):
                               f"{', '.join(COST_DISTRIBUTIONS)}.")
         if search_cfg.derivation not in DERIVATIONS:
             raise ConfigError(f"search.derivation={search_cfg.derivation} is not one of {', '.join(DERIVATIONS)}.")
+        if not is_real(search_cfg.sharpening) or search_cfg.sharpening < 0:
+            raise ConfigError(f"search.sharpening={search_cfg.sharpening} is not valid; it must be a number >= 0 "
+                              "(0: off).")
         for name, value in (("warmup_fraction", search_cfg.warmup_fraction),
                             ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction)):
             if not 0 <= value < 1:
@@ -143,6 +147,14 @@ class SearchModule(pl.LightningModule):
         """The ramp of the hardware loss: from 1 / ramp_steps at the first architecture step to 1."""
         return min(1.0, (self.arch_step + 1) / self.ramp_steps) if self.ramp_steps else 1.0
 
+    @property
+    def sharpening_weight(self) -> float:
+        """The weight of the entropy term (DNAS): from 0 at the first architecture step to
+        `search.sharpening` at the last."""
+        if self.cfg.method != "dnas" or not self.arch_steps:
+            return 0.0
+        return float(self.cfg.sharpening) * (self.arch_step + 1) / self.arch_steps
+
     def hardware_terms(self, probabilities: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The hardware-aware loss per constrained budget (empty for DARTS or no constraints)."""
         if not self.targets:
@@ -180,6 +192,8 @@ class SearchModule(pl.LightningModule):
             sample = self.relaxed_choices(detach=False)
             arch_ce = F.cross_entropy(self.supernet(x_val, sample), y_val)
             terms = self.hardware_terms(self.cost_probabilities(sample))
+            if self.sharpening_weight:
+                terms["entropy"] = self.sharpening_weight * mean_entropy(self.arch_logits.probabilities())
             arch_opt.zero_grad()
             self.manual_backward(arch_ce + sum(terms.values()))
             arch_opt.step()

@@ -155,7 +155,39 @@ def test_the_hardware_loss_ramps_in_over_the_first_architecture_steps(data):
     assert all(a < b for a, b in zip(weights[:ramp], weights[1:ramp]))
 
 
+def test_the_sharpening_weight_rises_from_zero_to_its_setting_over_the_architecture_steps(data):
+    cfg, dm = data
+    cfg.search.sharpening = 0.5
+    module = make_module(cfg, dm)
+    weights = []
+    for step in range(module.warmup_steps, module.total_steps):
+        module.step_count.fill_(step)
+        weights.append(module.sharpening_weight)
+    assert weights[0] == pytest.approx(0.5 / module.arch_steps) and weights[-1] == pytest.approx(0.5)
+    assert all(a < b for a, b in zip(weights, weights[1:]))
+    assert make_module(cfg, dm, "darts").sharpening_weight == 0.0
+
+
+def test_sharpening_concentrates_the_choice_distributions(data, tmp_path):
+    """With a plain softmax(alpha) the argmax's cost can sit far from the expected cost the budget binds;
+    the entropy term concentrates the distributions (entropy from torch.distributions as the oracle)."""
+    cfg, dm = data
+    entropies = {}
+    for sharpening in (0.0, 200.0):
+        cfg.search.sharpening = sharpening
+        pl.seed_everything(0)
+        module = make_module(cfg, dm)
+        with torch.no_grad():  # uniform choices are the entropy's flat maximum: start from a search's gaps
+            for logits in module.arch_logits.parameters():
+                logits.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(logits.numel()))
+        fit(module, dm, tmp_path / str(sharpening))
+        entropies[sharpening] = torch.stack([torch.distributions.Categorical(probs=p.detach()).entropy()
+                                             for p in module.arch_logits.probabilities().values()]).mean()
+    assert entropies[200.0] < 0.9 * entropies[0.0]
+
+
 @pytest.mark.parametrize("override, sentence", [
+    ("search.sharpening=-1", "search.sharpening=-1 is not valid; it must be a number >= 0 (0: off)."),
     ("search.derivation=best", "search.derivation=best is not one of constrained, argmax."),
     ("search.costs_under=tau", "search.costs_under=tau is not one of sampled, sharpened, sample."),
     ("search.warmup_fraction=1.5", "search.warmup_fraction=1.5 is not valid; it must be in [0, 1)."),

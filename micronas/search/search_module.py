@@ -1,8 +1,8 @@
 """`SearchModule`: alternating first-order bi-level architecture search over a SuperNet (docs/method.md §4).
 
 A search of `total_steps` weight steps starts with `warmup_fraction` of them weight-only (the supernet
-learns on uniformly sampled paths before any architecture decision is taken); every later step is one
-architecture step on an arch-val batch (cross-entropy plus, for DNAS, the hardware-aware loss of the
+learns on uniformly sampled paths before any architecture decision is taken); every `arch_every`-th later
+step (by default every one) is one architecture step on an arch-val batch (cross-entropy plus, for DNAS, the hardware-aware loss of the
 expected costs, ramped in over the first `ramp_fraction` of the architecture steps) then one weight step
 on a training batch (cross-entropy only, fresh noise, gradient-norm clip). The temperature and the
 architecture learning rate are scheduled over the architecture steps only. `method="dnas"` relaxes
@@ -99,8 +99,12 @@ class SearchModule(pl.LightningModule):
                 raise ConfigError(f"search.{name}={value} is not valid; it must be in [0, 1).")
         self.automatic_optimization = False
         self.space, self.cfg, self.total_steps = space, search_cfg, int(total_steps)
+        arch_every = search_cfg.get("arch_every", 1)
+        if isinstance(arch_every, bool) or not isinstance(arch_every, int) or arch_every < 1:
+            raise ConfigError(f"search.arch_every={arch_every} is not valid; it must be a whole number >= 1.")
+        self.arch_every = arch_every
         self.warmup_steps = round(float(search_cfg.warmup_fraction) * self.total_steps)
-        self.arch_steps = self.total_steps - self.warmup_steps
+        self.arch_steps = -(-(self.total_steps - self.warmup_steps) // arch_every)
         self.ramp_steps = round(float(search_cfg.hardware_loss.ramp_fraction) * self.arch_steps)
         self.arch_val, self.batch_size, self.seed = arch_val, batch_size, int(seed)
         self.targets = dict(targets or {}) if search_cfg.method == "dnas" else {}
@@ -117,8 +121,14 @@ class SearchModule(pl.LightningModule):
 
     @property
     def arch_step(self) -> int:
-        """Architecture steps taken so far (0 during the warm-up)."""
-        return max(0, int(self.step_count) - self.warmup_steps)
+        """Architecture steps taken so far (0 during the warm-up); during a step that takes one, its index."""
+        return max(0, -(-(int(self.step_count) - self.warmup_steps) // self.arch_every))
+
+    @property
+    def takes_arch_step(self) -> bool:
+        """Whether this weight step is preceded by an architecture step (every `arch_every`-th after warm-up)."""
+        after_warmup = int(self.step_count) - self.warmup_steps
+        return after_warmup >= 0 and after_warmup % self.arch_every == 0
 
     @property
     def temperature(self) -> float:
@@ -186,7 +196,7 @@ class SearchModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         torch.manual_seed(self.seed * 1_000_003 + int(self.step_count))
         weights_opt, arch_opt = self.optimizers()
-        if int(self.step_count) >= self.warmup_steps:
+        if self.takes_arch_step:
             x_val, y_val = next(self._arch_batches)
             self.toggle_optimizer(arch_opt)
             sample = self.relaxed_choices(detach=False)

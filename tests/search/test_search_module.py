@@ -1,5 +1,6 @@
 """The search LightningModule on real bundled data: it learns, derives, and resumes exactly."""
 
+import copy
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -70,8 +71,10 @@ def test_a_search_moves_the_architecture_logits_and_derives_a_valid_architecture
     assert int(module.step_count) == module.total_steps
 
 
-def test_a_killed_search_resumes_to_the_same_result(data, tmp_path):
-    cfg, dm = data
+@pytest.mark.parametrize("arch_every", [1, 3])
+def test_a_killed_search_resumes_to_the_same_result(data, tmp_path, arch_every):
+    cfg, dm = copy.deepcopy(data[0]), data[1]
+    cfg.search.arch_every = arch_every
     pl.seed_everything(0)
     uninterrupted = make_module(cfg, dm)
     fit(uninterrupted, dm, tmp_path / "whole")
@@ -101,6 +104,7 @@ def test_a_violated_latency_budget_moves_the_logits_toward_cheaper_architectures
     latency_ms = {}
     for method in ("dnas", "darts"):
         cfg.search.method = method
+        pl.seed_everything(0)  # the outcome must not depend on the tests run before
         module = SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed,
                               {"latency": 20.0}, expected)
         initial = float(expected(module.arch_logits.probabilities())["latency"])
@@ -141,6 +145,20 @@ def test_warm_up_trains_weights_only_and_the_schedules_span_the_architecture_ste
     assert trace.rows[-1][2] == pytest.approx(cfg.search.arch_optimizer.final_lr)
 
 
+def test_with_arch_every_k_the_logits_move_on_every_kth_step_and_the_schedules_end_on_time(data, tmp_path):
+    cfg, dm = copy.deepcopy(data[0]), data[1]
+    cfg.search.arch_every = 3
+    module = make_module(cfg, dm)
+    trace = Trace()
+    fit(module, dm, tmp_path, callbacks=[trace])
+    moved = [step for (step, *_), (_, _, _, before), (_, _, _, after) in zip(trace.rows[1:], trace.rows, trace.rows[1:])
+             if not torch.equal(before, after)]
+    expected = list(range(module.warmup_steps, module.total_steps, 3))
+    assert moved == expected and len(expected) == module.arch_steps
+    assert trace.rows[-1][2] == pytest.approx(cfg.search.arch_optimizer.final_lr)
+    assert trace.rows[expected[-1]][1] == pytest.approx(cfg.search.temperature.final)
+
+
 def test_the_hardware_loss_ramps_in_over_the_first_architecture_steps(data):
     """Audit finding 1: at the first architecture step the hardware gradient was 20-70x the CE gradient."""
     cfg, dm = data
@@ -156,7 +174,7 @@ def test_the_hardware_loss_ramps_in_over_the_first_architecture_steps(data):
 
 
 def test_the_sharpening_weight_rises_from_zero_to_its_setting_over_the_architecture_steps(data):
-    cfg, dm = data
+    cfg, dm = copy.deepcopy(data[0]), data[1]
     cfg.search.sharpening = 0.5
     module = make_module(cfg, dm)
     weights = []
@@ -171,7 +189,7 @@ def test_the_sharpening_weight_rises_from_zero_to_its_setting_over_the_architect
 def test_sharpening_concentrates_the_choice_distributions(data, tmp_path):
     """With a plain softmax(alpha) the argmax's cost can sit far from the expected cost the budget binds;
     the entropy term concentrates the distributions (entropy from torch.distributions as the oracle)."""
-    cfg, dm = data
+    cfg, dm = copy.deepcopy(data[0]), data[1]
     entropies = {}
     for sharpening in (0.0, 200.0):
         cfg.search.sharpening = sharpening
@@ -187,6 +205,7 @@ def test_sharpening_concentrates_the_choice_distributions(data, tmp_path):
 
 
 @pytest.mark.parametrize("override, sentence", [
+    ("search.arch_every=0", "search.arch_every=0 is not valid; it must be a whole number >= 1."),
     ("search.sharpening=-1", "search.sharpening=-1 is not valid; it must be a number >= 0 (0: off)."),
     ("search.derivation=best", "search.derivation=best is not one of constrained, argmax."),
     ("search.costs_under=tau", "search.costs_under=tau is not one of sampled, sharpened, sample."),

@@ -4,14 +4,16 @@
    windows of which 1050 are arch-val, so 99 weight-training batches per epoch): the median wall time
    of one full DNAS training step (architecture step + weight step, hardware loss for 50 ms on
    nucleo_l552) times the batches per epoch, beside one epoch of training the largest DiscreteNet
-   (same data, same batch), and their ratio. Steps alternate between the two, so machine load hits
-   both alike.
+   (same data, same batch), and their ratio; the median weight-only (warm-up) step; and the default
+   search's projected length with its warm-up for each `--arch-every` k (an architecture step before
+   every k-th weight step). Rounds alternate between the kinds of step, so machine load hits all alike.
 2. Constraint adherence on bundled basicmotions for nucleo_l552: full default searches (60 epochs)
    under 5 latency and 3 memory budgets spread (log-uniformly) across the space's feasible range; the
    share of DNAS searches whose derived architecture meets its budget by the cost model, beside the
    same for DARTS (one DARTS search: it ignores budgets by construction), with arch-val accuracy.
 
-    python bench/search.py [--quick] [--accelerator gpu] [--step-times-only]
+    python bench/search.py [--quick] [--accelerator gpu] [--step-times-only] [--threads N] [--cpu-time]
+                           [--arch-every 1,2,3]
     # --quick: 10 search epochs instead of 60; --step-times-only: part 1 only
 """
 
@@ -68,29 +70,40 @@ def step_times(module, data: TensorDataset, steps: int, accelerator: str) -> lis
     return timer.times[WARMUP:]
 
 
-def epoch_seconds(accelerator: str) -> None:
+def epoch_seconds(accelerator: str, arch_every: tuple[int, ...]) -> None:
     torch.manual_seed(0)
     space = SearchSpace(128, 9, 6)
     windows = lambda n: TensorDataset(torch.randn(n, 1, 128, 9), torch.randint(0, 6, (n,)))  # noqa: E731
     train, arch_val = windows(BATCH * (WARMUP + REPEATS)), windows(ARCH_VAL_WINDOWS)
-    # warm-up off: every timed step is a full one (architecture + weight step)
-    cfg = load_config("search", ["dataset=ucihar", "constraints.latency=50", "search.warmup_fraction=0"])
+    cfg = load_config("search", ["dataset=ucihar", "constraints.latency=50"])
     cost_model = CostModel.from_mcu(cfg.mcu)
     batches = math.ceil(TRAIN_WINDOWS / BATCH)
-    search, discrete = [], []
-    for _ in range(2):  # two alternating rounds
-        module = SearchModule(space, cfg.search, batches * cfg.search.epochs, arch_val, BATCH, 0,
-                              budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
-        search += step_times(module, train, WARMUP + REPEATS, accelerator)
+
+    def search_module(warmup_fraction: float):
+        cfg.search.warmup_fraction = warmup_fraction
+        return SearchModule(space, cfg.search, batches * cfg.search.epochs, arch_val, BATCH, 0,
+                            budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
+
+    full, weight_only, discrete = [], [], []
+    for _ in range(2):  # two alternating rounds, so that machine load hits every kind of step alike
+        full += step_times(search_module(0.0), train, WARMUP + REPEATS, accelerator)
+        weight_only += step_times(search_module(0.999), train, WARMUP + REPEATS, accelerator)
         discrete += step_times(ClassifierModule(DiscreteNet(Architecture.largest(space))), train,
                                WARMUP + REPEATS, accelerator)
-    s, d = statistics.median(search), statistics.median(discrete)
+    f, w, d = (statistics.median(times) for times in (full, weight_only, discrete))
     print(f"UCI-HAR shape on {accelerator}, batch {BATCH}, {batches} weight-training batches per epoch "
-          f"(median of {len(search)} steps each):")
-    print(f"  DNAS search step      {1000 * s:8.1f} ms  -> {s * batches:7.1f} s per search epoch")
-    print(f"  largest DiscreteNet   {1000 * d:8.1f} ms  -> {d * batches:7.1f} s per training epoch")
-    print(f"  ratio search / largest-net epoch: {s / d:.2f}")
-    print(f"  default search ({cfg.search.epochs} epochs, every step full): {s * batches * cfg.search.epochs / 60:.1f} min")
+          f"(median of {len(full)} steps each):")
+    print(f"  DNAS step (architecture + weight step) {1000 * f:8.1f} ms  -> {f * batches:7.1f} s per epoch")
+    print(f"  weight-only step (warm-up)             {1000 * w:8.1f} ms")
+    print(f"  largest DiscreteNet step               {1000 * d:8.1f} ms  -> {d * batches:7.1f} s per epoch")
+    print(f"  ratio DNAS step / largest-net step: {f / d:.2f}")
+    share = float(load_config("search", []).search.warmup_fraction)
+    steps = batches * cfg.search.epochs
+    for k in arch_every:
+        mean_step = share * w + (1 - share) * (f + (k - 1) * w) / k
+        print(f"  default search ({cfg.search.epochs} epochs, {share:.0%} warm-up, search.arch_every={k}): "
+              f"{mean_step * steps / 60:.1f} min (mean step {1000 * mean_step:.1f} ms, "
+              f"{mean_step / d:.2f}x the largest net's)")
 
 
 def log_spaced(low: float, high: float, count: int, margin: float = 0.15) -> list[float]:
@@ -147,12 +160,14 @@ def main() -> None:
     parser.add_argument("--step-times-only", action="store_true", help="part 1 only")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--cpu-time", action="store_true", help="time steps in process CPU time")
+    parser.add_argument("--arch-every", default="1,2,3", help="search.arch_every values to project the default "
+                        "search for (comma-separated)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.cpu_time:
         StepTimer.clock = time.process_time
-    epoch_seconds(args.accelerator)
+    epoch_seconds(args.accelerator, tuple(int(k) for k in args.arch_every.split(",")))
     sys.stdout.flush()
     if not args.step_times_only:
         adherence(10 if args.quick else 60)

@@ -64,6 +64,12 @@ def summed_sites(plan: CellPlan) -> tuple[ConvSite, ...]:
     return tuple(site for site in sites if site.name not in read)
 
 
+def adds(plan: CellPlan) -> bool:
+    """Whether a cell of `plan` can run two summed sites at once, and so ADD (sites switched by one
+    decision, like the TR kernel candidates, exclude each other)."""
+    return len({site.switch[0] for site in summed_sites(plan)}) > 1
+
+
 def options(plan: CellPlan, decision: str) -> tuple:
     """The option values of one decision of `plan`'s cell type."""
     return dict(DECISIONS[plan.type])[decision]

@@ -8,7 +8,7 @@ several cells) count once.
 
 from itertools import product
 
-from micronas.space.cells import ConvSite, adds, conv_sites, head_ops, output_widths, site_op, site_widths
+from micronas.space.cells import ConvSite, conv_sites, has_adds, head_ops, output_widths, site_op, site_widths
 from micronas.space.opspec import OpSpec
 from micronas.space.searchspace import CellPlan, SearchSpace
 
@@ -25,7 +25,7 @@ def enumerate_ops(space: SearchSpace) -> list[OpSpec]:
         for (_, reads, writes), sites in _by_source_and_channels(plan, in_widths).items():
             for c_in, c_out, site in product(reads, writes, sites):
                 add(site_op(plan, site, c_in, c_out))
-        if adds(plan):
+        if has_adds(plan):
             for c in output_widths(plan):
                 add(OpSpec("add", (*plan.output_hw, c), (*plan.output_hw, c)))
         # A skipped non-reducing cell passes its input on, which is also one of its output widths.

@@ -2,8 +2,8 @@
 
 Input `[batch, T, S, 1]` (NHWC). Layers are created in the exporter's fixed op order, the steps of each
 cell (`micronas.space.cells.cell_steps`; per SF cell: bottleneck, the branches with an `Add` after each
-from the second on, residual, final `Add`), so the converted graph lists exactly `Architecture.ops()`. All convolutions use Keras/TF 'same'
-padding, which the PyTorch network reproduces explicitly.
+from the second on, residual, final `Add`), so the converted graph lists exactly `Architecture.ops()`.
+All convolutions use Keras/TF 'same' padding, which the PyTorch network reproduces explicitly.
 """
 
 import os

@@ -64,7 +64,7 @@ def summed_sites(plan: CellPlan) -> tuple[ConvSite, ...]:
     return tuple(site for site in sites if site.name not in read)
 
 
-def adds(plan: CellPlan) -> bool:
+def has_adds(plan: CellPlan) -> bool:
     """Whether a cell of `plan` can run two summed sites at once, and so ADD (sites switched by one
     decision, like the TR kernel candidates, exclude each other)."""
     return len({site.switch[0] for site in summed_sites(plan)}) > 1
@@ -76,7 +76,8 @@ def options(plan: CellPlan, decision: str) -> tuple:
 
 
 def output_widths(plan: CellPlan) -> tuple[int, ...]:
-    """The channel counts a cell of `plan` can pass on (a skipped cell passes its input's, of the same set)."""
+    """The channel counts a cell of `plan` can pass on (a skipped cell passes its input's, from the same
+    set)."""
     return options(plan, summed_sites(plan)[0].width)
 
 

@@ -2,9 +2,10 @@
 
 Input `[B, 1, T, S]`, output class logits `[B, num_classes]`. Every conv is conv -> BN -> ReLU with
 TF-'same' padding; branch outputs are summed in the order of the branch kernels and the residual is
-added last, exactly as the exporter emits them (`micronas.space.cells.cell_steps`); channel dropout follows every cell; the head is a 1x1 conv with
-bias and no activation, then the spatial mean. Skipped cells are `nn.Identity` (so cell indices
-match the space) and a dead bottleneck (no branch on) is not built.
+added last, exactly as the exporter emits them (`micronas.space.cells.cell_steps`); channel dropout
+follows every cell; the head is a 1x1 conv with bias and no activation, then the spatial mean. Skipped
+cells are `nn.Identity` (so cell indices match the space) and a dead bottleneck (no branch on) is not
+built.
 """
 
 import torch

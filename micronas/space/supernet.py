@@ -49,7 +49,8 @@ class TRSuperCell(nn.Module):
         return self.widths[-1]
 
     def forward(self, x: torch.Tensor, choices: dict) -> torch.Tensor:
-        return self.candidates(x, choices["kernel"][:, None] * width_mask(choices["width"], self.widths)[None, :])
+        mask = width_mask(choices["width"], self.widths)
+        return self.candidates(x, choices["kernel"][:, None] * mask[None, :])
 
 
 class SFSuperCell(nn.Module):
@@ -66,7 +67,8 @@ class SFSuperCell(nn.Module):
         widest = options(plan, "bottleneck_width")[-1]
         if not plan.reducing and in_channels != self.out_channels:
             raise ValueError(
-                f"a non-reducing SF cell needs {self.out_channels} input channels for its skip, got {in_channels}"
+                f"a non-reducing SF cell needs {self.out_channels} input channels for its skip, "
+                f"got {in_channels}"
             )
 
         def conv(site: ConvSite, reads: int) -> DynamicConv:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from math import prod
 
 from micronas.space.architecture import Architecture
-from micronas.space.cells import INPUT, CellStep, cell_steps
+from micronas.space.cells import INPUT, CellStep, cell_steps, head_ops
 from micronas.space.opspec import OpSpec
 from micronas.space.searchspace import CellPlan
 
@@ -66,7 +66,7 @@ def op_graph(arch: Architecture) -> OpGraph:
     x = 0
     for steps in arch.cell_steps():
         x = _emit_cell(builder, steps, x)
-    for op in arch.ops()[-3:]:  # head conv, MEAN, SOFTMAX
+    for op in head_ops(arch.space, builder.shapes[x][-1]):
         x = builder.emit(op, x)
     return OpGraph(tuple(builder.shapes), tuple(builder.steps))
 

@@ -81,7 +81,7 @@ def output_widths(plan: CellPlan) -> tuple[int, ...]:
     return options(plan, summed_sites(plan)[0].width)
 
 
-def site_widths(plan: CellPlan, site: ConvSite, in_widths: tuple[int, ...]) -> tuple[tuple[int, ...], tuple]:
+def site_widths(plan: CellPlan, site: ConvSite, in_widths: tuple[int, ...]) -> tuple[tuple, tuple]:
     """`(input channel options, output channel options)` of a site, given those of the cell's input."""
     sources = {s.name: s for s in conv_sites(plan)}
     reads = in_widths if site.source == INPUT else options(plan, sources[site.source].width)
@@ -139,8 +139,8 @@ def cell_steps(plan: CellPlan, cell, in_channels: int) -> list[CellStep]:
         if site.name in read:
             continue
         if total is not None:
-            steps.append(CellStep(OpSpec("add", op.output_shape, op.output_shape), (total, site.name),
-                              f"add_{site.name}", site))
+            add = OpSpec("add", op.output_shape, op.output_shape)
+            steps.append(CellStep(add, (total, site.name), f"add_{site.name}", site))
         total = steps[-1].output
     return steps
 

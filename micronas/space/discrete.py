@@ -75,13 +75,13 @@ class DiscreteNet(nn.Module):
     def __init__(self, arch: Architecture, dropout: float = DROPOUT):
         super().__init__()
         self.arch = arch
-        cells = []
+        cells, channels = [], 1
         for cell, steps in zip(arch.cells, arch.cell_steps()):
             if not steps:
                 cells.append(nn.Identity())
-            else:
-                cells.append(TRNet(cell, steps) if isinstance(cell, TRCell) else SFNet(cell, steps))
-        channels = arch.ops()[-3].input_shape[-1]  # the head conv's input
+                continue
+            cells.append(TRNet(cell, steps) if isinstance(cell, TRCell) else SFNet(cell, steps))
+            channels = steps[-1].op.output_shape[-1]
         self.cells = nn.ModuleList(cells)
         self.dropout = nn.Dropout2d(dropout)
         self.head = SameConv2d(channels, arch.num_classes, (1, 1), (1, 1), bias=True)

@@ -1,14 +1,16 @@
 """Every operator the supernet of a search space can produce: the LUT's to-do list (docs/method.md §7.1).
 
-For each cell, every (input width, output width, kernel) combination its decisions allow, with the
-input widths the preceding cells can produce; then `ADD` at each block width, the head conv for each
-width entering it, `MEAN` and `SOFTMAX`. Duplicates (the same shapes in several cells) count once.
+For each cell, every conv site (`micronas.space.cells`) at every (input width, output width) its
+decisions allow, with the input widths the preceding cells can produce; `ADD` at each output width of a
+cell that sums several sites; then the head for each width entering it. Duplicates (the same shapes in
+several cells) count once.
 """
 
 from itertools import product
 
+from micronas.space.cells import ConvSite, conv_sites, has_adds, head_ops, output_widths, site_op, site_widths
 from micronas.space.opspec import OpSpec
-from micronas.space.searchspace import BRANCH_KERNELS, SF_WIDTHS, TIME_KERNELS, TR_WIDTHS, SearchSpace
+from micronas.space.searchspace import CellPlan, SearchSpace
 
 
 def enumerate_ops(space: SearchSpace) -> list[OpSpec]:
@@ -20,26 +22,25 @@ def enumerate_ops(space: SearchSpace) -> list[OpSpec]:
 
     in_widths: tuple[int, ...] = (1,)
     for plan in space.cells:
-        (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
-        if plan.type == "tr":
-            for c_in, c_out, k in product(in_widths, TR_WIDTHS, TIME_KERNELS):
-                add(OpSpec.conv((h_in, w_in, c_in), (h_out, w_out, c_out), (k, 1), (2, 1)))
-            in_widths = TR_WIDTHS
-            continue
-        stride = (1, 2) if plan.reducing else (1, 1)
-        residual_kernel = (1, 2) if plan.reducing else (1, 1)
-        for c_in, c_out in product(in_widths, SF_WIDTHS):
-            add(OpSpec.conv((h_in, w_in, c_in), (h_out, w_out, c_out), (1, w_in), stride))
-            add(OpSpec.conv((h_in, w_in, c_in), (h_out, w_out, c_out), residual_kernel, stride))
-        for c_b, c_y, k in product(SF_WIDTHS, SF_WIDTHS, BRANCH_KERNELS):
-            add(OpSpec.conv((h_out, w_out, c_b), (h_out, w_out, c_y), (k, 1), (1, 1)))
-        for c_y in SF_WIDTHS:
-            add(OpSpec("add", (h_out, w_out, c_y), (h_out, w_out, c_y)))
-        # A skipped non-reducing cell passes its input on, which is also an SF width.
-        in_widths = SF_WIDTHS
-    (h, w), n = space.head_hw, space.num_classes
-    for c in in_widths:
-        add(OpSpec.conv((h, w, c), (h, w, n), (1, 1), (1, 1), activation="none"))
-    add(OpSpec("mean", (h, w, n), (n,)))
-    add(OpSpec("softmax", (n,), (n,)))
+        for (_, reads, writes), sites in _by_source_and_channels(plan, in_widths).items():
+            for c_in, c_out, site in product(reads, writes, sites):
+                add(site_op(plan, site, c_in, c_out))
+        if has_adds(plan):
+            for c in output_widths(plan):
+                add(OpSpec("add", (*plan.output_hw, c), (*plan.output_hw, c)))
+        # A skipped non-reducing cell passes its input on, which is also one of its output widths.
+        in_widths = output_widths(plan)
+    for channels in in_widths:
+        add(head_ops(space, channels)[0])  # the head conv
+    for op in head_ops(space, in_widths[0])[1:]:  # MEAN, SOFTMAX
+        add(op)
     return list(ops.values())
+
+
+def _by_source_and_channels(plan: CellPlan, in_widths: tuple[int, ...]) -> dict[tuple, list[ConvSite]]:
+    """A cell's sites grouped by what they read and their (input, output) channel options, in order of each
+    group's first site: ops interleave within a group, the order the latency tables were profiled in."""
+    groups: dict[tuple, list[ConvSite]] = {}
+    for site in conv_sites(plan):
+        groups.setdefault((site.source, *site_widths(plan, site, in_widths)), []).append(site)
+    return groups

@@ -32,16 +32,28 @@ from micronas.cost.graph import op_graph
 from micronas.cost.memory import estimate_arena
 from micronas.cost.model import CostModel
 from micronas.space.architecture import Architecture, residual_runs
+from micronas.space.cells import (
+    ConvSite,
+    has_adds,
+    conv_sites,
+    head_ops,
+    options,
+    output_widths,
+    site_op,
+    site_widths,
+    switch_probability,
+)
 from micronas.space.opspec import OpSpec
-from micronas.space.searchspace import BRANCH_KERNELS, SF_WIDTHS, TIME_KERNELS, TR_WIDTHS, SearchSpace
+from micronas.space.searchspace import DECISIONS, CellPlan, SearchSpace
 
 DTYPE = torch.float64
 ARENA_FIT_ARCHITECTURES = 200
 
 
 @dataclass
-class ConvSite:
-    """One dynamic conv: latency `lat[i, j]`, flash and scratch per (output width i, input width j)."""
+class SiteCosts:
+    """One conv site (`micronas.space.cells`): latency `lat[i, j]`, flash and scratch per (output width i,
+    input width j)."""
 
     lat: torch.Tensor
     flash: torch.Tensor
@@ -56,33 +68,35 @@ class ExpectedCosts:
         self.device = torch.device("cpu")
         self.build = cost_model.build
         self.flash_model = cost_model.flash
-        self.sites: list[dict[str, ConvSite]] = []
+        self.cell_sites = [conv_sites(plan) for plan in space.cells]
+        self.sites: list[dict[str, SiteCosts]] = []
         self.in_widths: list[tuple[int, ...]] = []
         widths: tuple[int, ...] = (1,)
-        for plan in space.cells:
+        for plan, cell_sites in zip(space.cells, self.cell_sites):
             self.in_widths.append(widths)
-            self.sites.append(self._cell_sites(plan, widths))
-            widths = TR_WIDTHS if plan.type == "tr" else SF_WIDTHS
-        (h, w), n = space.head_hw, space.num_classes
+            self.sites.append({site.name: self._site(plan, site, widths) for site in cell_sites})
+            widths = output_widths(plan)
         self.head_widths = self._vector(widths)
-        head = [OpSpec.conv((h, w, c), (h, w, n), (1, 1), (1, 1), activation="none") for c in widths]
+        head = [head_ops(space, c)[0] for c in widths]
         self.head_lat = self._vector([cost_model.latency_ms(op) for op in head])
         self.head_flash = self._vector([self._op_flash(op) for op in head])
         self.head_scratch = self._vector([sum(self.build.scratch_buffers(op)) for op in head])
-        mean, softmax = OpSpec("mean", (h, w, n), (n,)), OpSpec("softmax", (n,), (n,))
+        mean, softmax = head_ops(space, widths[0])[1:]
         self.tail_lat = (
             cost_model.latency_ms(mean) + cost_model.latency_ms(softmax) + cost_model.invoke_overhead_ms
         )
         self.mean_scratch = sum(self.build.scratch_buffers(mean))
         self.add_lat = {}
-        for plan in space.cells:
-            if plan.type != "tr":
-                hw = plan.output_hw
-                self.add_lat[hw] = self._vector(
-                    [cost_model.latency_ms(OpSpec("add", (*hw, c), (*hw, c))) for c in SF_WIDTHS]
-                )
+        for plan in filter(has_adds, space.cells):
+            hw = plan.output_hw
+            self.add_lat[hw] = self._vector(
+                [cost_model.latency_ms(OpSpec("add", (*hw, c), (*hw, c))) for c in output_widths(plan)]
+            )
         self.in_width_vectors = [self._vector(widths) for widths in self.in_widths]
-        self.tr_widths, self.sf_widths = self._vector(TR_WIDTHS), self._vector(SF_WIDTHS)
+        self.width_vectors = [
+            {site.width: self._vector(options(plan, site.width)) for site in cell_sites}
+            for plan, cell_sites in zip(space.cells, self.cell_sites)
+        ]
         self.arena_coefficients = self._fit_arena_map()
 
     def _move_to(self, device: torch.device) -> None:
@@ -90,7 +104,7 @@ class ExpectedCosts:
         def moved(value):
             if isinstance(value, torch.Tensor):
                 return value.to(device)
-            if isinstance(value, ConvSite):
+            if isinstance(value, SiteCosts):
                 return replace(value, **{f.name: moved(getattr(value, f.name)) for f in fields(value)})
             if isinstance(value, dict):
                 return {key: moved(item) for key, item in value.items()}
@@ -98,8 +112,8 @@ class ExpectedCosts:
                 return [moved(item) for item in value]
             return value
 
-        for name in ("sites", "in_width_vectors", "tr_widths", "sf_widths", "head_widths", "head_lat",
-                     "head_flash", "head_scratch", "add_lat"):
+        for name in ("sites", "in_width_vectors", "width_vectors", "head_widths", "head_lat", "head_flash",
+                     "head_scratch", "add_lat"):
             setattr(self, name, moved(getattr(self, name)))
         self.device = device
 
@@ -112,28 +126,14 @@ class ExpectedCosts:
     def _op_flash(self, op: OpSpec) -> float:
         return op.weight_count + BYTES_PER_CHANNEL * op.output_shape[-1] + self.flash_model.per_conv_bytes
 
-    def _site(self, in_shapes, out_shapes, kernel, stride) -> ConvSite:
-        ops = [[OpSpec.conv(i, o, kernel, stride) for i in in_shapes] for o in out_shapes]
-        return ConvSite(
+    def _site(self, plan: CellPlan, site: ConvSite, in_widths: tuple[int, ...]) -> SiteCosts:
+        reads, writes = site_widths(plan, site, in_widths)
+        ops = [[site_op(plan, site, i, o) for i in reads] for o in writes]
+        return SiteCosts(
             lat=self._vector([[self.cost_model.latency_ms(op) for op in row] for row in ops]),
             flash=self._vector([[self._op_flash(op) for op in row] for row in ops]),
             scratch=self._vector([sum(self.build.scratch_buffers(op)) for op in ops[0]]),
         )
-
-    def _cell_sites(self, plan, in_widths) -> dict[str, ConvSite]:
-        (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
-        x = [(h_in, w_in, c) for c in in_widths]
-        if plan.type == "tr":
-            out = [(h_out, w_out, c) for c in TR_WIDTHS]
-            return {f"k{k}": self._site(x, out, (k, 1), (2, 1)) for k in TIME_KERNELS}
-        stride = (1, 2) if plan.reducing else (1, 1)
-        y = [(h_out, w_out, c) for c in SF_WIDTHS]
-        sites = {
-            "bottleneck": self._site(x, y, (1, w_in), stride),
-            "residual": self._site(x, y, (1, 2) if plan.reducing else (1, 1), stride),
-        }
-        sites.update({f"branch{k}": self._site(y, y, (k, 1), (1, 1)) for k in BRANCH_KERNELS})
-        return sites
 
     # ---- expectations -----------------------------------------------------------------------------
 
@@ -147,58 +147,59 @@ class ExpectedCosts:
         latency, flash, convs, adds, channels = zero, zero, zero, zero, zero
         steps = []  # M_t of every step
         x = torch.ones(1, dtype=DTYPE, device=device)  # input width distribution: one channel
-        for plan, sites, in_widths in zip(self.space.cells, self.sites, self.in_width_vectors):
-            key = f"cell{plan.index}."
+        cells = zip(self.space.cells, self.cell_sites, self.sites, self.in_width_vectors, self.width_vectors)
+        for plan, cell_sites, sites, in_widths, width_vectors in cells:
+            choices = {name: p[f"cell{plan.index}.{name}"] for name, _ in DECISIONS[plan.type]}
             (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
             x_bytes = h_in * w_in * (x @ in_widths)
             if plan.type == "tr":
-                kernel, width = p[key + "kernel"], p[key + "width"]
+                width, widths = choices["width"], width_vectors["width"]
                 scratch = zero
-                for i, k in enumerate(TIME_KERNELS):
-                    site = sites[f"k{k}"]
-                    latency = latency + kernel[i] * (width @ site.lat @ x)
-                    flash = flash + kernel[i] * (width @ site.flash @ x)
-                    scratch = scratch + kernel[i] * (site.scratch @ x)
+                for site in cell_sites:
+                    p_site, costs = switch_probability(plan, site, choices), sites[site.name]
+                    latency = latency + p_site * (width @ costs.lat @ x)
+                    flash = flash + p_site * (width @ costs.flash @ x)
+                    scratch = scratch + p_site * (costs.scratch @ x)
                 # Exactly one kernel runs: one step, X + Y + E[scratch] (docs/method.md §6.2).
-                steps.append(x_bytes + h_out * w_out * (width @ self.tr_widths) + scratch)
+                steps.append(x_bytes + h_out * w_out * (width @ widths) + scratch)
                 convs = convs + 1
-                channels = channels + width @ self.tr_widths
+                channels = channels + width @ widths
                 x = width
                 continue
-            b, u = p[key + "bottleneck_width"], p[key + "block_width"]
-            q = [p[f"{key}branch{k}"][1] for k in BRANCH_KERNELS]
-            s = p[key + "skip"][0] if plan.type == "sf" else torch.ones((), dtype=DTYPE, device=device)
+            _, *branch_sites, _ = cell_sites
+            bottleneck, *branches, residual = (sites[site.name] for site in cell_sites)
+            b, u = choices["bottleneck_width"], choices["block_width"]
+            q = [switch_probability(plan, site, choices) for site in branch_sites]
+            s = choices["skip"][0] if plan.type == "sf" else torch.ones((), dtype=DTYPE, device=device)
             a = 1 - prod(1 - qk for qk in q)
-            r = p[key + "residual"][1]  # the residual is chosen, and (when a branch is on) added
+            r = choices["residual"][1]  # the residual is chosen, and (when a branch is on) added
             r_conv = residual_runs(r, a)  # the residual conv runs: chosen, or no branch is on
-            widths = self.sf_widths
-            b_bytes, y_bytes = h_out * w_out * (b @ widths), h_out * w_out * (u @ widths)
+            b_widths, u_widths = width_vectors["bottleneck_width"], width_vectors["block_width"]
+            b_bytes, y_bytes = h_out * w_out * (b @ b_widths), h_out * w_out * (u @ u_widths)
             add = u @ self.add_lat[(h_out, w_out)]
             n_adds = sum(q) - a + r * a
-            cell_latency = (
-                a * (b @ sites["bottleneck"].lat @ x) + r_conv * (u @ sites["residual"].lat @ x) + n_adds * add
-            )
-            cell_flash = a * (b @ sites["bottleneck"].flash @ x) + r_conv * (u @ sites["residual"].flash @ x)
+            cell_latency = a * (b @ bottleneck.lat @ x) + r_conv * (u @ residual.lat @ x) + n_adds * add
+            cell_flash = a * (b @ bottleneck.flash @ x) + r_conv * (u @ residual.flash @ x)
             cell_flash = cell_flash + n_adds * self.flash_model.per_add_bytes
-            for k, qk in zip(BRANCH_KERNELS, q):
-                cell_latency = cell_latency + qk * (u @ sites[f"branch{k}"].lat @ b)
-                cell_flash = cell_flash + qk * (u @ sites[f"branch{k}"].flash @ b)
+            for branch, qk in zip(branches, q):
+                cell_latency = cell_latency + qk * (u @ branch.lat @ b)
+                cell_flash = cell_flash + qk * (u @ branch.flash @ b)
             # Memory steps (docs/method.md §6.2 table), each weighted by the probability that it runs.
-            earlier = [1 - prod(1 - qj for qj in q[:i]) for i in range(3)]
-            later = [1 - prod(1 - qj for qj in q[i + 1 :]) for i in range(3)]
-            cell_steps = [a * (x_bytes + b_bytes + sites["bottleneck"].scratch @ x)]
-            for i, k in enumerate(BRANCH_KERNELS):
+            earlier = [1 - prod(1 - qj for qj in q[:i]) for i in range(len(q))]
+            later = [1 - prod(1 - qj for qj in q[i + 1 :]) for i in range(len(q))]
+            cell_steps = [a * (x_bytes + b_bytes + bottleneck.scratch @ x)]
+            for i, branch in enumerate(branches):
                 live = r * x_bytes + b_bytes + earlier[i] * y_bytes + y_bytes
-                cell_steps.append(q[i] * (live + sites[f"branch{k}"].scratch @ b))
+                cell_steps.append(q[i] * (live + branch.scratch @ b))
                 cell_steps.append(q[i] * earlier[i] * (r * x_bytes + later[i] * b_bytes + 3 * y_bytes))
-            cell_steps.append(r_conv * (x_bytes + y_bytes + sites["residual"].scratch @ x) + r * a * y_bytes)
+            cell_steps.append(r_conv * (x_bytes + y_bytes + residual.scratch @ x) + r * a * y_bytes)
             cell_steps.append(r * a * 3 * y_bytes)
             steps += [s * m for m in cell_steps]
             latency = latency + s * cell_latency
             flash = flash + s * cell_flash
             convs = convs + s * (a + sum(q) + r_conv)
             adds = adds + s * n_adds
-            channels = channels + s * (a * (b @ widths) + (sum(q) + r_conv) * (u @ widths))
+            channels = channels + s * (a * (b @ b_widths) + (sum(q) + r_conv) * (u @ u_widths))
             x = s * u + (1 - s) * x if plan.type == "sf" else u
         (h, w), n = self.space.head_hw, self.space.num_classes
         head_in = h * w * (x @ self.head_widths)

@@ -16,6 +16,7 @@ from micronas.cost.graph import cell_graph
 from micronas.cost.memory import step_bytes
 from micronas.cost.model import CostModel
 from micronas.space.architecture import Architecture, SFCell, TRCell, cell_ops
+from micronas.space.cells import head_ops
 from micronas.space.opspec import OpSpec
 from micronas.space.searchspace import DECISIONS, CellPlan, SearchSpace
 
@@ -60,12 +61,6 @@ class CellScorer:
 
     def __init__(self, space: SearchSpace, cost_model: CostModel, metric: str):
         self.space, self.cost_model, self.metric = space, cost_model, metric
-        (h, w), n = space.head_hw, space.num_classes
-        self.head = lambda c: [
-            OpSpec.conv((h, w, c), (h, w, n), (1, 1), (1, 1), "none"),
-            OpSpec("mean", (h, w, n), (n,)),
-            OpSpec("softmax", (n,), (n,)),
-        ]
 
     def ops_cost(self, ops: list[OpSpec]) -> float:
         if self.metric == "latency":
@@ -80,7 +75,7 @@ class CellScorer:
         return self.ops_cost(cell_ops(plan, cell, in_channels))
 
     def head_cost(self, in_channels: int) -> float:
-        ops = self.head(in_channels)
+        ops = head_ops(self.space, in_channels)
         if self.metric == "peak":
             h, w = self.space.head_hw
             n, build = self.space.num_classes, self.cost_model.build

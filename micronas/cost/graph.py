@@ -9,9 +9,10 @@ first, then one output per operator in execution order.
 from dataclasses import dataclass
 from math import prod
 
-from micronas.space.architecture import Architecture, TRCell, cell_ops
-from micronas.space.searchspace import CellPlan
+from micronas.space.architecture import Architecture
+from micronas.space.cells import INPUT, CellStep, cell_steps, head_ops
 from micronas.space.opspec import OpSpec
+from micronas.space.searchspace import CellPlan
 
 
 @dataclass(frozen=True)
@@ -51,41 +52,29 @@ class _Builder:
         return len(self.shapes) - 1
 
 
-def _emit_cell(builder: _Builder, cell, ops, x: int) -> int:
-    """Emit one cell's steps (taking its ops from the iterator `ops`); returns its output tensor."""
-    if isinstance(cell, TRCell):
-        return builder.emit(next(ops), x)
-    if cell.skip:
-        return x
-    y = None
-    if cell.branches_on:
-        b = builder.emit(next(ops), x)
-        for _ in cell.branches_on:
-            branch = builder.emit(next(ops), b)
-            y = branch if y is None else builder.emit(next(ops), y, branch)
-    if cell.residual:
-        r = builder.emit(next(ops), x)
-        y = r if y is None else builder.emit(next(ops), y, r)
-    return y
+def _emit_cell(builder: _Builder, steps: list[CellStep], x: int) -> int:
+    """Emit one cell's steps (`micronas.space.cells.cell_steps`) on the tensor `x`; returns its output."""
+    tensors = {INPUT: x}
+    for step in steps:
+        tensors[step.output] = builder.emit(step.op, *(tensors[name] for name in step.inputs))
+    return tensors[steps[-1].output] if steps else x
 
 
 def op_graph(arch: Architecture) -> OpGraph:
     """The steps of `arch` with their tensors; `[s.op for s in steps] == arch.ops()`."""
-    ops = iter(arch.ops())
     builder = _Builder((*arch.input_shape, 1))
     x = 0
-    for cell in arch.cells:
-        x = _emit_cell(builder, cell, ops, x)
-    for _ in range(3):  # head conv, MEAN, SOFTMAX
-        x = builder.emit(next(ops), x)
+    for steps in arch.cell_steps():
+        x = _emit_cell(builder, steps, x)
+    for op in head_ops(arch.space, builder.shapes[x][-1]):
+        x = builder.emit(op, x)
     return OpGraph(tuple(builder.shapes), tuple(builder.steps))
 
 
 def cell_graph(plan: CellPlan, cell, in_channels: int) -> OpGraph:
     """One cell alone, its input as the graph input: the same per-step live sets as inside a network."""
-    ops = cell_ops(plan, cell, in_channels)
     builder = _Builder((*plan.input_hw, in_channels))
-    _emit_cell(builder, cell, iter(ops), 0)
+    _emit_cell(builder, cell_steps(plan, cell, in_channels), 0)
     return OpGraph(tuple(builder.shapes), tuple(builder.steps))
 
 

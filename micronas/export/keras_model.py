@@ -1,9 +1,9 @@
 """Rebuild a `DiscreteNet` in Keras with BN folded and ReLU fused (docs/method.md §9.4).
 
-Input `[batch, T, S, 1]` (NHWC). Layers are created in the exporter's fixed op order (per SF cell:
-bottleneck, branches 3, 5, 7 with an `Add` after each from the second on, residual, final `Add`),
-so the converted graph lists exactly `Architecture.ops()`. All convolutions use Keras/TF 'same'
-padding, which the PyTorch network reproduces explicitly.
+Input `[batch, T, S, 1]` (NHWC). Layers are created in the exporter's fixed op order, the steps of each
+cell (`micronas.space.cells.cell_steps`; per SF cell: bottleneck, the branches with an `Add` after each
+from the second on, residual, final `Add`), so the converted graph lists exactly `Architecture.ops()`.
+All convolutions use Keras/TF 'same' padding, which the PyTorch network reproduces explicitly.
 """
 
 import os
@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 from torch import nn  # noqa: E402
 
 from micronas.export.fold import fold_batchnorm  # noqa: E402
-from micronas.space.discrete import DiscreteNet, SFNet, TRNet  # noqa: E402
+from micronas.space.cells import INPUT, CellStep  # noqa: E402
+from micronas.space.discrete import CellNet, DiscreteNet, TRNet  # noqa: E402
 from micronas.space.layers import ConvBNReLU  # noqa: E402
 
 
@@ -42,17 +43,25 @@ def _conv(x, block, name: str, activation="relu"):
     return y
 
 
-def _sf_cell(x, cell: SFNet, prefix: str):
-    y = None
-    if cell.bottleneck is not None:
-        b = _conv(x, cell.bottleneck, f"{prefix}_bottleneck")
-        for k, branch in cell.branches.items():
-            yk = _conv(b, branch, f"{prefix}_branch{k}")
-            y = yk if y is None else keras.layers.Add(name=f"{prefix}_add{k}")([y, yk])
-    if cell.residual is not None:
-        r = _conv(x, cell.residual, f"{prefix}_residual")
-        y = r if y is None else keras.layers.Add(name=f"{prefix}_add_residual")([y, r])
-    return y
+def _layer_name(cell: CellNet, step: CellStep, prefix: str) -> str:
+    """The names the export has always used: `cellN_conv` (TR); `cellN_bottleneck`, `cellN_branch5`,
+    `cellN_residual`; `cellN_add5` after branch 5 and `cellN_add_residual` after the residual."""
+    if step.is_add:
+        kernel = step.site.name.removeprefix("branch")
+        return f"{prefix}_add{kernel}" if kernel != step.site.name else f"{prefix}_add_{step.site.name}"
+    return f"{prefix}_conv" if isinstance(cell, TRNet) else f"{prefix}_{step.site.name}"
+
+
+def _cell(x, cell: CellNet, prefix: str):
+    """One used cell, its steps in the order `Architecture.ops()` lists them."""
+    convs, tensors = cell.convs(), {INPUT: x}
+    for step in cell.steps:
+        inputs, name = [tensors[source] for source in step.inputs], _layer_name(cell, step, prefix)
+        if step.is_add:
+            tensors[step.output] = keras.layers.Add(name=name)(inputs)
+        else:
+            tensors[step.output] = _conv(inputs[0], convs[step.site.name], name)
+    return tensors[cell.steps[-1].output]
 
 
 def to_keras(net: DiscreteNet) -> keras.Model:
@@ -61,10 +70,8 @@ def to_keras(net: DiscreteNet) -> keras.Model:
     inputs = keras.Input((t, s, 1), name="window")
     x = inputs
     for index, cell in enumerate(net.cells):
-        if isinstance(cell, TRNet):
-            x = _conv(x, cell.conv, f"cell{index}_conv")
-        elif isinstance(cell, SFNet):
-            x = _sf_cell(x, cell, f"cell{index}")
+        if isinstance(cell, CellNet):
+            x = _cell(x, cell, f"cell{index}")
         elif not isinstance(cell, nn.Identity):
             raise TypeError(f"unknown cell module {type(cell).__name__}")
     x = _conv(x, net.head, "head", activation=None)

@@ -27,7 +27,8 @@ from micronas.cost.extremes import CellScorer, out_channels
 from micronas.cost.model import ArchitectureCosts, CostModel
 from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture, SFCell, TRCell
-from micronas.space.searchspace import BRANCH_KERNELS, SF_WIDTHS, TIME_KERNELS, TR_WIDTHS, CellPlan, SearchSpace
+from micronas.space.cells import options, sf_sites
+from micronas.space.searchspace import DECISIONS, CellPlan, SearchSpace
 
 PRUNING_METRIC = {"latency": "latency", "flash": "flash", "memory": "peak"}
 MAX_EXPANSIONS = 2_000_000
@@ -76,24 +77,31 @@ def _cells(plan: CellPlan, lp: dict[str, list[float]], argmax: object):
     """Every deployable cell of `plan` once, with its log-probability."""
     key = f"cell{plan.index}."
     if plan.type == "tr":
-        for (i, kernel), (j, width) in itertools.product(enumerate(TIME_KERNELS), enumerate(TR_WIDTHS)):
-            yield TRCell(kernel=kernel, width=width), lp[key + "kernel"][i] + lp[key + "width"][j]
+        decisions = DECISIONS["tr"]
+        for picks in itertools.product(*(enumerate(values) for _, values in decisions)):
+            choices = {name: value for (name, _), (_, value) in zip(decisions, picks)}
+            yield TRCell(**choices), sum(lp[key + name][i] for (name, _), (i, _) in zip(decisions, picks))
         return
     reducing, used = plan.type == "sf_reduce", 0.0
     if not reducing:
         used = lp[key + "skip"][0]
         yield replace(argmax, skip=True), lp[key + "skip"][1]
-    branch_lp = [lp[f"{key}branch{k}"] for k in BRANCH_KERNELS]
-    for u, block in enumerate(SF_WIDTHS):
+    _, *branch_sites, _ = sf_sites(plan)
+    branch_names = [site.switch[0] for site in branch_sites]
+    branch_lp = [lp[key + name] for name in branch_names]
+    bottlenecks = options(plan, "bottleneck_width")
+    for u, block in enumerate(options(plan, "block_width")):
         base = used + lp[key + "block_width"][u]
         off = sum(option[0] for option in branch_lp)
-        yield (SFCell(reducing, argmax.bottleneck_width, block, False, False, False, True, False), base + off)
-        for on in itertools.product((0, 1), repeat=len(BRANCH_KERNELS)):
+        nothing_on = dict.fromkeys(branch_names, False)
+        yield SFCell(reducing, argmax.bottleneck_width, block, **nothing_on, residual=True), base + off
+        for on in itertools.product((0, 1), repeat=len(branch_names)):
             if not any(on):
                 continue
             branches = base + sum(option[state] for option, state in zip(branch_lp, on))
-            for (b, bottleneck), residual in itertools.product(enumerate(SF_WIDTHS), (0, 1)):
-                cell = SFCell(reducing, bottleneck, block, *map(bool, on), bool(residual), False)
+            branches_on = dict(zip(branch_names, map(bool, on)))
+            for (b, bottleneck), residual in itertools.product(enumerate(bottlenecks), (0, 1)):
+                cell = SFCell(reducing, bottleneck, block, **branches_on, residual=bool(residual))
                 yield cell, branches + lp[key + "bottleneck_width"][b] + lp[key + "residual"][residual]
 
 

@@ -15,13 +15,14 @@ equality.
 """
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from micronas.errors import MicronasError
+from micronas.space.cells import CellStep, cell_steps, head_ops
 from micronas.space.opspec import OpSpec
 from micronas.space.searchspace import BRANCH_KERNELS, DECISIONS, CellPlan, SearchSpace
 
@@ -40,21 +41,8 @@ class TRCell:
     type = "tr"
 
 
-@dataclass(frozen=True)
-class SFCell:
-    """Sensor-Fusion cell: bottleneck conv, temporal branches 3/5/7 each on or off, optional residual.
-
-    `skip` (non-reducing cells only) replaces the whole cell by the identity.
-    """
-
-    reducing: bool
-    bottleneck_width: int
-    block_width: int
-    branch3: bool
-    branch5: bool
-    branch7: bool
-    residual: bool
-    skip: bool = False
+class _SFCellMethods:
+    """What an `SFCell` answers besides its decision values."""
 
     @property
     def type(self) -> str:
@@ -62,13 +50,30 @@ class SFCell:
 
     @property
     def branches_on(self) -> tuple[int, ...]:
-        """Kernel heights of the branches that are on, in the fixed order 3, 5, 7."""
+        """Kernel heights of the branches that are on, in the order of `BRANCH_KERNELS`."""
         return tuple(k for k in BRANCH_KERNELS if getattr(self, f"branch{k}"))
 
     @property
     def degenerate(self) -> bool:
         """A used cell with no branch and no residual has no output."""
         return not self.skip and not self.branches_on and not self.residual
+
+
+# The fields follow the decisions: reducing, bottleneck_width, block_width, branch{k} for each branch kernel,
+# residual, skip (False by default).
+SFCell = make_dataclass(
+    "SFCell",
+    [("reducing", bool)]
+    + [(name, type(values[0])) for name, values in DECISIONS["sf"] if name != "skip"]
+    + [("skip", bool, False)],
+    bases=(_SFCellMethods,),
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": "Sensor-Fusion cell: bottleneck conv, temporal branches each on or off, optional residual."
+        "\n\n    `skip` (non-reducing cells only) replaces the whole cell by the identity.",
+    },
+)
 
 
 Cell = TRCell | SFCell
@@ -288,19 +293,17 @@ class Architecture:
 
         Skipped cells and dead bottlenecks (no branch on) are not emitted.
         """
-        ops, channels = [], 1
+        ops = [step.op for cell in self.cell_steps() for step in cell]
+        return ops + head_ops(self.space, ops[-1].output_shape[-1])
+
+    def cell_steps(self) -> list[list[CellStep]]:
+        """Each cell's operators with the tensors they read and write (`micronas.space.cells.cell_steps`)."""
+        steps, channels = [], 1
         for plan, cell in zip(self.space.cells, self.cells):
-            ops += cell_ops(plan, cell, channels)
-            if isinstance(cell, TRCell):
-                channels = cell.width
-            elif not cell.skip:
-                channels = cell.block_width
-        h, w = self.space.head_hw
-        n = self.num_classes
-        ops.append(OpSpec.conv((h, w, channels), (h, w, n), (1, 1), (1, 1), activation="none"))
-        ops.append(OpSpec("mean", (h, w, n), (n,)))
-        ops.append(OpSpec("softmax", (n,), (n,)))
-        return ops
+            steps.append(cell_steps(plan, cell, channels))
+            if steps[-1]:
+                channels = steps[-1][-1].op.output_shape[-1]
+        return steps
 
     def describe(self) -> str:
         """One line per cell, for logs and the CLI."""
@@ -325,26 +328,7 @@ def residual_runs(residual: torch.Tensor, any_branch: torch.Tensor) -> torch.Ten
 
 def cell_ops(plan: CellPlan, cell, in_channels: int) -> list[OpSpec]:
     """The ops one cell runs on a `(H_in, W_in, in_channels)` input, as `Architecture.ops()` emits them."""
-    (h_in, w_in), (h_out, w_out) = plan.input_hw, plan.output_hw
-    x_shape = (h_in, w_in, in_channels)
-    if isinstance(cell, TRCell):
-        return [OpSpec.conv(x_shape, (h_out, w_out, cell.width), (cell.kernel, 1), (2, 1))]
-    if cell.skip:
-        return []
-    stride = (1, 2) if cell.reducing else (1, 1)
-    y_shape, ops = (h_out, w_out, cell.block_width), []
-    if cell.branches_on:
-        b_shape = (h_out, w_out, cell.bottleneck_width)
-        ops.append(OpSpec.conv(x_shape, b_shape, (1, w_in), stride))
-        for position, k in enumerate(cell.branches_on):
-            ops.append(OpSpec.conv(b_shape, y_shape, (k, 1), (1, 1)))
-            if position:
-                ops.append(OpSpec("add", y_shape, y_shape))
-    if cell.residual:
-        ops.append(OpSpec.conv(x_shape, y_shape, (1, 2) if cell.reducing else (1, 1), stride))
-        if cell.branches_on:
-            ops.append(OpSpec("add", y_shape, y_shape))
-    return ops
+    return [step.op for step in cell_steps(plan, cell, in_channels)]
 
 
 def _check_keys(what: str, present: set, required: set, optional: set) -> None:

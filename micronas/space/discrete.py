@@ -1,64 +1,72 @@
 """`DiscreteNet`: the plain PyTorch network of one `Architecture` (docs/method.md §9.1).
 
 Input `[B, 1, T, S]`, output class logits `[B, num_classes]`. Every conv is conv -> BN -> ReLU with
-TF-'same' padding; branch outputs are summed in the order 3, 5, 7 and the residual is added last,
-exactly as the exporter emits them; channel dropout follows every cell; the head is a 1x1 conv with
-bias and no activation, then the spatial mean. Skipped cells are `nn.Identity` (so cell indices
-match the space) and a dead bottleneck (no branch on) is not built.
+TF-'same' padding; branch outputs are summed in the order of the branch kernels and the residual is
+added last, exactly as the exporter emits them (`micronas.space.cells.cell_steps`); channel dropout
+follows every cell; the head is a 1x1 conv with bias and no activation, then the spatial mean. Skipped
+cells are `nn.Identity` (so cell indices match the space) and a dead bottleneck (no branch on) is not
+built.
 """
 
 import torch
 from torch import nn
 
 from micronas.space.architecture import Architecture, SFCell, TRCell
+from micronas.space.cells import INPUT, CellStep
 from micronas.space.layers import ConvBNReLU, SameConv2d
-from micronas.space.searchspace import BRANCH_KERNELS, DROPOUT, TIME_KERNELS, CellPlan
+from micronas.space.searchspace import DROPOUT
 from micronas.space.supernet import SuperNet
 
 
-class TRNet(nn.Module):
+class CellNet(nn.Module):
+    """One used cell: its convs (`convs()` of the subclass, by site name) run and summed as its `cell_steps`
+    say (`micronas.space.cells`)."""
+
+    def __init__(self, cell, steps: list[CellStep]):
+        super().__init__()
+        self.choice, self.steps = cell, steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        convs, tensors = self.convs(), {INPUT: x}
+        for step in self.steps:
+            inputs = [tensors[name] for name in step.inputs]
+            tensors[step.output] = inputs[0] + inputs[1] if step.is_add else convs[step.site.name](inputs[0])
+        return tensors[self.steps[-1].output]
+
+
+def _conv(step: CellStep) -> ConvBNReLU:
+    return ConvBNReLU(step.op.input_shape[-1], step.op.output_shape[-1], step.site.kernel, step.site.stride)
+
+
+class TRNet(CellNet):
     """One Time-Reduce conv."""
 
-    def __init__(self, cell: TRCell, in_channels: int):
-        super().__init__()
-        self.choice = cell
-        self.conv = ConvBNReLU(in_channels, cell.width, (cell.kernel, 1), (2, 1))
+    def __init__(self, cell: TRCell, steps: list[CellStep]):
+        super().__init__(cell, steps)
+        (step,) = steps
+        self.conv = _conv(step)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+    def convs(self) -> dict[str, ConvBNReLU]:
+        return {self.steps[0].site.name: self.conv}
 
 
-class SFNet(nn.Module):
-    """One used Sensor-Fusion cell: optional bottleneck + branches, optional residual."""
+class SFNet(CellNet):
+    """One used Sensor-Fusion cell: optional bottleneck + branches (by kernel), optional residual."""
 
-    def __init__(self, cell: SFCell, plan: CellPlan, in_channels: int):
-        super().__init__()
-        self.choice = cell
-        stride = (1, 2) if cell.reducing else (1, 1)
-        on = cell.branches_on
-        width = cell.block_width
-        self.bottleneck = (
-            ConvBNReLU(in_channels, cell.bottleneck_width, (1, plan.input_hw[1]), stride) if on else None
-        )
+    def __init__(self, cell: SFCell, steps: list[CellStep]):
+        super().__init__(cell, steps)
+        convs = {step.site: _conv(step) for step in steps if not step.is_add}
+        by_name = {site.name: conv for site, conv in convs.items()}
+        self.bottleneck = by_name.get("bottleneck")
         self.branches = nn.ModuleDict(
-            {str(k): ConvBNReLU(cell.bottleneck_width, width, (k, 1), (1, 1)) for k in on}
+            {str(site.kernel[0]): conv for site, conv in convs.items() if site.source != INPUT}
         )
-        self.residual = (
-            ConvBNReLU(in_channels, width, (1, 2) if cell.reducing else (1, 1), stride)
-            if cell.residual
-            else None
-        )
+        self.residual = by_name.get("residual")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = None
-        if self.bottleneck is not None:
-            b = self.bottleneck(x)
-            for branch in self.branches.values():
-                y = branch(b) if y is None else y + branch(b)
-        if self.residual is not None:
-            r = self.residual(x)
-            y = r if y is None else y + r
-        return y
+    def convs(self) -> dict[str, ConvBNReLU]:
+        named = {"bottleneck": self.bottleneck, "residual": self.residual}
+        named |= {f"branch{k}": branch for k, branch in self.branches.items()}
+        return {name: conv for name, conv in named.items() if conv is not None}
 
 
 class DiscreteNet(nn.Module):
@@ -68,15 +76,12 @@ class DiscreteNet(nn.Module):
         super().__init__()
         self.arch = arch
         cells, channels = [], 1
-        for plan, cell in zip(arch.space.cells, arch.cells):
-            if isinstance(cell, TRCell):
-                cells.append(TRNet(cell, channels))
-                channels = cell.width
-            elif cell.skip:
+        for cell, steps in zip(arch.cells, arch.cell_steps()):
+            if not steps:
                 cells.append(nn.Identity())
-            else:
-                cells.append(SFNet(cell, plan, channels))
-                channels = cell.block_width
+                continue
+            cells.append(TRNet(cell, steps) if isinstance(cell, TRCell) else SFNet(cell, steps))
+            channels = steps[-1].op.output_shape[-1]
         self.cells = nn.ModuleList(cells)
         self.dropout = nn.Dropout2d(dropout)
         self.head = SameConv2d(channels, arch.num_classes, (1, 1), (1, 1), bias=True)
@@ -95,16 +100,13 @@ class DiscreteNet(nn.Module):
         for net, super_cell in zip(self.cells, supernet.cells):
             if isinstance(net, TRNet):
                 candidates = super_cell.candidates
-                index = TIME_KERNELS.index(net.choice.kernel)
+                index = super_cell.sites.index(net.steps[0].site)
                 net.conv.load_slice(candidates.candidate_weight(index), candidates.bn,
                                     candidates.candidate_channels(index).start)
             elif isinstance(net, SFNet):
-                if net.bottleneck is not None:
-                    net.bottleneck.copy_slice_from(super_cell.bottleneck)
-                for k, branch in net.branches.items():
-                    branch.copy_slice_from(super_cell.branches[BRANCH_KERNELS.index(int(k))])
-                if net.residual is not None:
-                    net.residual.copy_slice_from(super_cell.residual)
+                shared = super_cell.convs()
+                for name, conv in net.convs().items():
+                    conv.copy_slice_from(shared[name])
         self.head.weight.copy_(supernet.head.weight[:, : self.head.in_channels])
         self.head.bias.copy_(supernet.head.bias)
         return self

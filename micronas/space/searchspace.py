@@ -1,10 +1,9 @@
 """The macro structure of the search space and its ordered list of decisions (docs/method.md §3).
 
 Layout (docs/method.md §2): a window is a one-channel image, PyTorch `[B, 1, T, S]` (NCHW) and
-TFLite `[1, T, S, 1]` (NHWC), height = time and width = sensors. Time-Reduce cells use temporal
-kernels `(k, 1)` with stride `(2, 1)`; Sensor-Fusion bottlenecks use `(1, W_in)` kernels across all
-sensors; residuals are `(1, 2)` stride `(1, 2)` (reducing) or `1x1`. The deployed graph holds only
-CONV_2D, ADD, MEAN and SOFTMAX, with no RESHAPE, TRANSPOSE or PAD.
+TFLite `[1, T, S, 1]` (NHWC), height = time and width = sensors. The convolutions of each cell type
+(kernels, strides, what reads what) are described once, in `micronas.space.cells`. The deployed graph
+holds only CONV_2D, ADD, MEAN and SOFTMAX, with no RESHAPE, TRANSPOSE or PAD.
 
 Decision layout (the contract with the cost model and the search module):
 
@@ -14,8 +13,8 @@ Decision layout (the contract with the cost model and the search module):
 * Relaxed choices (what `SuperNet.forward(x, choices)` takes) and logits are dicts from
   `Decision.key` (`"cell{index}.{name}"`, e.g. `"cell3.block_width"`) to a 1-D tensor of length
   `Decision.ways`; entry `i` belongs to `Decision.options[i]`. `SearchSpace.logit_shapes()` gives
-  the shapes. Binary decisions have options `(False, True)`, so index 1 is "on": `branch3`,
-  `branch5`, `branch7` (each temporal branch on), `residual` (residual conv on) and `skip` (the
+  the shapes. Binary decisions have options `(False, True)`, so index 1 is "on": `branch{k}` for
+  each k of `BRANCH_KERNELS` (each temporal branch on), `residual` (residual conv on) and `skip` (the
   whole non-reducing cell replaced by the identity; `P(use) = weights[key][0]`).
 * TR cell: `kernel` (3, 5, 7), `width` (4, 8, 12, 16): 7 logits.
   SF-reduce: `bottleneck_width`, `block_width` (8, 16, ..., 64), `branch3`, `branch5`, `branch7`,
@@ -40,9 +39,7 @@ OFF_ON = (False, True)
 _SF_DECISIONS = (
     ("bottleneck_width", SF_WIDTHS),
     ("block_width", SF_WIDTHS),
-    ("branch3", OFF_ON),
-    ("branch5", OFF_ON),
-    ("branch7", OFF_ON),
+    *((f"branch{k}", OFF_ON) for k in BRANCH_KERNELS),
     ("residual", OFF_ON),
 )
 DECISIONS = {

@@ -7,9 +7,9 @@
 that architecture when it shares the weights (`DiscreteNet.load_from_supernet`). It returns class
 logits `[B, num_classes]` (pooled, before softmax).
 
-Cells (docs/method.md §3.2-3.4):
+Cells (docs/method.md §3.2-3.4; kernels, strides and widths from `micronas.space.cells`):
 
-* TR: `mask(width) * sum_k p_k * ReLU(BN_k(conv_k(x)))`, k in 3, 5, 7; the three candidates run as one
+* TR: `mask(width) * sum_k p_k * ReLU(BN_k(conv_k(x)))` over the kernel candidates, run as one
   convolution (`CandidateConvs`).
 * SF: `b = bottleneck(x)`; `y = sum_k P(on_k) * branch_k(b) + P(res runs) * residual(x)`, branches and
   residual masked by the block width, where the residual runs when chosen or when no branch is on (a
@@ -22,40 +22,39 @@ Every probability multiplies a per-channel vector (`p * mask`) that is folded in
 BatchNorm affine parameters (`ScalableBatchNorm2d`), so no pass over the activations scales them.
 """
 
+from math import prod
+
 import torch
 from torch import nn
 
 from micronas.space.architecture import residual_runs
 from micronas.space.layers import CandidateConvs, DynamicConv, SameConv2d, width_mask
-from micronas.space.searchspace import (
-    BRANCH_KERNELS,
-    DROPOUT,
-    SF_WIDTHS,
-    TIME_KERNELS,
-    TR_WIDTHS,
-    CellPlan,
-    SearchSpace,
-)
+from micronas.space.cells import ConvSite, options, output_widths, sf_sites, switch_probability, tr_sites
+from micronas.space.searchspace import DROPOUT, CellPlan, SearchSpace
 
 
 class TRSuperCell(nn.Module):
-    """Time-Reduce cell: three kernel candidates sharing one width mask."""
+    """Time-Reduce cell: its kernel candidates (in the order of the `kernel` options) as one convolution,
+    sharing one width mask."""
 
     def __init__(self, plan: CellPlan, in_channels: int):
         super().__init__()
-        self.plan = plan
-        self.candidates = CandidateConvs(in_channels, TR_WIDTHS[-1], TIME_KERNELS, (2, 1))
+        self.plan, self.sites = plan, tr_sites()
+        self.widths = options(plan, "width")
+        kernels = tuple(site.kernel[0] for site in self.sites)
+        self.candidates = CandidateConvs(in_channels, self.widths[-1], kernels, self.sites[0].stride)
 
     @property
     def out_channels(self) -> int:
-        return TR_WIDTHS[-1]
+        return self.widths[-1]
 
     def forward(self, x: torch.Tensor, choices: dict) -> torch.Tensor:
-        return self.candidates(x, choices["kernel"][:, None] * width_mask(choices["width"], TR_WIDTHS)[None, :])
+        mask = width_mask(choices["width"], self.widths)
+        return self.candidates(x, choices["kernel"][:, None] * mask[None, :])
 
 
 class SFSuperCell(nn.Module):
-    """Sensor-Fusion block: bottleneck, three on/off temporal branches and the residual.
+    """Sensor-Fusion block: bottleneck, the on/off temporal branches and the residual.
 
     The skip of a non-reducing cell is mixed in by the `SuperNet`, around the block and its dropout.
     """
@@ -63,26 +62,36 @@ class SFSuperCell(nn.Module):
     def __init__(self, plan: CellPlan, in_channels: int):
         super().__init__()
         self.plan = plan
-        w_in = plan.input_hw[1]
-        stride = (1, 2) if plan.reducing else (1, 1)
-        widest = SF_WIDTHS[-1]
-        if not plan.reducing and in_channels != widest:
+        bottleneck, *branches, residual = sf_sites(plan)
+        self.branch_sites = tuple(branches)
+        widest = options(plan, "bottleneck_width")[-1]
+        if not plan.reducing and in_channels != self.out_channels:
             raise ValueError(
-                f"a non-reducing SF cell needs {widest} input channels for its skip, got {in_channels}"
+                f"a non-reducing SF cell needs {self.out_channels} input channels for its skip, "
+                f"got {in_channels}"
             )
-        self.bottleneck = DynamicConv(in_channels, SF_WIDTHS, (1, w_in), stride)
-        self.branches = nn.ModuleList(DynamicConv(widest, SF_WIDTHS, (k, 1), (1, 1)) for k in BRANCH_KERNELS)
-        self.residual = DynamicConv(in_channels, SF_WIDTHS, (1, 2) if plan.reducing else (1, 1), stride)
+
+        def conv(site: ConvSite, reads: int) -> DynamicConv:
+            return DynamicConv(reads, options(plan, site.width), site.kernel, site.stride)
+
+        self.bottleneck = conv(bottleneck, in_channels)
+        self.branches = nn.ModuleList(conv(site, widest) for site in branches)
+        self.residual = conv(residual, in_channels)
 
     @property
     def out_channels(self) -> int:
-        return SF_WIDTHS[-1]
+        return output_widths(self.plan)[-1]
+
+    def convs(self) -> dict[str, DynamicConv]:
+        """`{site name: conv}`."""
+        names = ("bottleneck", *(site.name for site in self.branch_sites), "residual")
+        return dict(zip(names, (self.bottleneck, *self.branches, self.residual)))
 
     def forward(self, x: torch.Tensor, choices: dict) -> torch.Tensor:
-        block_mask = width_mask(choices["block_width"], SF_WIDTHS)
-        on = [choices[f"branch{k}"][1] for k in BRANCH_KERNELS]
-        any_branch = 1 - (1 - on[0]) * (1 - on[1]) * (1 - on[2])
-        b = self.bottleneck(x, width_mask(choices["bottleneck_width"], SF_WIDTHS))
+        block_mask = width_mask(choices["block_width"], self.residual.widths)
+        on = [switch_probability(self.plan, site, choices) for site in self.branch_sites]
+        any_branch = 1 - prod(1 - p_on for p_on in on)
+        b = self.bottleneck(x, width_mask(choices["bottleneck_width"], self.bottleneck.widths))
         y = self.residual(x, residual_runs(choices["residual"][1], any_branch) * block_mask)
         for p_on, branch in zip(on, self.branches):
             y = y + branch(b, p_on * block_mask)

@@ -17,7 +17,9 @@ def test_worked_example_counts(shape, count):
     assert len({op.key() for op in ops}) == count
 
 
-@pytest.mark.parametrize("shape", [(128, 9, 6), (64, 30, 10), (100, 6, 4), (29, 12, 26)])
+@pytest.mark.parametrize(
+    "shape", [(128, 9, 6), (64, 30, 10), (100, 6, 4), (29, 12, 26), (25, 12, 5), (24, 3, 3)]
+)
 def test_every_op_of_random_architectures_is_enumerated(shape):
     space = SearchSpace(*shape)
     keys = {op.key() for op in enumerate_ops(space)}

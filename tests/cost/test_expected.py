@@ -24,7 +24,7 @@ def l552():
     return CostModel.from_mcu(load_config("search", ["mcu=nucleo_l552"]).mcu)
 
 
-@pytest.mark.parametrize("shape", [(128, 9, 6), (64, 30, 10), (100, 6, 4)])
+@pytest.mark.parametrize("shape", [(128, 9, 6), (64, 30, 10), (100, 6, 4), (25, 12, 5), (24, 3, 3)])
 def test_one_hot_weights_give_the_discrete_costs(l552, shape):
     space = SearchSpace(*shape)
     expected = ExpectedCosts(space, l552)

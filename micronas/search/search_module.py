@@ -99,7 +99,7 @@ class SearchModule(pl.LightningModule):
                 raise ConfigError(f"search.{name}={value} is not valid; it must be in [0, 1).")
         self.automatic_optimization = False
         self.space, self.cfg, self.total_steps = space, search_cfg, int(total_steps)
-        arch_every = search_cfg.get("arch_every", 1)
+        arch_every = search_cfg.arch_every
         if isinstance(arch_every, bool) or not isinstance(arch_every, int) or arch_every < 1:
             raise ConfigError(f"search.arch_every={arch_every} is not valid; it must be a whole number >= 1.")
         self.arch_every = arch_every

@@ -44,7 +44,7 @@ from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
 from micronas.cost.memory import estimate_arena, tflm_build  # noqa: E402
 from micronas.cost.model import CostModel  # noqa: E402
 from micronas.cost.predictor import LatencyPredictor  # noqa: E402
-from micronas.cost.profile import profile_ops  # noqa: E402
+from micronas.profiling.profile import profile_ops  # noqa: E402
 from micronas.cost.reference_records import load_records, record_op  # noqa: E402
 from micronas.space import Architecture, DiscreteNet, SearchSpace  # noqa: E402
 

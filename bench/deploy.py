@@ -32,7 +32,7 @@ from micronas.config import load_config  # noqa: E402
 from micronas.cost.extremes import cost_range  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
 from micronas.cost.model import CostModel  # noqa: E402
-from micronas.cost.profile import profile_ops  # noqa: E402
+from micronas.profiling.profile import profile_ops  # noqa: E402
 from micronas.data import make_datamodule  # noqa: E402
 from micronas.hardware.open import open_device  # noqa: E402
 from micronas.space import Architecture, SearchSpace  # noqa: E402

@@ -87,7 +87,7 @@ def test_a_device_without_table_or_predictor_refuses_in_one_sentence(compose, tm
     model = CostModel.from_mcu(mcu)
     with pytest.raises(
         MicronasError,
-        match=r"mcu=host has no measured entry for add\|16x5x16.*python -m micronas.cost.profile",
+        match=r"mcu=host has no measured entry for add\|16x5x16.*python -m micronas.profiling.profile",
     ):
         model.latency_ms(ADD)
 

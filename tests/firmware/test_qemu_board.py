@@ -12,8 +12,8 @@ from micronas.config import load_config
 from micronas.cost.enumerate import enumerate_ops
 from micronas.cost.graph import op_graph, single_op_graph
 from micronas.cost.memory import estimate_arena, tflm_build
-from micronas.cost.profile import main as profile_main
-from micronas.cost.profile import single_op_tflite
+from micronas.profiling.profile import main as profile_main
+from micronas.profiling.profile import single_op_tflite
 from micronas.export.pipeline import nchw_to_nhwc
 from micronas.export.tflm import TflmRunner
 from micronas.hardware import protocol as p

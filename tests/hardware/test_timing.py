@@ -7,7 +7,7 @@ import pytest
 from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutIdentityError, table_timing, timing_for
 from micronas.cost.model import CostModel
-from micronas.cost.profile import profile_ops
+from micronas.profiling.profile import profile_ops
 from micronas.errors import ConfigError
 from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
 from micronas.hardware.local_device import LocalTflmDevice

@@ -5,7 +5,7 @@ import pytest
 
 from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable
-from micronas.cost.profile import profile_ops
+from micronas.profiling.profile import profile_ops
 from micronas.hardware.timing import TimingProtocol
 from micronas.hardware.local_device import LocalTflmDevice
 from micronas.space.architecture import Architecture

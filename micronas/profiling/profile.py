@@ -1,7 +1,8 @@
 """Build a device's latency table by timing single-op int8 models (docs/method.md §7.3).
 
-    python -m micronas.cost.profile mcu=host dataset=NAME [--limit N] [--rounds 9] [--warmups 2] [--repeats 5]
-    python -m micronas.cost.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)
+    python -m micronas.profiling.profile mcu=host dataset=NAME [--limit N] [--rounds 9] [--warmups 2]
+        [--repeats 5]
+    python -m micronas.profiling.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)
 
 Every OpSpec the dataset's search space can produce (`enumerate_ops`) that the MCU's LUT file lacks is
 built as a one-layer Keras model, converted to full int8 (random calibration windows: the timing of
@@ -200,7 +201,7 @@ def open_profiling_device(mcu):
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m micronas.cost.profile",
+    parser = argparse.ArgumentParser(prog="python -m micronas.profiling.profile",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=host dataset=ucihar")
     parser.add_argument("--limit", type=int, help="measure at most this many missing entries")

@@ -12,11 +12,11 @@ import time
 import pytest
 
 from micronas.config import load_config
-from micronas.profiling import profile
 from micronas.cost.enumerate import enumerate_ops
 from micronas.cost.lut import DeviceIdentity, LookupTable, read_lut
 from micronas.hardware.errors import LinkError
 from micronas.hardware.open import open_device
+from micronas.profiling import profile
 from micronas.space.searchspace import SearchSpace
 
 from .conftest import VIRTUAL_BOARD, BoardProcess

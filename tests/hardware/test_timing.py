@@ -7,12 +7,12 @@ import pytest
 from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutIdentityError, table_timing, timing_for
 from micronas.cost.model import CostModel
-from micronas.profiling.profile import profile_ops
 from micronas.errors import ConfigError
 from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
 from micronas.hardware.local_device import LocalTflmDevice
 from micronas.hardware.measure import measure
 from micronas.hardware.timing import TimingProtocol, time_models
+from micronas.profiling.profile import profile_ops
 from micronas.space import Architecture, DiscreteNet, SearchSpace
 from micronas.train.costs import HOST_TOLERANCE_PCT, MeasuredCosts, describe_host_latency, host_latency_check
 

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from micronas.config import load_config
-from micronas.profiling.cpi import main
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry
 from micronas.cost.predictor import op_group
 from micronas.cost.reference_records import load_records, record_entry
+from micronas.profiling.cpi import main
 
 L552_HZ = 80_000_000
 RATIO = {"conv_temporal": 1.5, "conv_sensor": 2.0, "conv_pointwise": 2.5, "add": 4.0, "mean": 3.0,

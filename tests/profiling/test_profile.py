@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from micronas.profiling import profile
 from micronas.cost.graph import single_op_graph
 from micronas.cost.lut import read_lut
 from micronas.cost.memory import estimate_arena, tflm_build
+from micronas.profiling import profile
 
 QUICK = ["--repeats", "3", "--warmups", "1", "--rounds", "3", "--batch", "4"]
 

@@ -189,7 +189,7 @@ def host_latency_study(name: str, count: int) -> dict | None:
     measured twice under the timing protocol; every finished step is kept under data/bench/host_latency."""
     from micronas.cost.lut import timing_for
     from micronas.hardware.local_device import LocalTflmDevice
-    from micronas.hardware.timing import time_models
+    from micronas.timing import time_models
 
     shape, label = STUDY_SETS[name]
     if name == "ucihar_hapt" and not HAPT.is_file():

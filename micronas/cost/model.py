@@ -21,9 +21,9 @@ from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut, table_timing
 from micronas.cost.memory import ArenaEstimate, TflmBuild, estimate_arena, tflm_build
 from micronas.cost.predictor import LatencyPredictor
 from micronas.errors import ConfigError, DataError, MicronasError
-from micronas.hardware.timing import STATISTICS
 from micronas.space.architecture import Architecture
 from micronas.space.opspec import OpSpec
+from micronas.timing import STATISTICS
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ copy of the MCU config.
 On a device that times each operator (a board; QEMU) the op time is its own: `--warmups` then
 `--repeats` runs (defaults 2 and 10; 1 and 1 under QEMU, whose `-icount` counts are deterministic), the
 median kept. The host only times whole `Invoke()`s, by its thread's CPU clock, under the protocol of
-`micronas.hardware.timing` (`--rounds` rounds of `--warmups` untimed and `--repeats` timed Invokes,
+`micronas.timing` (`--rounds` rounds of `--warmups` untimed and `--repeats` timed Invokes,
 batches of `BATCH` models interleaved), which the measured Invoke of a deployed model also follows; its
 op time is the invoke time minus the per-invoke overhead, measured under the same protocol from chains
 of 1 and 8 SOFTMAX ops (`overhead = t1 - (t8 - t1) / 7`). The protocol is recorded in the table header.
@@ -35,9 +35,9 @@ from micronas.cost.enumerate import enumerate_ops  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry, timing_for  # noqa: E402
 from micronas.errors import ConfigError, MicronasError, exit_on_user_error  # noqa: E402
 from micronas.hardware.errors import DeviceError, LinkError  # noqa: E402
-from micronas.hardware.timing import TimingProtocol, Timed, clock_timed, time_models  # noqa: E402
 from micronas.space.opspec import OpSpec  # noqa: E402
 from micronas.space.searchspace import SearchSpace  # noqa: E402
+from micronas.timing import TimingProtocol, Timed, clock_timed, time_models  # noqa: E402
 
 log = logging.getLogger(__name__)
 CALIBRATION_WINDOWS = 4

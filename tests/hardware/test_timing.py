@@ -11,9 +11,9 @@ from micronas.errors import ConfigError
 from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
 from micronas.hardware.local_device import LocalTflmDevice
 from micronas.hardware.measure import measure
-from micronas.hardware.timing import TimingProtocol, time_models
 from micronas.profiling.profile import profile_ops
 from micronas.space import Architecture, DiscreteNet, SearchSpace
+from micronas.timing import TimingProtocol, time_models
 from micronas.train.costs import HOST_TOLERANCE_PCT, MeasuredCosts, describe_host_latency, host_latency_check
 
 BASE_NS, PER_OP_NS, SPIKE_NS = 4_000, 50_000, 900_000

@@ -21,7 +21,7 @@ $(STAMP): setup.cfg pyproject.toml
 # tolerance of the host's timing protocol (docs/latency.md).
 DEMO_LATENCY_MS ?= 2.0
 demo: $(STAMP)
-	$(PY) -m micronas.cost.profile mcu=host dataset=basicmotions
+	$(PY) -m micronas.profiling.profile mcu=host dataset=basicmotions
 	$(PY) search.py dataset=basicmotions mcu=host constraints.latency=$(DEMO_LATENCY_MS) retrain=true
 
 test: $(STAMP)

@@ -38,14 +38,14 @@ from micronas.cost.calibrate import (  # noqa: E402
 )  # noqa: E402
 from micronas.cost.expected import ExpectedCosts  # noqa: E402
 from micronas.cost.extremes import extreme  # noqa: E402
-from micronas.fit_metrics import error_summary, format_summary  # noqa: E402
 from micronas.cost.graph import single_op_graph  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
 from micronas.cost.memory import estimate_arena, tflm_build  # noqa: E402
 from micronas.cost.model import CostModel  # noqa: E402
 from micronas.cost.predictor import LatencyPredictor  # noqa: E402
-from micronas.cost.profile import profile_ops  # noqa: E402
 from micronas.cost.reference_records import load_records, record_op  # noqa: E402
+from micronas.fit_metrics import error_summary, format_summary  # noqa: E402
+from micronas.profiling.profile import profile_ops  # noqa: E402
 from micronas.space import Architecture, DiscreteNet, SearchSpace  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -189,7 +189,7 @@ def host_latency_study(name: str, count: int) -> dict | None:
     measured twice under the timing protocol; every finished step is kept under data/bench/host_latency."""
     from micronas.cost.lut import timing_for
     from micronas.hardware.local_device import LocalTflmDevice
-    from micronas.hardware.timing import time_models
+    from micronas.timing import time_models
 
     shape, label = STUDY_SETS[name]
     if name == "ucihar_hapt" and not HAPT.is_file():

@@ -32,13 +32,13 @@ from micronas.config import load_config  # noqa: E402
 from micronas.cost.extremes import cost_range  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
 from micronas.cost.model import CostModel  # noqa: E402
-from micronas.cost.profile import profile_ops  # noqa: E402
 from micronas.data import make_datamodule  # noqa: E402
+from micronas.fitting.classifier import evaluate  # noqa: E402
 from micronas.hardware.open import open_device  # noqa: E402
+from micronas.profiling.profile import profile_ops  # noqa: E402
 from micronas.space import Architecture, SearchSpace  # noqa: E402
 from micronas.train.costs import MeasuredCosts, comparison, measure_model  # noqa: E402
 from micronas.train.int8 import drop_points, export_and_score  # noqa: E402
-from micronas.fitting.classifier import evaluate  # noqa: E402
 from micronas.train.retrain import train_repeat  # noqa: E402
 
 BRIEF_EPOCHS = 3

@@ -32,14 +32,14 @@ import numpy as np  # noqa: E402
 
 from micronas.config import load_config  # noqa: E402
 from micronas.cost.calibrate import learning_curve, stratified_sample  # noqa: E402
-from micronas.cost.cpi import board_entries, matched_pairs, sample_sizes_curve  # noqa: E402
 from micronas.cost.enumerate import enumerate_ops  # noqa: E402
 from micronas.cost.graph import op_graph  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable  # noqa: E402
 from micronas.cost.memory import estimate_arena, tflm_build  # noqa: E402
-from micronas.cost.profile import profile_ops, single_op_tflite  # noqa: E402
 from micronas.firmware.build import CORES, build  # noqa: E402
 from micronas.hardware.qemu import QemuDevice  # noqa: E402
+from micronas.profiling.cpi import board_entries, matched_pairs, sample_sizes_curve  # noqa: E402
+from micronas.profiling.profile import profile_ops, single_op_tflite  # noqa: E402
 from micronas.space.searchspace import SearchSpace  # noqa: E402
 
 DATA = Path(os.environ.get("MICRONAS_DATA_DIR", REPO / "data")) / "bench"

@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO))
 
 from micronas.config import load_config  # noqa: E402
 from micronas.cost.enumerate import enumerate_ops  # noqa: E402
-from micronas.cost.profile import single_op_tflite  # noqa: E402
 from micronas.hardware.local_device import LocalTflmDevice  # noqa: E402
 from micronas.hardware.serial_device import SerialDevice  # noqa: E402
+from micronas.profiling.profile import single_op_tflite  # noqa: E402
 from micronas.space.searchspace import SearchSpace  # noqa: E402
 
 BAUDS = (115200, 921600)

@@ -93,7 +93,8 @@ def seed_spread(points: list) -> list[str]:
 def pareto(folder: Path, data_dir: Path, budgets: str, seeds: str) -> None:
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     for dataset in ("basicmotions", "japanesevowels"):
-        run([sys.executable, "-m", "micronas.cost.profile", "mcu=host", f"dataset={dataset}"], folder, data_dir)
+        profile = [sys.executable, "-m", "micronas.profiling.profile", "mcu=host", f"dataset={dataset}"]
+        run(profile, folder, data_dir)
         overrides = [f"dataset={dataset}", "mcu=host", "search=dnas,darts,random",
                      f"constraints.latency={budgets}", f"seed={seeds}", "retrain=true",
                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]

@@ -1,7 +1,9 @@
-"""Shared fixtures: composing the real Hydra config with a private data folder."""
+"""Shared fixtures: composing the real Hydra config with a private data folder, the reference board
+measurements."""
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,11 @@ from micronas.user_conf import ENV
 # exist; tests of the user config directory point the variable at their own.
 os.environ[ENV] = os.path.join(tempfile.gettempdir(), f"micronas-tests-no-user-conf-{os.getpid()}")
 
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE_DIR = Path(
+    os.environ.get("MICRONAS_REFERENCE_DIR", REPO.parent / "shared/reference/mcu-measurements")
+)
+
 
 @pytest.fixture
 def compose(tmp_path):
@@ -21,6 +28,14 @@ def compose(tmp_path):
         return load_config(config, [f"data_dir={tmp_path / 'data'}", *overrides])
 
     return _compose
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    """The reference implementation's measured records, or a skip where they are not available."""
+    if not REFERENCE_DIR.is_dir():
+        pytest.skip(f"reference measurements not found at {REFERENCE_DIR} (set MICRONAS_REFERENCE_DIR)")
+    return REFERENCE_DIR
 
 
 @pytest.fixture(scope="session")

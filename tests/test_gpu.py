@@ -180,7 +180,7 @@ def test_random_search_cli_on_the_accelerator(npz, store, tmp_path):
                     reason="train.py's int8 export needs tensorflow")
 def test_train_cli_on_the_accelerator(npz, store, tmp_path):
     from micronas.cost.lut import DeviceIdentity, LookupTable
-    from micronas.cost.profile import profile_ops
+    from micronas.profiling.profile import profile_ops
     from micronas.hardware.local_device import LocalTflmDevice
 
     arch = small_basicmotions_arch()

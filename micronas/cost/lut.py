@@ -2,7 +2,7 @@
 
 The first line is `{"header": {...}}` with the device identity (board, core, clock, runtime and its
 version, kernel library, pointer width), the creation date and, for a device timed by a shared clock
-(the host), the timing protocol its entries were measured under (`micronas.hardware.timing`; null for
+(the host), the timing protocol its entries were measured under (`micronas.timing`; null for
 boards, which time each operator). Every further line is one entry, tagged
 with a fingerprint of that identity (`"device"`), so a line copied from another device's table is
 refused. Numbers must be finite (a NaN time is refused, never averaged). The file
@@ -22,8 +22,8 @@ from importlib import metadata
 from pathlib import Path
 
 from micronas.errors import ConfigError, DataError
-from micronas.hardware.timing import TimingProtocol, quartile_spread, summarise
 from micronas.space.opspec import OpSpec
+from micronas.timing import TimingProtocol, quartile_spread, summarise
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class LutEntry:
         return summarise(self.samples_ms, "median")
 
     def latency(self, statistic: str) -> float:
-        """Op time in ms by `statistic` (`micronas.hardware.timing.summarise`: median or min)."""
+        """Op time in ms by `statistic` (`micronas.timing.summarise`: median or min)."""
         return summarise(self.samples_ms, statistic)
 
     @property

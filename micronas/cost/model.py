@@ -21,9 +21,9 @@ from micronas.cost.lut import DeviceIdentity, LutEntry, read_lut, table_timing
 from micronas.cost.memory import ArenaEstimate, TflmBuild, estimate_arena, tflm_build
 from micronas.cost.predictor import LatencyPredictor
 from micronas.errors import ConfigError, DataError, MicronasError
-from micronas.hardware.timing import STATISTICS
 from micronas.space.architecture import Architecture
 from micronas.space.opspec import OpSpec
+from micronas.timing import STATISTICS
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class CostModel:
                 raise DataError(
                     f"{cost.lut_path} is a micronas-lut/2 host table, timed by the wall clock without the "
                     f"round protocol, so its entries do not add up to a measured Invoke; delete it and "
-                    f"profile again (python -m micronas.cost.profile mcu={mcu.name} dataset=NAME)."
+                    f"profile again (python -m micronas.profiling.profile mcu={mcu.name} dataset=NAME)."
                 )
         ok = [e for e in entries if e.ok]
         clock_hz = int(mcu.clock_hz) if mcu.clock_hz else None
@@ -187,7 +187,7 @@ class CostModel:
             raise MicronasError(
                 f"mcu={self.name} has no measured entry for {key} and no fitted predictor; import the "
                 f"board's measured single-op records (python -m micronas.cost.import_records PATH "
-                f"mcu={self.name}) or profile it (python -m micronas.cost.profile mcu={self.name} "
+                f"mcu={self.name}) or profile it (python -m micronas.profiling.profile mcu={self.name} "
                 f"dataset=NAME), then calibrate (python -m micronas.cost.calibrate mcu={self.name} --write)."
             )
         log.debug("%s: %s predicted (no measured entry)", self.name, key)

@@ -56,7 +56,7 @@ class LocalTflmDevice(Device):
 
     def load(self, tflite: bytes) -> LoadReport:
         """Load `tflite`; one of the last `KEEP` models loaded comes back as its interpreter (the rounds of
-        `micronas.hardware.timing` switch between models without allocating them again)."""
+        `micronas.timing` switch between models without allocating them again)."""
         model = bytes(tflite)
         if model not in self._kept:
             try:

@@ -4,7 +4,7 @@ python -m micronas.hardware.measure MODEL.tflite mcu=host [mcu.device.kind=seria
     [--warmups 2] [--repeats 10] [--out measurement.json]
 python -m micronas.hardware.measure MODEL.tflite mcu=qemu_m33     # the firmware in QEMU: instruction counts
 
-On the host the latency is timed under the protocol of its latency table (`micronas.hardware.timing`,
+On the host the latency is timed under the protocol of its latency table (`micronas.timing`,
 read from the table's header): the figure to compare with the table's prediction.
 """
 
@@ -14,11 +14,12 @@ import statistics
 from pathlib import Path
 
 from micronas.config import load_config
+from micronas.cost.lut import timing_for
 from micronas.errors import ConfigError, DataError, exit_on_user_error
 from micronas.hardware.device import Device, Measurement
 from micronas.hardware.open import open_device
 from micronas.hardware.output_check import check_outputs
-from micronas.hardware.timing import TimingProtocol, clock_timed, time_models
+from micronas.timing import TimingProtocol, clock_timed, time_models
 
 
 def measure(
@@ -58,8 +59,6 @@ def main(argv: list[str] | None = None) -> None:
     if not path.is_file():
         raise DataError(f"the model file {path} does not exist.")
     cfg = load_config("train", args.overrides)
-    from micronas.cost.lut import timing_for
-
     with open_device(cfg.mcu) as device:
         record = measure(device, path.read_bytes(), args.warmups, args.repeats, timing=timing_for(cfg.mcu))
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")

@@ -32,7 +32,7 @@ def check_latency_table(space: SearchSpace, cost_model: CostModel, mcu, dataset:
     missing = sum(op.key() not in cost_model.profiled for op in ops)
     if not missing:
         return
-    command = f"python -m micronas.cost.profile mcu={mcu.name} dataset={dataset}"
+    command = f"python -m micronas.profiling.profile mcu={mcu.name} dataset={dataset}"
     where = "in QEMU, with the firmware" if mcu.latency_source == "qemu-profile" else "on this computer"
     if cost_model.predictor is None:
         raise ConfigError(

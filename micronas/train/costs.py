@@ -7,7 +7,7 @@ from micronas.cost.lut import timing_for
 from micronas.cost.model import ArchitectureCosts
 from micronas.hardware.measure import measure
 from micronas.hardware.open import open_device
-from micronas.hardware.timing import quartile_spread, summarise
+from micronas.timing import quartile_spread, summarise
 
 COSTS = (("latency", "latency_ms", "ms"), ("arena", "arena_bytes", "B"), ("flash", "flash_bytes", "B"))
 

@@ -10,8 +10,8 @@ from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry
 from micronas.cost.model import CostModel
 from micronas.cost.predictor import LatencyPredictor
 from micronas.errors import ConfigError, DataError, MicronasError
-from micronas.hardware.timing import TimingProtocol
 from micronas.space.opspec import OpSpec
+from micronas.timing import TimingProtocol
 
 HEAD_RELU = OpSpec("conv2d", (16, 5, 8), (16, 5, 6), (1, 1), (1, 1), "same", "relu")
 HEAD = OpSpec("conv2d", (16, 5, 8), (16, 5, 6), (1, 1), (1, 1), "same", "none")
@@ -87,7 +87,7 @@ def test_a_device_without_table_or_predictor_refuses_in_one_sentence(compose, tm
     model = CostModel.from_mcu(mcu)
     with pytest.raises(
         MicronasError,
-        match=r"mcu=host has no measured entry for add\|16x5x16.*python -m micronas.cost.profile",
+        match=r"mcu=host has no measured entry for add\|16x5x16.*python -m micronas.profiling.profile",
     ):
         model.latency_ms(ADD)
 

@@ -183,7 +183,7 @@ def test_a_board_with_neither_table_nor_predictor_points_to_import_and_profile(n
     arch = Architecture.random(SearchSpace(32, 3, 4), np.random.default_rng(0))
     with pytest.raises(MicronasError, match="micronas.cost.import_records PATH mcu=my_board") as error:
         CostModel.from_mcu(mcu).predict(arch)
-    assert "micronas.cost.profile mcu=my_board" in str(error.value)
+    assert "micronas.profiling.profile mcu=my_board" in str(error.value)
 
 
 GOOD = record(enumerate_ops(SearchSpace(32, 3, 4))[0], 0)

@@ -12,8 +12,6 @@ from micronas.config import load_config
 from micronas.cost.enumerate import enumerate_ops
 from micronas.cost.graph import op_graph, single_op_graph
 from micronas.cost.memory import estimate_arena, tflm_build
-from micronas.cost.profile import main as profile_main
-from micronas.cost.profile import single_op_tflite
 from micronas.export.pipeline import nchw_to_nhwc
 from micronas.export.tflm import TflmRunner
 from micronas.hardware import protocol as p
@@ -21,6 +19,8 @@ from micronas.hardware.errors import BoardError
 from micronas.hardware.measure import main as measure_main
 from micronas.hardware.output_check import check_outputs, fixed_windows
 from micronas.hardware.qemu import QemuDevice
+from micronas.profiling.profile import main as profile_main
+from micronas.profiling.profile import single_op_tflite
 from micronas.space.opspec import OpSpec
 from micronas.space.searchspace import SearchSpace
 from tests.export.helpers import noise_windows, random_network

@@ -1,5 +1,5 @@
 """`mcu=qemu_m33` end to end, as a user runs it: the QEMU latency table of the dataset's whole search space
-profiled over the pty (`python -m micronas.cost.profile`), `search.py` on it under a latency budget in
+profiled over the pty (`python -m micronas.profiling.profile`), `search.py` on it under a latency budget in
 millions of instructions, then `train.py` on the derived architecture, measured on the firmware in QEMU,
 predicted beside measured. The latency is never shown as milliseconds."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from micronas.cost.profile import main as profile_main
+from micronas.profiling.profile import main as profile_main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ from mlflow.tracking import MlflowClient
 
 from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable
-from micronas.cost.profile import profile_ops
 from micronas.hardware.qemu import QemuDevice
+from micronas.profiling.profile import profile_ops
 from micronas.train.train_run import run_training
 from tests.train.conftest import small_basicmotions_arch
 

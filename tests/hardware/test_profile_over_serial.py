@@ -1,4 +1,4 @@
-"""On-device LUT profiling over serial (`python -m micronas.cost.profile`), against the virtual board:
+"""On-device LUT profiling over serial (`python -m micronas.profiling.profile`), against the virtual board:
 entries are measured through the protocol, an unplugged board stops the run without recording failures,
 and a run killed with SIGKILL resumes with no entry measured twice."""
 
@@ -12,11 +12,11 @@ import time
 import pytest
 
 from micronas.config import load_config
-from micronas.cost import profile
 from micronas.cost.enumerate import enumerate_ops
 from micronas.cost.lut import DeviceIdentity, LookupTable, read_lut
 from micronas.hardware.errors import LinkError
 from micronas.hardware.open import open_device
+from micronas.profiling import profile
 from micronas.space.searchspace import SearchSpace
 
 from .conftest import VIRTUAL_BOARD, BoardProcess
@@ -69,7 +69,7 @@ def test_a_profile_killed_mid_way_resumes_with_no_entry_measured_twice(tmp_path,
     command = [
         sys.executable,
         "-m",
-        "micronas.cost.profile",
+        "micronas.profiling.profile",
         *serial_overrides(virtual_board.path, lut),
         *QUICK,
     ]

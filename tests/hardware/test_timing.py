@@ -7,13 +7,13 @@ import pytest
 from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutIdentityError, table_timing, timing_for
 from micronas.cost.model import CostModel
-from micronas.cost.profile import profile_ops
 from micronas.errors import ConfigError
 from micronas.hardware.device import Device, DeviceInfo, LoadReport, Measurement
 from micronas.hardware.local_device import LocalTflmDevice
 from micronas.hardware.measure import measure
-from micronas.hardware.timing import TimingProtocol, time_models
+from micronas.profiling.profile import profile_ops
 from micronas.space import Architecture, DiscreteNet, SearchSpace
+from micronas.timing import TimingProtocol, time_models
 from micronas.train.costs import HOST_TOLERANCE_PCT, MeasuredCosts, describe_host_latency, host_latency_check
 
 BASE_NS, PER_OP_NS, SPIKE_NS = 4_000, 50_000, 900_000

@@ -61,7 +61,7 @@ def test_a_qemu_search_without_its_table_names_the_profile_command(compose, tmp_
     space = SearchSpace.from_config(cfg)
     sentence = (r"^mcu=qemu_m33 has no latency table for this search space \(.*none.jsonl holds none of its "
                 r"414 operators\); profile it first in QEMU, with the firmware \(python -m "
-                r"micronas.cost.profile mcu=qemu_m33 dataset=japanesevowels; resumable, one entry at a "
+                r"micronas.profiling.profile mcu=qemu_m33 dataset=japanesevowels; resumable, one entry at a "
                 r"time\).$")
     with pytest.raises(ConfigError, match=sentence):
         check_latency_table(space, CostModel.from_mcu(cfg.mcu), cfg.mcu, cfg.dataset.name)

@@ -92,7 +92,7 @@ def profile_host_table(arch_path, lut):
     """A host latency table covering exactly the operators of `arch_path` (real tflite-micro timings)."""
     from micronas.config import load_config
     from micronas.cost.lut import DeviceIdentity, LookupTable
-    from micronas.cost.profile import profile_ops
+    from micronas.profiling.profile import profile_ops
     from micronas.hardware.local_device import LocalTflmDevice
     from micronas.space.architecture import Architecture
 

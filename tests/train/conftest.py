@@ -5,10 +5,10 @@ import pytest
 
 from micronas.config import load_config
 from micronas.cost.lut import DeviceIdentity, LookupTable
-from micronas.cost.profile import profile_ops
-from micronas.hardware.timing import TimingProtocol
 from micronas.hardware.local_device import LocalTflmDevice
+from micronas.profiling.profile import profile_ops
 from micronas.space.architecture import Architecture
+from micronas.timing import TimingProtocol
 
 QUICK_TIMING = TimingProtocol(rounds=3, warmups=1, burst=3, span_s=0.0)  # a quick host table
 

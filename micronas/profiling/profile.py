@@ -1,7 +1,8 @@
 """Build a device's latency table by timing single-op int8 models (docs/method.md §7.3).
 
-    python -m micronas.cost.profile mcu=host dataset=NAME [--limit N] [--rounds 9] [--warmups 2] [--repeats 5]
-    python -m micronas.cost.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)
+    python -m micronas.profiling.profile mcu=host dataset=NAME [--limit N] [--rounds 9] [--warmups 2]
+        [--repeats 5]
+    python -m micronas.profiling.profile mcu=qemu_m33 dataset=NAME   # the firmware in QEMU (instructions)
 
 Every OpSpec the dataset's search space can produce (`enumerate_ops`) that the MCU's LUT file lacks is
 built as a one-layer Keras model, converted to full int8 (random calibration windows: the timing of
@@ -14,7 +15,7 @@ copy of the MCU config.
 On a device that times each operator (a board; QEMU) the op time is its own: `--warmups` then
 `--repeats` runs (defaults 2 and 10; 1 and 1 under QEMU, whose `-icount` counts are deterministic), the
 median kept. The host only times whole `Invoke()`s, by its thread's CPU clock, under the protocol of
-`micronas.hardware.timing` (`--rounds` rounds of `--warmups` untimed and `--repeats` timed Invokes,
+`micronas.timing` (`--rounds` rounds of `--warmups` untimed and `--repeats` timed Invokes,
 batches of `BATCH` models interleaved), which the measured Invoke of a deployed model also follows; its
 op time is the invoke time minus the per-invoke overhead, measured under the same protocol from chains
 of 1 and 8 SOFTMAX ops (`overhead = t1 - (t8 - t1) / 7`). The protocol is recorded in the table header.
@@ -34,9 +35,9 @@ from micronas.cost.enumerate import enumerate_ops  # noqa: E402
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry, timing_for  # noqa: E402
 from micronas.errors import ConfigError, MicronasError, exit_on_user_error  # noqa: E402
 from micronas.hardware.errors import DeviceError, LinkError  # noqa: E402
-from micronas.hardware.timing import TimingProtocol, Timed, clock_timed, time_models  # noqa: E402
 from micronas.space.opspec import OpSpec  # noqa: E402
 from micronas.space.searchspace import SearchSpace  # noqa: E402
+from micronas.timing import TimingProtocol, Timed, clock_timed, time_models  # noqa: E402
 
 log = logging.getLogger(__name__)
 CALIBRATION_WINDOWS = 4
@@ -200,7 +201,7 @@ def open_profiling_device(mcu):
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m micronas.cost.profile",
+    parser = argparse.ArgumentParser(prog="python -m micronas.profiling.profile",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. mcu=host dataset=ucihar")
     parser.add_argument("--limit", type=int, help="measure at most this many missing entries")

@@ -1,4 +1,4 @@
-"""`python -m micronas.cost.cpi`: a CPI fitted from a board's measured records and a QEMU LUT, a model's
+"""`python -m micronas.profiling.cpi`: a CPI fitted from a board's measured records and a QEMU LUT, a model's
 QEMU counts converted and labelled as estimates, and bad input refused in one sentence."""
 
 import json
@@ -6,10 +6,10 @@ import json
 import pytest
 
 from micronas.config import load_config
-from micronas.cost.cpi import main
 from micronas.cost.lut import DeviceIdentity, LookupTable, LutEntry
 from micronas.cost.predictor import op_group
 from micronas.cost.reference_records import load_records, record_entry
+from micronas.profiling.cpi import main
 
 L552_HZ = 80_000_000
 RATIO = {"conv_temporal": 1.5, "conv_sensor": 2.0, "conv_pointwise": 2.5, "add": 4.0, "mean": 3.0,
@@ -47,7 +47,7 @@ def run(capsys, *argv):
 
 def test_the_fit_recovers_each_groups_ratio_and_a_model_converts_to_the_measured_cycles(
         reference_dir, tmp_path, capsys):
-    from micronas.cost.profile import single_op_tflite
+    from micronas.profiling.profile import single_op_tflite
 
     entries = measured(reference_dir)
     lut = qemu_lut(tmp_path / "qemu.jsonl", entries)
@@ -76,7 +76,7 @@ def test_the_fit_recovers_each_groups_ratio_and_a_model_converts_to_the_measured
 
 
 def test_a_measured_qemu_run_is_converted_op_by_op(reference_dir, tmp_path, capsys):
-    from micronas.cost.profile import single_op_tflite
+    from micronas.profiling.profile import single_op_tflite
 
     entries = measured(reference_dir)
     lut = qemu_lut(tmp_path / "qemu.jsonl", entries)

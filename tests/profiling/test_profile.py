@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from micronas.cost import profile
 from micronas.cost.graph import single_op_graph
 from micronas.cost.lut import read_lut
 from micronas.cost.memory import estimate_arena, tflm_build
+from micronas.profiling import profile
 
 QUICK = ["--repeats", "3", "--warmups", "1", "--rounds", "3", "--batch", "4"]
 
@@ -52,7 +52,7 @@ def test_a_killed_profile_run_continues_where_it_stopped(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "micronas.cost.profile",
+        "micronas.profiling.profile",
         "mcu=host",
         "dataset=basicmotions",
         f"mcu.cost.lut_path={lut}",
@@ -97,7 +97,7 @@ def test_the_profiling_console_is_progress_lines_without_converter_lines(tmp_pat
     `fully_quantize:` lines or TensorFlow banners between them."""
     lut = tmp_path / "host.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "micronas.cost.profile", "mcu=host", "dataset=basicmotions",
+        [sys.executable, "-m", "micronas.profiling.profile", "mcu=host", "dataset=basicmotions",
          f"mcu.cost.lut_path={lut}", *QUICK, "--limit", "2"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -6,7 +6,7 @@ measured on a handful of operators and profiled in QEMU for the rest.
 A ratio of medians per group is used (`median(cycles / instructions)`); a group without a fitted entry
 takes the median over all fitted entries.
 
-    python -m micronas.cost.cpi --board nucleo_l552 --qemu-lut data/lut/qemu_m33.jsonl [MODEL.tflite
+    python -m micronas.profiling.cpi --board nucleo_l552 --qemu-lut data/lut/qemu_m33.jsonl [MODEL.tflite
         [--measurement measurement.json]] [--records DIR] [--out cpi.json]
 """
 
@@ -64,7 +64,7 @@ def sample_sizes_curve(train, heldout, sizes=(10, 30, 100), draws=5, seed=0) -> 
 
 def board_entries(measured: str | Path, clock_hz: int, board: str | None = None) -> list[LutEntry]:
     """A board's measured ops in cycles, the first per op: reference records (a .json or a folder) or
-    the board's own LUT (a .jsonl of micronas.cost.profile; refused when it is another `board`'s)."""
+    the board's own LUT (a .jsonl of micronas.profiling.profile; refused when it is another `board`'s)."""
     if str(measured).endswith(".jsonl"):
         identity, found = read_lut(measured)
         if board is not None and identity.board != board:
@@ -98,7 +98,7 @@ def _qemu_lut(path: str, core: str) -> dict[str, LutEntry]:
     identity, entries = read_lut(path)
     if not identity.board.startswith("QEMU-"):
         raise DataError(f"{path} was measured on {identity.board}, not counted in QEMU; give a LUT profiled "
-                        f"with python -m micronas.cost.profile mcu={QEMU_MCU.get(core, 'qemu_m33')}.")
+                        f"with python -m micronas.profiling.profile mcu={QEMU_MCU.get(core, 'qemu_m33')}.")
     if identity.core != core:
         raise DataError(f"{path} counts {identity.core} instructions but the board is a {core}; give a LUT "
                         f"profiled with mcu={QEMU_MCU.get(core, 'qemu_m33')}.")
@@ -139,7 +139,7 @@ def _measured_instructions(path: Path, ops: list, core: str) -> list[float]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m micronas.cost.cpi",
+        prog="python -m micronas.profiling.cpi",
         description="Fit cycles per instruction (one per operator group) from a board's measured single-op "
         "records and QEMU's instruction counts of the same ops, and convert a model's QEMU instruction "
         "counts into estimated cycles and ms of that board. QEMU counts instructions, not cycles: "
@@ -147,8 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("model", nargs="?", help="an int8 .tflite whose QEMU counts to convert (optional)")
     parser.add_argument("--board", required=True, help="the MCU config of the measured board (nucleo_l552)")
     parser.add_argument("--qemu-lut", required=True,
-                        help="a LUT profiled in QEMU for the board's core (python -m micronas.cost.profile "
-                        "mcu=qemu_m33 dataset=ucihar)")
+                        help="a LUT profiled in QEMU for the board's core (python -m "
+                        "micronas.profiling.profile mcu=qemu_m33 dataset=ucihar)")
     parser.add_argument("--records", help="the board's measured ops: reference records (a .json or a folder) "
                         "or its LUT profiled in cycles (.jsonl) (default: $MICRONAS_REFERENCE_DIR/BOARD)")
     parser.add_argument("--measurement", help="a QEMU measurement.json of MODEL (python -m "
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     pairs = matched_pairs(board_entries(records, int(mcu.clock_hz), str(mcu.board)), counted)
     if not pairs:
         raise DataError(f"no operator of {records} is in {args.qemu_lut}; profile the board's ops in QEMU "
-                        f"first (python -m micronas.cost.profile mcu={QEMU_MCU[str(mcu.core)]} dataset=...).")
+                        f"first (python -m micronas.profiling.profile mcu={QEMU_MCU[str(mcu.core)]} "
+                        f"dataset=...).")
     cpi = fit_cpi(pairs)
     counts = {group: sum(op_group(op) == group for op, _, _ in pairs) for group in cpi}
     counts["*"] = len(pairs)

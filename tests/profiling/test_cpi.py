@@ -2,7 +2,7 @@
 
 import pytest
 
-from micronas.cost.cpi import fit_cpi, heldout_error, predict_cycles, sample_sizes_curve
+from micronas.profiling.cpi import fit_cpi, heldout_error, predict_cycles, sample_sizes_curve
 from micronas.space.opspec import OpSpec
 
 TEMPORAL = OpSpec("conv2d", (64, 9, 8), (32, 9, 16), (5, 1), (2, 1), "same", "relu")

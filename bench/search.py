@@ -35,6 +35,7 @@ from micronas.cost.extremes import extreme
 from micronas.cost.model import CostModel
 from micronas.search.feasibility import cheapest_figures
 from micronas.search.search_module import SearchModule, budget_targets
+from micronas.search.settings import GradientSearch
 from micronas.search.search_run import run_search
 from micronas.space import Architecture, DiscreteNet, SearchSpace
 from micronas.fitting.classifier import ClassifierModule, quiet_lightning
@@ -81,8 +82,8 @@ def epoch_seconds(accelerator: str, arch_every: tuple[int, ...]) -> None:
 
     def search_module(warmup_fraction: float):
         cfg.search.warmup_fraction = warmup_fraction
-        return SearchModule(space, cfg.search, batches * cfg.search.epochs, arch_val, BATCH, 0,
-                            budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
+        return SearchModule(space, GradientSearch.from_config(cfg.search), batches * cfg.search.epochs, arch_val,
+                            BATCH, 0, budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
 
     full, weight_only, discrete = [], [], []
     for _ in range(2):  # two alternating rounds, so that machine load hits every kind of step alike

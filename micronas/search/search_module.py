@@ -27,19 +27,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from micronas.budgets import FIELDS
-from micronas.config import is_real
 from micronas.errors import ConfigError
-from micronas.search.hardware_loss import hardware_loss
 from micronas.search.relaxation import ArchitectureLogits, entropy, mean_entropy
-from micronas.search.temperature import temperature
+from micronas.search.settings import GradientSearch
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
 from micronas.fitting.classifier import epochs_for
 
-METHODS = ("dnas", "darts")
-COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
-DERIVATIONS = ("constrained", "argmax")
 COST_UNITS = {"latency": "ms", "memory": "bytes", "peak": "bytes", "flash": "bytes"}
 # choice probabilities -> expected costs, e.g. `micronas.cost.expected.ExpectedCosts(space, model)`
 CostFunction = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
@@ -56,9 +51,9 @@ def search_identity(space: SearchSpace, method: str, seed: int, total_steps: int
             "targets": dict(targets) if method == "dnas" else {}}
 
 
-def search_steps(batches_per_epoch: int, search_cfg) -> tuple[int, int]:
+def search_steps(batches_per_epoch: int, settings: GradientSearch) -> tuple[int, int]:
     """`(epochs, weight steps)` of a search: `search.epochs`, or more to reach `search.min_steps`."""
-    epochs = max(int(search_cfg.epochs), epochs_for(search_cfg.get("min_steps", 0), batches_per_epoch))
+    epochs = max(settings.epochs, epochs_for(settings.min_steps, batches_per_epoch))
     return epochs, epochs * batches_per_epoch
 
 
@@ -79,35 +74,17 @@ def budget_targets(constraints: dict) -> dict[str, float]:
 class SearchModule(pl.LightningModule):
     """DNAS or DARTS over the SuperNet of `space`; `derive()` gives the found `Architecture`."""
 
-    def __init__(self, space: SearchSpace, search_cfg, total_steps: int, arch_val: Dataset, batch_size: int,
-                 seed: int, targets: dict[str, float] | None = None,
+    def __init__(self, space: SearchSpace, settings: GradientSearch, total_steps: int, arch_val: Dataset,
+                 batch_size: int, seed: int, targets: dict[str, float] | None = None,
                  expected_costs: CostFunction | None = None):
         super().__init__()
-        if search_cfg.method not in METHODS:
-            raise ConfigError(f"search.method={search_cfg.method} is not one of {', '.join(METHODS)}.")
-        if search_cfg.costs_under not in COST_DISTRIBUTIONS:
-            raise ConfigError(f"search.costs_under={search_cfg.costs_under} is not one of "
-                              f"{', '.join(COST_DISTRIBUTIONS)}.")
-        if search_cfg.derivation not in DERIVATIONS:
-            raise ConfigError(f"search.derivation={search_cfg.derivation} is not one of {', '.join(DERIVATIONS)}.")
-        if not is_real(search_cfg.sharpening) or search_cfg.sharpening < 0:
-            raise ConfigError(f"search.sharpening={search_cfg.sharpening} is not valid; it must be a number >= 0 "
-                              "(0: off).")
-        for name, value in (("warmup_fraction", search_cfg.warmup_fraction),
-                            ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction)):
-            if not 0 <= value < 1:
-                raise ConfigError(f"search.{name}={value} is not valid; it must be in [0, 1).")
         self.automatic_optimization = False
-        self.space, self.cfg, self.total_steps = space, search_cfg, int(total_steps)
-        arch_every = search_cfg.arch_every
-        if isinstance(arch_every, bool) or not isinstance(arch_every, int) or arch_every < 1:
-            raise ConfigError(f"search.arch_every={arch_every} is not valid; it must be a whole number >= 1.")
-        self.arch_every = arch_every
-        self.warmup_steps = round(float(search_cfg.warmup_fraction) * self.total_steps)
-        self.arch_steps = -(-(self.total_steps - self.warmup_steps) // arch_every)
-        self.ramp_steps = round(float(search_cfg.hardware_loss.ramp_fraction) * self.arch_steps)
+        self.space, self.settings, self.total_steps = space, settings, int(total_steps)
+        self.warmup_steps = round(settings.warmup_fraction * self.total_steps)
+        self.arch_steps = -(-(self.total_steps - self.warmup_steps) // settings.arch_every)
+        self.ramp_steps = round(settings.hardware_loss.ramp_fraction * self.arch_steps)
         self.arch_val, self.batch_size, self.seed = arch_val, batch_size, int(seed)
-        self.targets = dict(targets or {}) if search_cfg.method == "dnas" else {}
+        self.targets = dict(targets or {}) if settings.method == "dnas" else {}
         self.expected_costs = expected_costs
         if self.targets and expected_costs is None:
             raise ValueError("a constrained DNAS search needs expected costs")
@@ -122,33 +99,31 @@ class SearchModule(pl.LightningModule):
     @property
     def arch_step(self) -> int:
         """Architecture steps taken so far (0 during the warm-up); during a step that takes one, its index."""
-        return max(0, -(-(int(self.step_count) - self.warmup_steps) // self.arch_every))
+        return max(0, -(-(int(self.step_count) - self.warmup_steps) // self.settings.arch_every))
 
     @property
     def takes_arch_step(self) -> bool:
-        """Whether this weight step is preceded by an architecture step (every `arch_every`-th after warm-up)."""
+        """Whether an architecture step precedes this weight step (every `arch_every`-th after the warm-up)."""
         after_warmup = int(self.step_count) - self.warmup_steps
-        return after_warmup >= 0 and after_warmup % self.arch_every == 0
+        return after_warmup >= 0 and after_warmup % self.settings.arch_every == 0
 
     @property
     def temperature(self) -> float:
         """The temperature of the current architecture step (initial during the warm-up)."""
-        t = self.cfg.temperature
-        step = min(self.arch_step, self.arch_steps - 1)
-        return temperature(step, self.arch_steps, t.schedule, t.initial, t.final, t.decay, t.floor)
+        return self.settings.temperature.at(min(self.arch_step, self.arch_steps - 1), self.arch_steps)
 
     def relaxed_choices(self, detach: bool) -> dict[str, torch.Tensor]:
         """The choices the SuperNet runs with this step: a Gumbel sample (DNAS) or softmax (DARTS)."""
-        if self.cfg.method == "darts":
+        if self.settings.method == "darts":
             probabilities = self.arch_logits.probabilities()
             return {k: v.detach() for k, v in probabilities.items()} if detach else probabilities
         return self.arch_logits.gumbel_sample(self.temperature, detach=detach)
 
     def cost_probabilities(self, sample: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """The probabilities the expected costs are taken under (`costs_under`; DARTS: softmax(alpha))."""
-        if self.cfg.method == "darts" or self.cfg.costs_under == "sampled":
+        if self.settings.method == "darts" or self.settings.costs_under == "sampled":
             return self.arch_logits.probabilities()
-        if self.cfg.costs_under == "sample" and sample is not None:
+        if self.settings.costs_under == "sample" and sample is not None:
             return sample
         return self.arch_logits.probabilities(self.temperature)
 
@@ -161,29 +136,25 @@ class SearchModule(pl.LightningModule):
     def sharpening_weight(self) -> float:
         """The weight of the entropy term (DNAS): from 0 at the first architecture step to
         `search.sharpening` at the last."""
-        if self.cfg.method != "dnas" or not self.arch_steps:
+        if self.settings.method != "dnas" or not self.arch_steps:
             return 0.0
-        return float(self.cfg.sharpening) * (self.arch_step + 1) / self.arch_steps
+        return self.settings.sharpening * (self.arch_step + 1) / self.arch_steps
 
     def hardware_terms(self, probabilities: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The hardware-aware loss per constrained budget (empty for DARTS or no constraints)."""
         if not self.targets:
             return {}
         costs = self.expected_costs(probabilities)
-        loss, ramp = self.cfg.hardware_loss, self.hardware_weight
-        return {
-            name: ramp * hardware_loss(costs[name], target, loss.mode, loss.gamma_hi, loss.gamma_lo, loss.margin,
-                                       loss.squared)
-            for name, target in self.targets.items()
-        }
+        loss, ramp = self.settings.hardware_loss, self.hardware_weight
+        return {name: ramp * loss(costs[name], target) for name, target in self.targets.items()}
 
     # ---- optimisation -------------------------------------------------------------------------------
 
     def configure_optimizers(self):
-        weights = torch.optim.Adam(self.supernet.parameters(), lr=self.cfg.weights_optimizer.lr)
-        arch = torch.optim.SGD(self.arch_logits.parameters(), lr=self.cfg.arch_optimizer.lr, momentum=0.0)
+        weights = torch.optim.Adam(self.supernet.parameters(), lr=self.settings.weights_lr)
+        arch = torch.optim.SGD(self.arch_logits.parameters(), lr=self.settings.arch_lr, momentum=0.0)
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
-            arch, T_max=max(1, self.arch_steps), eta_min=self.cfg.arch_optimizer.final_lr
+            arch, T_max=max(1, self.arch_steps), eta_min=self.settings.arch_final_lr
         )
         return [weights, arch], [cosine]
 
@@ -219,7 +190,7 @@ class SearchModule(pl.LightningModule):
         loss = F.cross_entropy(logits, y)
         weights_opt.zero_grad()
         self.manual_backward(loss)
-        self.clip_gradients(weights_opt, gradient_clip_val=self.cfg.weights_optimizer.grad_clip_norm,
+        self.clip_gradients(weights_opt, gradient_clip_val=self.settings.grad_clip_norm,
                             gradient_clip_algorithm="norm")
         weights_opt.step()
         self.untoggle_optimizer(weights_opt)
@@ -255,7 +226,7 @@ class SearchModule(pl.LightningModule):
 
     def identity(self) -> dict:
         """What a checkpoint must agree on to resume this search."""
-        return search_identity(self.space, self.cfg.method, self.seed, self.total_steps, self.targets)
+        return search_identity(self.space, self.settings.method, self.seed, self.total_steps, self.targets)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = self.identity()

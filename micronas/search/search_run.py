@@ -43,6 +43,7 @@ from micronas.search.search_module import (
     search_steps,
 )
 from micronas.search.random_search import random_search
+from micronas.search.settings import GradientSearch
 from micronas.search.derive import derive_within_budgets
 from micronas.search.summary import budget_rows, build_summary, format_summary, summary_markdown, violations
 from micronas.space.discrete import DiscreteNet
@@ -125,7 +126,7 @@ def _earlier_run_id(run_dir: Path | None) -> str | None:
     return (run_dir / RUN_ID_FILE).read_text().strip() or None
 
 
-def _check_checkpoint(cfg, dm, space, checkpoint: Path | None) -> None:
+def _check_checkpoint(cfg, settings: GradientSearch, dm, space, checkpoint: Path | None) -> None:
     """Refuse a missing, unreadable or foreign checkpoint before anything is logged."""
     if checkpoint is None:
         if cfg.get("ckpt_path") is not None:
@@ -139,19 +140,19 @@ def _check_checkpoint(cfg, dm, space, checkpoint: Path | None) -> None:
             f"({'; '.join(differences)}, checkpoint != this search); resume with the dataset and mcu it was "
             f"started with."
         )
-    _, steps = search_steps(len(dm.train_dataloader()), cfg.search)
-    check_resumable(saved.get(CHECKPOINT_KEY), search_identity(space, cfg.search.method, cfg.seed, steps,
+    _, steps = search_steps(len(dm.train_dataloader()), settings)
+    check_resumable(saved.get(CHECKPOINT_KEY), search_identity(space, settings.method, cfg.seed, steps,
                                                                budget_targets(dict(cfg.constraints))))
 
 
-def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
+def _gradient_search(cfg, settings: GradientSearch, dm, space, cost_model, logger, out_dir, checkpoint):
     """DNAS (Gumbel-softmax, hardware loss) or DARTS (softmax, no hardware loss) in Lightning."""
-    epochs, steps = search_steps(len(dm.train_dataloader()), cfg.search)
+    epochs, steps = search_steps(len(dm.train_dataloader()), settings)
     pl.seed_everything(int(cfg.seed), verbose=False)  # supernet weight initialisation
-    module = SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed,
+    module = SearchModule(space, settings, steps, dm.val_dataset, dm.batch_size, cfg.seed,
                           budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
     history = ChoiceHistory()
-    shown = [EpochProgress(f"{cfg.search.method} search")] if cfg.trainer.enable_progress_bar else []
+    shown = [EpochProgress(f"{settings.method} search")] if cfg.trainer.enable_progress_bar else []
     trainer = pl.Trainer(
         max_epochs=epochs,
         logger=logger,
@@ -176,7 +177,7 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
             "search.hardware_loss.gamma_hi."
         )
     derivation = None
-    if cfg.search.derivation == "constrained":
+    if settings.derivation == "constrained":
         derivation = derive_within_budgets(space, logits, cost_model, dict(cfg.constraints))
         arch = derivation.arch
     else:
@@ -189,7 +190,7 @@ def _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint):
     return arch, {"accuracy": derived.accuracy, "macro_f1": derived.macro_f1, "windows": len(derived.y_true),
                   "search": {"epochs": epochs, "steps": steps, "warmup_steps": module.warmup_steps,
                              "arch_steps": module.arch_steps},
-                  "derivation": {"rule": cfg.search.derivation,
+                  "derivation": {"rule": settings.derivation,
                                  **(derivation.report(dict(cfg.constraints)) if derivation else {})}}
 
 
@@ -234,6 +235,7 @@ def run_search(cfg, out_dir: Path) -> dict:
         ckpt_path = out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     earlier_dir, checkpoint = resume_source(ckpt_path)
+    settings = None if cfg.search.method == "random" else GradientSearch.from_config(cfg.search)
     dm = make_datamodule(cfg)
     dm.setup()
     space = SearchSpace(*dm.input_shape, dm.num_classes)
@@ -241,8 +243,8 @@ def run_search(cfg, out_dir: Path) -> dict:
     check_latency_table(space, cost_model, cfg.mcu, cfg.dataset.name)
     check_arena_model(cost_model)
     cheapest = check_feasible(space, cost_model, dict(cfg.constraints))
-    if cfg.search.method != "random":
-        _check_checkpoint(cfg, dm, space, checkpoint)
+    if settings is not None:
+        _check_checkpoint(cfg, settings, dm, space, checkpoint)
 
     logger = make_mlflow_logger(cfg, {"search.method": cfg.search.method}, run_id=_earlier_run_id(earlier_dir))
     (out_dir / RUN_ID_FILE).write_text(logger.run_id + "\n")
@@ -250,10 +252,11 @@ def run_search(cfg, out_dir: Path) -> dict:
         (out_dir / "config.yaml").write_text(to_yaml(cfg))
         log_config(logger, cfg)
 
-        if cfg.search.method == "random":
+        if settings is None:
             arch, validation = _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir)
         else:
-            arch, validation = _gradient_search(cfg, dm, space, cost_model, logger, out_dir, checkpoint)
+            arch, validation = _gradient_search(cfg, settings, dm, space, cost_model, logger, out_dir,
+                                                checkpoint)
 
         costs = cost_model.predict(arch)
         summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol,

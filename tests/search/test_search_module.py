@@ -12,6 +12,7 @@ from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
 from micronas.search.search_module import SearchModule
+from micronas.search.settings import GradientSearch
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 
@@ -43,7 +44,8 @@ def make_module(cfg, dm, method="dnas"):
     cfg.search.method = method
     space = SearchSpace(*dm.input_shape, dm.num_classes)
     steps = len(dm.train_dataloader()) * cfg.search.epochs
-    return SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed)
+    return SearchModule(space, GradientSearch.from_config(cfg.search), steps, dm.val_dataset, dm.batch_size,
+                        cfg.seed)
 
 
 def fit(module, dm, tmp_path, callbacks=(), ckpt_path=None):
@@ -105,8 +107,8 @@ def test_a_violated_latency_budget_moves_the_logits_toward_cheaper_architectures
     for method in ("dnas", "darts"):
         cfg.search.method = method
         pl.seed_everything(0)  # the outcome must not depend on the tests run before
-        module = SearchModule(space, cfg.search, steps, dm.val_dataset, dm.batch_size, cfg.seed,
-                              {"latency": 20.0}, expected)
+        module = SearchModule(space, GradientSearch.from_config(cfg.search), steps, dm.val_dataset, dm.batch_size,
+                              cfg.seed, {"latency": 20.0}, expected)
         initial = float(expected(module.arch_logits.probabilities())["latency"])
         fit(module, dm, tmp_path / method)
         latency_ms[method] = float(expected(module.arch_logits.probabilities())["latency"])

@@ -1,0 +1,114 @@
+"""The settings of a gradient search (DNAS, DARTS), read from `cfg.search` and checked once.
+
+`GradientSearch.from_config(cfg.search)` is the only place that reads the config section; the search
+module and the run take the typed, checked result. A bad value ends in one sentence naming it and what
+is valid, before any data is loaded.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from micronas.config import is_real
+from micronas.errors import ConfigError
+from micronas.search.hardware_loss import hardware_loss
+from micronas.search.temperature import temperature
+
+METHODS = ("dnas", "darts")
+COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
+DERIVATIONS = ("constrained", "argmax")
+
+
+@dataclass(frozen=True)
+class Temperature:
+    """The Gumbel-softmax temperature schedule (docs/method.md §4.2)."""
+
+    schedule: str
+    initial: float
+    final: float
+    decay: float
+    floor: float
+
+    def at(self, step: int, steps: int) -> float:
+        """The temperature of architecture step `step` of `steps`."""
+        return temperature(step, steps, self.schedule, self.initial, self.final, self.decay, self.floor)
+
+
+@dataclass(frozen=True)
+class HardwareLoss:
+    """The hardware-aware loss (docs/method.md §5) and its ramp over the first architecture steps."""
+
+    mode: str
+    gamma_hi: float
+    gamma_lo: float
+    margin: float
+    squared: bool
+    ramp_fraction: float
+
+    def __call__(self, expected: torch.Tensor, target: float) -> torch.Tensor:
+        return hardware_loss(expected, target, self.mode, self.gamma_hi, self.gamma_lo, self.margin,
+                             self.squared)
+
+
+@dataclass(frozen=True)
+class GradientSearch:
+    """Everything `SearchModule` and the gradient search run read (`conf/search/dnas.yaml` documents each)."""
+
+    method: str
+    epochs: int
+    min_steps: int
+    warmup_fraction: float
+    arch_every: int
+    temperature: Temperature
+    costs_under: str
+    hardware_loss: HardwareLoss
+    sharpening: float
+    weights_lr: float
+    grad_clip_norm: float
+    arch_lr: float
+    arch_final_lr: float
+    derivation: str
+
+    @classmethod
+    def from_config(cls, search_cfg) -> "GradientSearch":
+        """The settings of `cfg.search`, or one sentence naming the first bad value."""
+        _one_of("method", search_cfg.method, METHODS)
+        _one_of("costs_under", search_cfg.costs_under, COST_DISTRIBUTIONS)
+        _one_of("derivation", search_cfg.derivation, DERIVATIONS)
+        for name, value in (("warmup_fraction", search_cfg.warmup_fraction),
+                            ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction)):
+            if not is_real(value) or not 0 <= value < 1:
+                raise ConfigError(f"search.{name}={value} is not valid; it must be in [0, 1).")
+        if not is_real(search_cfg.sharpening) or search_cfg.sharpening < 0:
+            raise ConfigError(f"search.sharpening={search_cfg.sharpening} is not valid; it must be a number "
+                              ">= 0 (0: off).")
+        arch_every = search_cfg.arch_every
+        if isinstance(arch_every, bool) or not isinstance(arch_every, int) or arch_every < 1:
+            raise ConfigError(f"search.arch_every={arch_every} is not valid; it must be a whole number >= 1.")
+        t, loss = search_cfg.temperature, search_cfg.hardware_loss
+        settings = cls(
+            method=search_cfg.method,
+            epochs=int(search_cfg.epochs),
+            min_steps=int(search_cfg.min_steps),
+            warmup_fraction=float(search_cfg.warmup_fraction),
+            arch_every=arch_every,
+            temperature=Temperature(t.schedule, float(t.initial), float(t.final), float(t.decay),
+                                    float(t.floor)),
+            costs_under=search_cfg.costs_under,
+            hardware_loss=HardwareLoss(loss.mode, float(loss.gamma_hi), float(loss.gamma_lo),
+                                       float(loss.margin), bool(loss.squared), float(loss.ramp_fraction)),
+            sharpening=float(search_cfg.sharpening),
+            weights_lr=float(search_cfg.weights_optimizer.lr),
+            grad_clip_norm=float(search_cfg.weights_optimizer.grad_clip_norm),
+            arch_lr=float(search_cfg.arch_optimizer.lr),
+            arch_final_lr=float(search_cfg.arch_optimizer.final_lr),
+            derivation=search_cfg.derivation,
+        )
+        settings.temperature.at(0, 2)  # an unknown schedule or final > initial: its own sentence, now
+        settings.hardware_loss(torch.tensor(1.0), 1.0)  # an unknown mode or a bad margin likewise
+        return settings
+
+
+def _one_of(name: str, value, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"search.{name}={value} is not one of {', '.join(valid)}.")

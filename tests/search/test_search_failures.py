@@ -116,3 +116,10 @@ def test_a_word_for_the_epochs_ends_in_one_sentence_and_leaves_no_run_running(tm
             for run in client.search_runs([experiment.experiment_id])]
     assert [run.data.tags["stage"] for run in runs] == ["sweep"]   # no search run was started
     assert [run.info.status for run in runs] == ["FAILED"]
+
+
+def test_a_bad_search_setting_is_refused_before_the_data_is_read(search_cfg, tmp_path):
+    cfg = search_cfg("dataset=npz", f"dataset.path={tmp_path / 'absent.npz'}", "search.hardware_loss.mode=l2")
+    with pytest.raises(ConfigError, match=r"^search.hardware_loss.mode=l2 is not a known mode"):
+        run_search(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / search_run.RUN_ID_FILE).exists()

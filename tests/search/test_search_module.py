@@ -208,6 +208,10 @@ def test_sharpening_concentrates_the_choice_distributions(data, tmp_path):
 
 @pytest.mark.parametrize("override, sentence", [
     ("search.arch_every=0", "search.arch_every=0 is not valid; it must be a whole number >= 1."),
+    ("search.temperature.schedule=linear",
+     "search.temperature.schedule=linear is not a known schedule; valid options are: exponential, reference."),
+    ("search.hardware_loss.mode=l2",
+     "search.hardware_loss.mode=l2 is not a known mode; valid options are: asym_log, hinge."),
     ("search.sharpening=-1", "search.sharpening=-1 is not valid; it must be a number >= 0 (0: off)."),
     ("search.derivation=best", "search.derivation=best is not one of constrained, argmax."),
     ("search.costs_under=tau", "search.costs_under=tau is not one of sampled, sharpened, sample."),

@@ -7,6 +7,7 @@
    (same data, same batch), and their ratio; the median weight-only (warm-up) step; and the default
    search's projected length with its warm-up for each `--arch-every` k (an architecture step before
    every k-th weight step). Rounds alternate between the kinds of step, so machine load hits all alike.
+   On the CPU, one supernet step at temperatures 1, 0.05 and 0.01 with subnormal floats kept and flushed.
 2. Constraint adherence on bundled basicmotions for nucleo_l552: full default searches (60 epochs)
    under 5 latency and 3 memory budgets spread (log-uniformly) across the space's feasible range; the
    share of DNAS searches whose derived architecture meets its budget by the cost model, beside the
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from micronas.config import load_config
@@ -34,10 +36,12 @@ from micronas.cost.expected import ExpectedCosts
 from micronas.cost.extremes import extreme
 from micronas.cost.model import CostModel
 from micronas.search.feasibility import cheapest_figures
+from micronas.search.relaxation import ArchitectureLogits
 from micronas.search.search_module import SearchModule, budget_targets
 from micronas.search.settings import GradientSearch
 from micronas.search.search_run import run_search
 from micronas.space import Architecture, DiscreteNet, SearchSpace
+from micronas.space.supernet import SuperNet
 from micronas.fitting.classifier import ClassifierModule, quiet_lightning
 
 BATCH = 64
@@ -107,6 +111,32 @@ def epoch_seconds(accelerator: str, arch_every: tuple[int, ...]) -> None:
               f"{mean_step / d:.2f}x the largest net's)")
 
 
+def subnormal_steps() -> None:
+    """One supernet forward + backward at falling temperatures, with subnormal floats kept and flushed
+    (a search flushes them, `FlushDenormals`): low-temperature samples underflow into subnormals."""
+    torch.manual_seed(0)
+    space = SearchSpace(128, 9, 6)
+    net, logits = SuperNet(space), ArchitectureLogits(space, torch.Generator().manual_seed(0))
+    with torch.no_grad():  # logits spread as at the end of a search
+        for alpha in logits.parameters():
+            alpha.normal_(0.0, 2.0)
+    x, y = torch.randn(BATCH, 1, 128, 9), torch.randint(0, 6, (BATCH,))
+    print("supernet step (forward + backward, batch 64) by temperature, median of 4:")
+    for flush in (False, True):
+        torch.set_flush_denormal(flush)
+        times = {}
+        for tau in (1.0, 0.05, 0.01):
+            runs = []
+            for _ in range(5):
+                start = StepTimer.clock()
+                F.cross_entropy(net(x, logits.gumbel_sample(tau, detach=True)), y).backward()
+                runs.append(StepTimer.clock() - start)
+            times[tau] = statistics.median(runs[1:])
+        print(f"  subnormals {'flushed' if flush else 'kept   '}: "
+              + ", ".join(f"tau {tau}: {1000 * t:6.1f} ms" for tau, t in times.items()))
+    torch.set_flush_denormal(False)
+
+
 def log_spaced(low: float, high: float, count: int, margin: float = 0.15) -> list[float]:
     """`count` budgets log-uniformly inside (low, high), `margin` of the log range away from both ends."""
     a, b = math.log(low), math.log(high)
@@ -169,6 +199,8 @@ def main() -> None:
     if args.cpu_time:
         StepTimer.clock = time.process_time
     epoch_seconds(args.accelerator, tuple(int(k) for k in args.arch_every.split(",")))
+    if args.accelerator == "cpu":
+        subnormal_steps()
     sys.stdout.flush()
     if not args.step_times_only:
         adherence(10 if args.quick else 60)

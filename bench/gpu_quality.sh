@@ -15,7 +15,8 @@ OUT=${OUT:-$(mktemp -d)}
 LIMIT=${GPU_QUALITY_TIMEOUT:-470}
 export MICRONAS_UCIHAR_HAPT=${MICRONAS_UCIHAR_HAPT:-$PWD/.gpu/ucihar_hapt.npz} PYTHONUNBUFFERED=1
 nvidia-smi -L; echo "$(nproc) CPU cores"
-if [ -n "${GPU_QUALITY_WHEELS-.gpu/whl}" ]; then install_wheels "${GPU_QUALITY_WHEELS-.gpu/whl}" || exit 3; fi
+wheels=${GPU_QUALITY_WHEELS-.gpu/whl}  # empty: the packages are already there
+if [ -n "$wheels" ]; then install_wheels "$wheels" || exit 3; fi
 mkdir -p "$OUT/logs"
 
 bench() {  # bench LOG THREADS ARGS...: one bench invocation in the background, stopped with SIGINT at LIMIT

@@ -81,6 +81,7 @@ def epoch_seconds(accelerator: str, arch_every: tuple[int, ...]) -> None:
     windows = lambda n: TensorDataset(torch.randn(n, 1, 128, 9), torch.randint(0, 6, (n,)))  # noqa: E731
     train, arch_val = windows(BATCH * (WARMUP + REPEATS)), windows(ARCH_VAL_WINDOWS)
     cfg = load_config("search", ["dataset=ucihar", "constraints.latency=50"])
+    share = float(cfg.search.warmup_fraction)  # the default warm-up, before the timed modules change it
     cost_model = CostModel.from_mcu(cfg.mcu)
     batches = math.ceil(TRAIN_WINDOWS / BATCH)
 
@@ -102,7 +103,6 @@ def epoch_seconds(accelerator: str, arch_every: tuple[int, ...]) -> None:
     print(f"  weight-only step (warm-up)             {1000 * w:8.1f} ms")
     print(f"  largest DiscreteNet step               {1000 * d:8.1f} ms  -> {d * batches:7.1f} s per epoch")
     print(f"  ratio DNAS step / largest-net step: {f / d:.2f}")
-    share = float(load_config("search", []).search.warmup_fraction)
     steps = batches * cfg.search.epochs
     for k in arch_every:
         mean_step = share * w + (1 - share) * (f + (k - 1) * w) / k

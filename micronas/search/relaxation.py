@@ -48,11 +48,6 @@ class ArchitectureLogits(nn.Module):
         return sample
 
 
-def entropy(probabilities: torch.Tensor) -> float:
-    """Shannon entropy (nats) of one decision's choice distribution."""
-    return float(mean_entropy({"one": probabilities.detach()}))
-
-
 def mean_entropy(probabilities: dict[str, torch.Tensor]) -> torch.Tensor:
     """The mean over decisions of each choice distribution's Shannon entropy (nats), differentiable."""
     terms = [-(p * torch.log(p.clamp_min(1e-12))).sum() for p in probabilities.values()]

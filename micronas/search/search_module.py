@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from micronas.budgets import FIELDS
 from micronas.errors import ConfigError
-from micronas.search.relaxation import ArchitectureLogits, entropy, mean_entropy
+from micronas.search.relaxation import ArchitectureLogits, mean_entropy
 from micronas.search.settings import GradientSearch
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
@@ -237,11 +237,9 @@ class SearchModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         self.log("arch/temperature", self.temperature)
         # one number for convergence; each decision's probabilities are the run's choice table and figure
-        entropies = [entropy(p) for p in self.arch_logits.probabilities().values()]
-        self.log("arch/mean_entropy", sum(entropies) / len(entropies))
-        if self.expected_costs is not None:
-            with torch.no_grad():
-                costs = self.expected_costs(self.cost_probabilities())
+        with torch.no_grad():
+            self.log("arch/mean_entropy", float(mean_entropy(self.arch_logits.probabilities())))
+            costs = self.expected_costs(self.cost_probabilities()) if self.expected_costs is not None else {}
             for name, value in costs.items():
                 self.log(f"arch/expected_{name}_{COST_UNITS[name]}", float(value))
 

@@ -64,7 +64,7 @@ class ClassifierModule(pl.LightningModule):
         self._step(batch, "val")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+        return torch.optim.Adam(self.net.parameters(), lr=self.lr, foreach=True)
 
 
 class RestoreBest(Callback):

@@ -31,6 +31,7 @@ from micronas.errors import ConfigError
 from micronas.search.relaxation import ArchitectureLogits, mean_entropy
 from micronas.search.settings import GradientSearch
 from micronas.space.architecture import Architecture
+from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
 from micronas.fitting.classifier import epochs_for
@@ -89,6 +90,24 @@ class FlushDenormals(pl.Callback):
         torch.set_flush_denormal(False)
 
 
+class EpochMeans:
+    """Per-epoch means of training figures, summed as tensors (no per-step logging or host sync)."""
+
+    def __init__(self):
+        self._sums: dict[str, list] = {}
+
+    def add(self, name: str, value: torch.Tensor, weight: int = 1) -> None:
+        total = self._sums.setdefault(name, [0.0, 0])
+        total[0] = total[0] + value.detach() * weight
+        total[1] += weight
+
+    def pop(self) -> dict[str, torch.Tensor]:
+        """The means since the last `pop`, and a fresh start."""
+        means = {name: total / count for name, (total, count) in self._sums.items()}
+        self._sums = {}
+        return means
+
+
 class SearchModule(pl.LightningModule):
     """DNAS or DARTS over the SuperNet of `space`; `derive()` gives the found `Architecture`."""
 
@@ -111,6 +130,7 @@ class SearchModule(pl.LightningModule):
         self.arch_logits = ArchitectureLogits(space, generator)
         self.register_buffer("step_count", torch.zeros((), dtype=torch.long))
         self._arch_batches = None
+        self._epoch_means = EpochMeans()
 
     # ---- relaxation ---------------------------------------------------------------------------------
 
@@ -169,7 +189,7 @@ class SearchModule(pl.LightningModule):
     # ---- optimisation -------------------------------------------------------------------------------
 
     def configure_optimizers(self):
-        weights = torch.optim.Adam(self.supernet.parameters(), lr=self.settings.weights_lr)
+        weights = torch.optim.Adam(self.supernet.parameters(), lr=self.settings.weights_lr, foreach=True)
         arch = torch.optim.SGD(self.arch_logits.parameters(), lr=self.settings.arch_lr, momentum=0.0)
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
             arch, T_max=max(1, self.arch_steps), eta_min=self.settings.arch_final_lr
@@ -201,9 +221,9 @@ class SearchModule(pl.LightningModule):
             arch_opt.step()
             self.lr_schedulers().step()
             self.untoggle_optimizer(arch_opt)
-            self.log("arch/ce", arch_ce, on_step=False, on_epoch=True)
+            self._epoch_means.add("arch/ce", arch_ce)
             for name, term in terms.items():
-                self.log(f"arch/loss_{name}", term, on_step=False, on_epoch=True)
+                self._epoch_means.add(f"arch/loss_{name}", term)
 
         x, y = batch
         self.toggle_optimizer(weights_opt)
@@ -216,8 +236,8 @@ class SearchModule(pl.LightningModule):
         weights_opt.step()
         self.untoggle_optimizer(weights_opt)
         self.step_count += 1
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
+        self._epoch_means.add("train/loss", loss, len(y))
+        self._epoch_means.add("train/acc", (logits.argmax(1) == y).float().mean(), len(y))
 
     # ---- the derived path ---------------------------------------------------------------------------
 
@@ -226,15 +246,21 @@ class SearchModule(pl.LightningModule):
         return Architecture.derive(self.space, {k: v.detach() for k, v in self.arch_logits.as_dict().items()})
 
     def on_validation_epoch_start(self) -> None:
-        self._derived_choices = {key: value.to(self.device) for key, value in self.derive().one_hot().items()}
+        # the derived network as it deploys, sharing the supernet's weights: equal to the one-hot supernet
+        # and a tenth of its cost (it runs no unchosen candidate)
+        with torch.random.fork_rng(devices=[]):
+            net = DiscreteNet(self.derive()).load_from_supernet(self.supernet).to(self.device).eval()
+        object.__setattr__(self, "_derived_net", net)  # not a child module: checkpoints hold the supernet only
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        logits = self.supernet(x, self._derived_choices)
+        logits = self._derived_net(x)
         self.log("val/loss", F.cross_entropy(logits, y), prog_bar=True)
         self.log("val/acc", (logits.argmax(1) == y).float().mean(), prog_bar=True)
 
     def on_train_epoch_end(self) -> None:
+        for name, mean in self._epoch_means.pop().items():
+            self.log(name, mean, prog_bar=name == "train/loss")
         self.log("arch/temperature", self.temperature)
         # one number for convergence; each decision's probabilities are the run's choice table and figure
         with torch.no_grad():

@@ -184,6 +184,12 @@ class SearchModule(pl.LightningModule):
             return {}
         costs = self.expected_costs(probabilities)
         loss, ramp = self.settings.hardware_loss, self.hardware_weight
+        if loss.at == "derived":
+            # the value at the architecture derived now (one-hot expected costs are its exact costs), the
+            # gradient of the expected costs (straight-through): the budget binds what is deployed
+            derived = {k: v.to(self.device) for k, v in self.derive().one_hot().items()}
+            exact = {name: value.detach() for name, value in self.expected_costs(derived).items()}
+            costs = {name: value + (exact[name] - value).detach() for name, value in costs.items()}
         return {name: ramp * loss(costs[name], target) for name, target in self.targets.items()}
 
     # ---- optimisation -------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from micronas.search.temperature import temperature
 METHODS = ("dnas", "darts")
 COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
 DERIVATIONS = ("constrained", "argmax")
+# where the hardware loss is evaluated: the expected costs, or the derived (argmax) architecture's exact costs
+LOSS_POINTS = ("expected", "derived")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class HardwareLoss:
     margin: float
     squared: bool
     ramp_fraction: float
+    at: str
 
     def __call__(self, expected: torch.Tensor, target: float) -> torch.Tensor:
         return hardware_loss(expected, target, self.mode, self.gamma_hi, self.gamma_lo, self.margin,
@@ -75,6 +78,7 @@ class GradientSearch:
         _one_of("method", search_cfg.method, METHODS)
         _one_of("costs_under", search_cfg.costs_under, COST_DISTRIBUTIONS)
         _one_of("derivation", search_cfg.derivation, DERIVATIONS)
+        _one_of("hardware_loss.at", search_cfg.hardware_loss.at, LOSS_POINTS)
         for name, value in (("warmup_fraction", search_cfg.warmup_fraction),
                             ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction)):
             if not is_real(value) or not 0 <= value < 1:
@@ -96,7 +100,8 @@ class GradientSearch:
                                     float(t.floor)),
             costs_under=search_cfg.costs_under,
             hardware_loss=HardwareLoss(loss.mode, float(loss.gamma_hi), float(loss.gamma_lo),
-                                       float(loss.margin), bool(loss.squared), float(loss.ramp_fraction)),
+                                       float(loss.margin), bool(loss.squared), float(loss.ramp_fraction),
+                                       loss.at),
             sharpening=float(search_cfg.sharpening),
             weights_lr=float(search_cfg.weights_optimizer.lr),
             grad_clip_norm=float(search_cfg.weights_optimizer.grad_clip_norm),

@@ -8,9 +8,11 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from micronas.config import load_config
 from micronas.cost.expected import ExpectedCosts
+from micronas.cost.extremes import extreme
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
+from micronas.search.hardware_loss import hardware_loss
 from micronas.search.search_module import SearchModule
 from micronas.search.settings import GradientSearch
 from micronas.space.architecture import Architecture
@@ -115,6 +117,40 @@ def test_a_violated_latency_budget_moves_the_logits_toward_cheaper_architectures
     # DNAS pays the hardware loss, DARTS ignores the budget by construction.
     assert latency_ms["dnas"] < 0.5 * initial
     assert latency_ms["darts"] == pytest.approx(initial, rel=0.05)
+
+
+@pytest.mark.parametrize("at", ["expected", "derived"])
+def test_a_loss_at_the_derived_architecture_binds_its_exact_cost_where_the_mean_is_within_budget(data, at):
+    """Audit finding 4: the budget bound the expected latency, not the network derived from it."""
+    cfg = load_config("search", ["dataset=basicmotions", "mcu=nucleo_l552", f"search.epochs={EPOCHS}",
+                                 f"search.hardware_loss.at={at}", "search.hardware_loss.ramp_fraction=0"])
+    dm, cost_model = data[1], CostModel.from_mcu(cfg.mcu)
+    space = SearchSpace(*dm.input_shape, dm.num_classes)
+    expected = ExpectedCosts(space, cost_model)
+    dearest = extreme(space, cost_model, "latency", cheapest=False).arch
+    module = SearchModule(space, GradientSearch.from_config(cfg.search), 10, dm.val_dataset, dm.batch_size,
+                          cfg.seed, {"latency": 1.0}, expected)
+    module.step_count.fill_(module.warmup_steps)
+    with torch.no_grad():  # the dearest architecture is the argmax, by a small margin on every decision
+        for key, logits in module.arch_logits.as_dict().items():
+            logits.copy_(0.1 * dearest.one_hot()[key])
+    assert module.derive() == dearest
+    mean = float(expected(module.arch_logits.probabilities())["latency"])
+    exact = cost_model.predict(dearest).latency_ms
+    assert mean < exact
+    budget = (mean + exact) / 2  # the mean meets it, the derived network does not
+    module.targets = {"latency": budget}
+    term = module.hardware_terms(module.arch_logits.probabilities())["latency"]
+    term.backward()
+    at_point = exact if at == "derived" else mean
+    assert float(term) == pytest.approx(float(hardware_loss(torch.tensor(at_point), budget)), rel=1e-5)
+    # the gradient is the expected latency's, times the loss's slope at its point: gamma / cost, with
+    # gamma_hi = 4 above the budget and gamma_lo = 0.002 below it (a push 2000x weaker)
+    parameters = list(module.arch_logits.parameters())
+    mean_gradient = torch.autograd.grad(expected(module.arch_logits.probabilities())["latency"], parameters)
+    slope = (4.0 if at_point > budget else 0.002) / at_point
+    for parameter, gradient in zip(parameters, mean_gradient):
+        torch.testing.assert_close(parameter.grad, slope * gradient, rtol=1e-4, atol=1e-9)
 
 
 class Trace(Callback):

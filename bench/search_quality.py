@@ -95,6 +95,13 @@ def configs(job: dict, accelerator: str, random_workers: str = "auto"):
     return folder, search, train
 
 
+def torch_threads(count: int) -> None:
+    """Limit this job process to `count` torch threads."""
+    import torch
+
+    torch.set_num_threads(count)
+
+
 def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto") -> list[dict]:
     """Run what is missing of `job` up to `stage`; return the rows it produced."""
     from micronas.data import make_datamodule
@@ -185,7 +192,9 @@ def main() -> None:
             for job in todo:
                 run_job(job, args.stage, args.accelerator, args.random_workers)
         else:
-            with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            threads = max(1, (os.cpu_count() or 1) // args.jobs)  # more threads than cores stall torch's pool
+            with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=torch_threads, initargs=(threads,)) as pool:
                 for future in [pool.submit(run_job, job, args.stage, args.accelerator, args.random_workers)
                                for job in todo]:
                     future.result()

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from micronas.config import check_command_line, validate
 from micronas.console import configure_console, split_verbose
 from micronas.errors import MicronasError, exit_on_user_error
-from micronas.chain import retrain_after_search
+from micronas.chain import check_retraining, retrain_after_search
 from micronas.search.search_run import run_search
 from micronas.tracking.sweep import sweep_outcome
 
@@ -34,6 +34,8 @@ def main(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         validate(cfg)
+        if cfg.retrain:
+            check_retraining(cfg)
         summary = run_search(cfg, out_dir)
         if cfg.retrain:
             retrain_after_search(cfg, out_dir, summary["mlflow_run_id"])

@@ -1,4 +1,4 @@
-"""Cost-model figures: every estimator error of issue 4, each printed with what produced it.
+"""Cost-model figures: every estimator error the cost model is judged by, each printed with what produced it.
 
     .venv/bin/python bench/cost.py [--reference DIR] [--quick] [--host-latency [DATASET ...]]
 
@@ -284,7 +284,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="cost-model figures")
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
     parser.add_argument(
-        "--quick", action="store_true", help="fewer exported models (not the issue's figures)"
+        "--quick", action="store_true", help="fewer exported models (not the recorded figures)"
     )
     parser.add_argument(
         "--host-latency", nargs="*", metavar="DATASET", choices=list(STUDY_SETS),

@@ -1,4 +1,4 @@
-"""Deployment figures of issue 6: predicted vs measured on the host, and int8 accuracy floors.
+"""Deployment figures: predicted vs measured on the host, and int8 accuracy floors.
 
     .venv/bin/python bench/deploy.py [--archs 20] [--candidates 3] [--skip-accuracy] [--skip-latency]
 
@@ -40,6 +40,7 @@ from micronas.space import Architecture, SearchSpace  # noqa: E402
 from micronas.train.costs import MeasuredCosts, comparison, measure_model  # noqa: E402
 from micronas.train.int8 import drop_points, export_and_score  # noqa: E402
 from micronas.train.retrain import train_repeat  # noqa: E402
+from micronas.train.settings import Retraining  # noqa: E402
 
 BRIEF_EPOCHS = 3
 MEASURE_REPEATS = 30
@@ -65,7 +66,8 @@ def host_latency_and_arena(count: int, work: Path) -> None:
     print(f"  {'#':>3s} {'pred ms':>9s} {'meas ms':>9s} {'median':>9s} {'err %':>7s} "
           f"{'pred arena':>10s} {'meas arena':>10s} {'pred flash':>10s} {'meas flash':>10s}")
     for index, arch in enumerate(archs):
-        trained = train_repeat(arch, dm, cfg.retraining, index, work / f"host{index}" / "checkpoints")
+        trained = train_repeat(arch, dm, Retraining.from_config(cfg.retraining), index,
+                               work / f"host{index}" / "checkpoints")
         exported, _ = export_and_score(trained.net, representative, {}, dm.num_classes, work / f"host{index}")
         record = measure_model(cfg.mcu, exported.tflite, 2, MEASURE_REPEATS)
         measured = MeasuredCosts.from_record(record, cost_model.statistic)
@@ -109,7 +111,7 @@ def accuracy_floor(dataset: str, candidates: int, work: Path) -> None:
     for index, arch in enumerate(chosen):
         start = time.time()
         folder = work / f"{dataset}{index}" / "checkpoints"
-        trained = train_repeat(arch, dm, cfg.retraining, int(cfg.seed), folder)
+        trained = train_repeat(arch, dm, Retraining.from_config(cfg.retraining), int(cfg.seed), folder)
         val = evaluate(trained.net, dm.val_dataloader(), dm.num_classes)
         results.append((val.accuracy, -trained.arch_val_loss, index, arch, trained))
         print(f"  candidate {index}: L552 {l552_costs.predict(arch).latency_ms:.2f} ms, best epoch "
@@ -127,7 +129,7 @@ def accuracy_floor(dataset: str, candidates: int, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="deployment figures (issue 6)")
+    parser = argparse.ArgumentParser(description="deployment figures")
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--candidates", type=int, default=3)
     parser.add_argument("--skip-latency", action="store_true")

@@ -44,6 +44,7 @@ def train(arch_path: Path, variant: str, seed: int) -> dict:
     from micronas.fitting.classifier import evaluate
     from micronas.space.architecture import Architecture
     from micronas.train.retrain import train_repeat
+    from micronas.train.settings import Retraining
 
     cfg = load_config("train", ["dataset=npz", f"dataset.path={UCIHAR_HAPT}", "mcu=nucleo_l552",
                                 f"arch={arch_path}", f"seed={seed}", *VARIANTS[variant]])
@@ -51,7 +52,7 @@ def train(arch_path: Path, variant: str, seed: int) -> dict:
     dm.setup()
     arch = Architecture.load(arch_path)
     folder = RUNS / f"{arch_path.parents[1].name}_{variant}_seed{seed}"
-    trained = train_repeat(arch, dm, cfg.retraining, seed, folder)
+    trained = train_repeat(arch, dm, Retraining.from_config(cfg.retraining), seed, folder)
     val = evaluate(trained.net, dm.val_dataloader(), arch.num_classes)
     return {"arch_val_accuracy": val.accuracy, "arch_val_macro_f1": val.macro_f1,
             "arch_val_loss": trained.arch_val_loss, "best_epoch": trained.best_epoch}

@@ -107,8 +107,9 @@ def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto
     from micronas.data import make_datamodule
     from micronas.search.search_run import run_search
     from micronas.space.architecture import Architecture
-    from micronas.fitting.classifier import Accelerator
+    from micronas.fitting.trainer import TrainerSettings
     from micronas.train.retrain import train_repeat
+    from micronas.train.settings import Retraining
 
     done, rows = done_stages(), []
     folder, search_cfg, train_cfg = configs(job, accelerator, random_workers)
@@ -119,16 +120,18 @@ def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto
     if stage == "search":
         return rows
     arch = Architecture.load(folder / "search" / "architecture.json")
+    settings = Retraining.from_config(train_cfg.retraining)
+    trainer = TrainerSettings.from_config(train_cfg.trainer)
     dm = make_datamodule(train_cfg)
     dm.setup()
     if stage == "train":
-        train_repeat(arch, dm, train_cfg.retraining, job["seed"], folder / "train" / "checkpoints",
-                     accelerator=Accelerator.from_config(train_cfg.trainer))
+        train_repeat(arch, dm, settings, job["seed"], folder / "train" / "checkpoints",
+                     accelerator=trainer.accelerator)
         return rows
     if (key(job), "evaluate") not in done:
         from micronas.train.train_run import retrain_repeat  # needs TensorFlow (the int8 export)
 
-        result = retrain_repeat(train_cfg, arch, dm, job["seed"], folder / "train", logger=False)
+        result = retrain_repeat(settings, trainer, arch, dm, job["seed"], folder / "train", logger=False)
         rows.append({"key": key(job), "stage": "evaluate", **job, "record": result["record"]})
         record(rows[-1])
     return rows

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from micronas.config import load_config, validate
 from micronas.search.search_run import ARCHITECTURE_FILE
+from micronas.train.settings import Retraining
 
 SHARED_KEYS = ("dataset", "mcu", "constraints", "retraining", "trainer", "seed", "data_dir")
 
@@ -21,6 +22,11 @@ def retrain_config(search_cfg: DictConfig, arch_path: Path) -> DictConfig:
     cfg.logger.tracking_uri = search_cfg.logger.tracking_uri
     validate(cfg)
     return cfg
+
+
+def check_retraining(search_cfg: DictConfig) -> None:
+    """Refuse a bad `retraining` value of `search.py ... retrain=true` before the search starts."""
+    Retraining.from_config(search_cfg.retraining)
 
 
 def retrain_after_search(search_cfg: DictConfig, search_dir: Path, search_run_id: str) -> dict:

@@ -94,6 +94,34 @@ def positive_int(key: str, value, least: int = 1) -> int:
     return value
 
 
+def auto_or_positive_int(key: str, value) -> int | str:
+    """`value` (`auto` or an integer of at least 1), or a `ConfigError` naming `key`."""
+    if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{key}={value} is not valid; it must be auto or a positive integer.")
+    return value
+
+
+def learning_rate(key: str, value) -> float:
+    """`value` as a float, or a `ConfigError` naming `key` unless it is a positive, finite number."""
+    if not is_real(value) or value <= 0:
+        raise ConfigError(f"{key}={value} is not valid; it must be a positive learning rate such as 1e-3.")
+    return float(value)
+
+
+def one_of(key: str, value, valid: tuple[str, ...]) -> str:
+    """`value`, or a `ConfigError` naming `key` unless it is one of `valid`."""
+    if value not in valid:
+        raise ConfigError(f"{key}={value} is not one of {', '.join(valid)}.")
+    return value
+
+
+def flag(key: str, value) -> bool:
+    """`value`, or a `ConfigError` naming `key` unless it is true or false."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value} is not valid; it must be true or false.")
+    return value
+
+
 def search_methods() -> list[str]:
     """The `method` of every `conf/search/*.yaml` option (dnas, darts, random)."""
     methods = {OmegaConf.load(path).get("method") for path in (CONF_DIR / "search").glob("*.yaml")}

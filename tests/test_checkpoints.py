@@ -11,6 +11,7 @@ from micronas.search.search_run import run_search
 from micronas.space.discrete import DiscreteNet
 from micronas.fitting.classifier import fit_classifier
 from micronas.train.retrain import LAST_CHECKPOINT, TRAINED, train_repeat
+from micronas.train.settings import Retraining
 from tests.train.conftest import small_basicmotions_arch
 
 REFUSED = r"asks to load the global posix.system, which a micronas checkpoint never holds; it was refused"
@@ -56,7 +57,7 @@ def test_a_rerun_sweep_job_does_not_run_the_checkpoint_found_in_its_folder(compo
 def test_a_retrain_folder_with_a_crafted_checkpoint_runs_nothing(datamodule, code_running_checkpoint,
                                                                  tmp_path, name):
     marker = code_running_checkpoint(tmp_path / "ckpt" / name)
-    recipe = load_config("train", ["retraining.max_epochs=1"]).retraining
+    recipe = Retraining.from_config(load_config("train", ["retraining.max_epochs=1"]).retraining)
     with pytest.raises(ConfigError, match=REFUSED):
         train_repeat(small_basicmotions_arch(), datamodule, recipe, 0, tmp_path / "ckpt")
     assert not marker.exists()

@@ -26,9 +26,11 @@ from pytorch_lightning.callbacks import Callback
 
 from micronas.config import load_config
 from micronas.data import make_datamodule
-from micronas.fitting.classifier import Accelerator, evaluate
+from micronas.fitting.classifier import evaluate
+from micronas.fitting.trainer import Accelerator
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import train_repeat
+from micronas.train.settings import Retraining
 from tests.train.conftest import small_basicmotions_arch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,8 +125,8 @@ def test_retrain_qat_and_evaluate_on_the_accelerator(npz, tmp_path):
     assert k == CLASSES
 
     probe = DeviceProbe()
-    trained = train_repeat(small_basicmotions_arch(), dm, cfg.retraining, 0, tmp_path / "ckpt", callbacks=[probe],
-                           accelerator=accelerator)
+    trained = train_repeat(small_basicmotions_arch(), dm, Retraining.from_config(cfg.retraining), 0,
+                           tmp_path / "ckpt", callbacks=[probe], accelerator=accelerator)
     assert probe.devices == {DEVICE_TYPE}
     assert trained.best_epoch in (0, 1) and math.isfinite(trained.arch_val_loss)
     assert (tmp_path / "ckpt" / "trained.pt").is_file() and (tmp_path / "ckpt" / "last.ckpt").is_file()

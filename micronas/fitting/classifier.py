@@ -21,18 +21,7 @@ from torch.utils.data import DataLoader
 from micronas.metrics import accuracy, macro_f1
 from micronas.fitting.augment import Augmentation
 from micronas.fitting.progress import EpochProgress
-
-
-@dataclass(frozen=True)
-class Accelerator:
-    """Where Lightning trains: `conf/trainer`'s `accelerator` (cpu, gpu, auto) and `devices`."""
-
-    name: str = "cpu"
-    devices: int | str = 1
-
-    @classmethod
-    def from_config(cls, trainer_cfg) -> "Accelerator":
-        return cls(str(trainer_cfg.accelerator), trainer_cfg.devices)
+from micronas.fitting.trainer import Accelerator
 
 
 class ClassifierModule(pl.LightningModule):
@@ -176,7 +165,8 @@ def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, l
             callbacks=[best, stopper, *callbacks, *shown],
             accelerator=accelerator.name, devices=accelerator.devices,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-            deterministic=True, enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
+            deterministic=accelerator.deterministic,
+            enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
         )
         module = ClassifierModule(net, lr, augmentation, label_smoothing)
         trainer.fit(module, datamodule.train_dataloader(), datamodule.val_dataloader(),

@@ -31,12 +31,13 @@ import torch
 
 from micronas.budgets import units
 from micronas.cost.model import ArchitectureCosts, CostModel
-from micronas.config import is_real, positive_int
 from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
+from micronas.search.settings import RandomSearch
 from micronas.space.searchspace import SearchSpace
-from micronas.fitting.classifier import Accelerator, evaluate, fit_classifier
+from micronas.fitting.classifier import evaluate, fit_classifier
+from micronas.fitting.trainer import Accelerator
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +85,6 @@ class RandomSearchResult:
         return self.best.arch
 
 
-def _check_settings(search_cfg) -> None:
-    for name in ("candidates", "max_draws", "epochs", "patience", "threads_per_candidate"):
-        value = search_cfg.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"search.{name}={value} is not valid; it must be a positive integer.")
-    positive_int("search.patience_steps", search_cfg.get("patience_steps", 0), least=0)
-    workers = search_cfg.get("workers")
-    if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"search.workers={workers} is not valid; it must be auto or a positive integer.")
-    lr = search_cfg.get("lr")
-    if not is_real(lr) or lr <= 0:
-        raise ConfigError(f"search.lr={lr} is not valid; it must be a positive learning rate such as 1e-3.")
-
-
 def _deployed(arch: Architecture) -> tuple[str, ...]:
     """Identity of the deployed network: choices inside skipped cells or dead bottlenecks do not count."""
     return tuple(op.key() for op in arch.ops())
@@ -111,21 +98,21 @@ class _Job:
     draw: int
     arch: Architecture
     costs: ArchitectureCosts
-    search_cfg: object
+    settings: RandomSearch
     seed: int
     accelerator: Accelerator
 
 
 def _train(job: _Job, datamodule) -> Candidate:
-    """Train one candidate from scratch with `search_cfg.threads_per_candidate` CPU threads."""
+    """Train one candidate from scratch with `settings.threads_per_candidate` CPU threads."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(int(job.search_cfg.threads_per_candidate))
+    settings = job.settings
+    torch.set_num_threads(settings.threads_per_candidate)
     try:
         pl.seed_everything(job.seed, verbose=False)
         net = DiscreteNet(job.arch)
-        cfg = job.search_cfg
-        best = fit_classifier(net, datamodule, cfg.epochs, cfg.patience, cfg.lr, accelerator=job.accelerator,
-                              patience_steps=cfg.get("patience_steps", 0))
+        best = fit_classifier(net, datamodule, settings.epochs, settings.patience, settings.lr,
+                              accelerator=job.accelerator, patience_steps=settings.patience_steps)
         val = evaluate(net, datamodule.val_dataloader(), datamodule.num_classes)
         test = evaluate(net, datamodule.test_dataloader(), datamodule.num_classes)
     finally:
@@ -146,12 +133,12 @@ def _train_in_worker(job: _Job) -> Candidate:
     return _train(job, _WORKER_DATA)
 
 
-def worker_count(search_cfg, jobs: int) -> int:
+def worker_count(settings: RandomSearch, jobs: int) -> int:
     """`search.workers`, with `auto` = the CPU cores over `threads_per_candidate`, at most `jobs`."""
-    workers = search_cfg.get("workers", 1)
+    workers = settings.workers
     if workers == "auto":
-        workers = (os.cpu_count() or 1) // int(search_cfg.threads_per_candidate)
-    return max(1, min(int(workers), jobs))
+        workers = (os.cpu_count() or 1) // settings.threads_per_candidate
+    return max(1, min(workers, jobs))
 
 
 def _train_all(jobs: list[_Job], datamodule, workers: int) -> Iterator[Candidate]:
@@ -182,10 +169,11 @@ def _no_feasible_draw(budgets: dict, cheapest: dict, draws: int, mcu: str, laten
     )
 
 
-def random_search(space: SearchSpace, cost_model: CostModel, constraints: dict, datamodule, search_cfg,
-                  seed: int, on_candidate: Callable[[int, Candidate], None] | None = None,
-                  done: list[dict] = (), accelerator: Accelerator = Accelerator()) -> RandomSearchResult:
-    """Train up to `search_cfg.candidates` random feasible architectures and keep the best on arch-val.
+def random_search(space: SearchSpace, cost_model: CostModel, constraints: dict, datamodule,
+                  settings: RandomSearch, seed: int,
+                  on_candidate: Callable[[int, Candidate], None] | None = None, done: list[dict] = (),
+                  accelerator: Accelerator = Accelerator()) -> RandomSearchResult:
+    """Train up to `settings.candidates` random feasible architectures and keep the best on arch-val.
 
     `constraints` are budgets in config units (latency ms, memory and flash kB; None = unconstrained).
     `on_candidate(index, candidate)` is called after each newly trained candidate, in the order they
@@ -193,12 +181,11 @@ def random_search(space: SearchSpace, cost_model: CostModel, constraints: dict, 
     reused, not retrained. Fewer candidates than asked are trained (with a warning) when `max_draws` runs
     out first; none at all is a `ConfigError` naming the budgets and the cheapest figures drawn.
     """
-    _check_settings(search_cfg)
     budgets = {name: float(value) for name, value in dict(constraints or {}).items() if value is not None}
     rng = np.random.default_rng(seed)
     seen, feasible, cheapest = set(), [], {name: math.inf for name in budgets}
     draws = infeasible = 0
-    while len(feasible) < search_cfg.candidates and draws < search_cfg.max_draws:
+    while len(feasible) < settings.candidates and draws < settings.max_draws:
         arch = Architecture.random(space, rng)
         draws += 1
         if _deployed(arch) in seen:
@@ -210,21 +197,21 @@ def random_search(space: SearchSpace, cost_model: CostModel, constraints: dict, 
         if not all(costs.verdicts(budgets).values()):
             infeasible += 1
             continue
-        feasible.append(_Job(len(feasible), draws, arch, costs, search_cfg, seed, accelerator))
+        feasible.append(_Job(len(feasible), draws, arch, costs, settings, seed, accelerator))
     if not feasible:
         raise _no_feasible_draw(budgets, cheapest, draws, cost_model.name, cost_model.latency_unit)
     trained = _resumed(done, feasible, seed)
     jobs = [job for job in feasible if job.index not in trained]
-    for candidate in _train_all(jobs, datamodule, worker_count(search_cfg, len(jobs))):
+    for candidate in _train_all(jobs, datamodule, worker_count(settings, len(jobs))):
         log.info("random search: candidate %d/%d (draw %d): arch-val accuracy %.4f, macro-F1 %.4f, %.3g %s",
-                 candidate.index + 1, search_cfg.candidates, candidate.draw, candidate.val_accuracy,
+                 candidate.index + 1, settings.candidates, candidate.draw, candidate.val_accuracy,
                  candidate.val_macro_f1, candidate.costs.latency_ms, cost_model.latency_unit)
         trained[candidate.index] = candidate
         if on_candidate is not None:
             on_candidate(candidate.index, candidate)
-    if len(feasible) < search_cfg.candidates:
+    if len(feasible) < settings.candidates:
         log.warning("random search: only %d of %d feasible distinct architectures in %d draws",
-                    len(feasible), search_cfg.candidates, draws)
+                    len(feasible), settings.candidates, draws)
     candidates = tuple(trained[job.index] for job in feasible)
     best = max(candidates, key=Candidate.rank)
     return RandomSearchResult(best, candidates, draws, infeasible)
@@ -237,8 +224,8 @@ def _resumed(done: list[dict], feasible: list[_Job], seed: int) -> dict[int, Can
         candidate = Candidate.from_dict(record)
         if candidate.index >= len(feasible) or feasible[candidate.index].arch != candidate.arch:
             raise ConfigError(
-                f"the saved random-search candidate {candidate.index} is not draw {candidate.draw} of seed {seed}; resume "
-                "with the seed, dataset and budgets of the killed run, or start afresh."
+                f"the saved random-search candidate {candidate.index} is not draw {candidate.draw} of seed "
+                f"{seed}; resume with the seed, dataset and budgets of the killed run, or start afresh."
             )
         resumed[candidate.index] = candidate
     return resumed

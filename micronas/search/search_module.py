@@ -2,11 +2,12 @@
 
 A search of `total_steps` weight steps starts with `warmup_fraction` of them weight-only (the supernet
 learns on uniformly sampled paths before any architecture decision is taken); every `arch_every`-th later
-step (by default every one) is one architecture step on an arch-val batch (cross-entropy plus, for DNAS, the hardware-aware loss of the
-expected costs, ramped in over the first `ramp_fraction` of the architecture steps) then one weight step
-on a training batch (cross-entropy only, fresh noise, gradient-norm clip). The temperature and the
-architecture learning rate are scheduled over the architecture steps only. `method="dnas"` relaxes
-every decision with Gumbel-softmax; `method="darts"` uses plain `softmax(alpha)` and no hardware terms.
+step (by default every one) is one architecture step on an arch-val batch (cross-entropy plus, for DNAS,
+the hardware-aware loss of the expected costs, ramped in over the first `ramp_fraction` of the
+architecture steps) then one weight step on a training batch (cross-entropy only, fresh noise,
+gradient-norm clip). The temperature and the architecture learning rate are scheduled over the
+architecture steps only. `method="dnas"` relaxes every decision with Gumbel-softmax; `method="darts"`
+uses plain `softmax(alpha)` and no hardware terms.
 
 The expected costs are taken under `costs_under`: `sampled` (default) is `softmax(alpha)`, the
 distribution Gumbel-max draws the trained paths from, whatever the temperature, so the budget binds the
@@ -46,10 +47,12 @@ CostFunction = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 CHECKPOINT_KEY = "micronas_search"
 
 
-def search_identity(space: SearchSpace, method: str, seed: int, total_steps: int, targets: dict) -> dict:
-    """The settings a search checkpoint records and a resumed search must repeat."""
-    return {"space": str(space), "method": method, "seed": int(seed), "total_steps": int(total_steps),
-            "targets": dict(targets) if method == "dnas" else {}}
+def search_identity(space: SearchSpace, settings: GradientSearch, seed: int, total_steps: int,
+                    targets: dict) -> dict:
+    """The settings a search checkpoint records and a resumed search must repeat: the space, seed, length,
+    budgets and every setting that changes the trajectory (`GradientSearch.trajectory`)."""
+    return {"space": str(space), "seed": int(seed), "total_steps": int(total_steps),
+            "targets": dict(targets) if settings.method == "dnas" else {}, **settings.trajectory()}
 
 
 def search_steps(batches_per_epoch: int, settings: GradientSearch) -> tuple[int, int]:
@@ -58,12 +61,23 @@ def search_steps(batches_per_epoch: int, settings: GradientSearch) -> tuple[int,
     return epochs, epochs * batches_per_epoch
 
 
+def differences(saved, current, prefix: str = "") -> list[str]:
+    """`key: saved != current` for every leaf where two nested dicts differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [line for key in sorted(set(saved) | set(current), key=str)
+                for line in differences(saved.get(key), current.get(key), f"{prefix}{key}.")]
+    if saved == current:
+        return []
+    return [f"{prefix.rstrip('.')}: {saved!r} != {current!r}" if prefix else f"{saved!r} != {current!r}"]
+
+
 def check_resumable(saved: dict | None, current: dict) -> None:
     """Refuse (one sentence) to resume a checkpoint written by a search with other settings."""
     if saved != current:
         raise ConfigError(
-            f"the checkpoint belongs to another search ({saved}), not to this one ({current}); resume with "
-            "the dataset, search method, seed, epochs and budgets it was started with."
+            f"the checkpoint belongs to another search ({'; '.join(differences(saved, current))}, checkpoint "
+            "!= this search); resume with the dataset, search settings, seed, epochs and budgets it was "
+            "started with."
         )
 
 
@@ -141,7 +155,8 @@ class SearchModule(pl.LightningModule):
 
     @property
     def takes_arch_step(self) -> bool:
-        """Whether an architecture step precedes this weight step (every `arch_every`-th after the warm-up)."""
+        """Whether an architecture step precedes this weight step (every `arch_every`-th after the
+        warm-up)."""
         after_warmup = int(self.step_count) - self.warmup_steps
         return after_warmup >= 0 and after_warmup % self.settings.arch_every == 0
 
@@ -277,7 +292,7 @@ class SearchModule(pl.LightningModule):
 
     def identity(self) -> dict:
         """What a checkpoint must agree on to resume this search."""
-        return search_identity(self.space, self.settings.method, self.seed, self.total_steps, self.targets)
+        return search_identity(self.space, self.settings, self.seed, self.total_steps, self.targets)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = self.identity()

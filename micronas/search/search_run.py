@@ -39,11 +39,12 @@ from micronas.search.search_module import (
     SearchModule,
     budget_targets,
     check_resumable,
+    differences,
     search_identity,
     search_steps,
 )
 from micronas.search.random_search import random_search
-from micronas.search.settings import GradientSearch
+from micronas.search.settings import GradientSearch, RandomSearch
 from micronas.search.derive import derive_within_budgets
 from micronas.search.summary import budget_rows, build_summary, format_summary, summary_markdown, violations
 from micronas.space.discrete import DiscreteNet
@@ -51,8 +52,9 @@ from micronas.space.searchspace import SearchSpace
 from micronas.tracking.mlflow_run import architecture_params, describe_run, log_config, log_existing
 from micronas.tracking.mlflow_run import log_table, make_mlflow_logger
 from micronas.tracking.status import run_status
-from micronas.fitting.classifier import Accelerator, evaluate, recalibrate_batchnorm
+from micronas.fitting.classifier import evaluate, recalibrate_batchnorm
 from micronas.fitting.progress import EpochProgress
+from micronas.fitting.trainer import TrainerSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +97,6 @@ class RecordTarget(Callback):
         checkpoint[TARGET_KEY] = self.target
 
 
-def _differences(saved, current, prefix: str = "") -> list[str]:
-    """`key: saved != current` for every leaf where two nested dicts differ."""
-    if isinstance(saved, dict) and isinstance(current, dict):
-        return [line for key in sorted(set(saved) | set(current), key=str)
-                for line in _differences(saved.get(key), current.get(key), f"{prefix}{key}.")]
-    return [] if saved == current else [f"{prefix.rstrip('.')}: {saved!r} != {current!r}"]
-
-
 def resume_source(ckpt_path) -> tuple[Path | None, Path | None]:
     """`(earlier run directory, checkpoint file)` of `ckpt_path` (a `.ckpt` file or a run directory)."""
     if ckpt_path is None:
@@ -133,35 +127,37 @@ def _check_checkpoint(cfg, settings: GradientSearch, dm, space, checkpoint: Path
             raise ConfigError(f"ckpt_path={cfg.ckpt_path} holds no {LAST_CHECKPOINT}; nothing to resume.")
         return
     saved = load_checkpoint(checkpoint, f"ckpt_path={checkpoint}")
-    differences = _differences(saved.get(TARGET_KEY), search_target(cfg))
-    if differences:
+    different = differences(saved.get(TARGET_KEY), search_target(cfg))
+    if different:
         raise ConfigError(
             f"ckpt_path={checkpoint} belongs to a search for another dataset or MCU "
-            f"({'; '.join(differences)}, checkpoint != this search); resume with the dataset and mcu it was "
+            f"({'; '.join(different)}, checkpoint != this search); resume with the dataset and mcu it was "
             f"started with."
         )
     _, steps = search_steps(len(dm.train_dataloader()), settings)
-    check_resumable(saved.get(CHECKPOINT_KEY), search_identity(space, settings.method, cfg.seed, steps,
+    check_resumable(saved.get(CHECKPOINT_KEY), search_identity(space, settings, cfg.seed, steps,
                                                                budget_targets(dict(cfg.constraints))))
 
 
-def _gradient_search(cfg, settings: GradientSearch, dm, space, cost_model, logger, out_dir, checkpoint):
+def _gradient_search(cfg, settings: GradientSearch, trainer_settings: TrainerSettings, dm, space, cost_model,
+                     logger, out_dir, checkpoint):
     """DNAS (Gumbel-softmax, hardware loss) or DARTS (softmax, no hardware loss) in Lightning."""
     epochs, steps = search_steps(len(dm.train_dataloader()), settings)
     pl.seed_everything(int(cfg.seed), verbose=False)  # supernet weight initialisation
     module = SearchModule(space, settings, steps, dm.val_dataset, dm.batch_size, cfg.seed,
                           budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
     history = ChoiceHistory()
-    shown = [EpochProgress(f"{settings.method} search")] if cfg.trainer.enable_progress_bar else []
+    shown = [EpochProgress(f"{settings.method} search")] if trainer_settings.progress else []
+    accelerator = trainer_settings.accelerator
     trainer = pl.Trainer(
         max_epochs=epochs,
         logger=logger,
         callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True), history,
                    ResumeHint(out_dir), RecordTarget(search_target(cfg)), *shown],
-        accelerator=cfg.trainer.accelerator,
-        devices=cfg.trainer.devices,
+        accelerator=accelerator.name,
+        devices=accelerator.devices,
         enable_progress_bar=False,
-        deterministic=cfg.trainer.deterministic,
+        deterministic=accelerator.deterministic,
         num_sanity_val_steps=0,
         enable_model_summary=False,
         log_every_n_steps=1,
@@ -194,15 +190,16 @@ def _gradient_search(cfg, settings: GradientSearch, dm, space, cost_model, logge
                                  **(derivation.report(dict(cfg.constraints)) if derivation else {})}}
 
 
-def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
+def _random_baseline(cfg, settings: RandomSearch, trainer_settings: TrainerSettings, dm, space, cost_model,
+                     logger, out_dir, earlier_dir):
     """Random search under the budgets; every finished candidate is flushed to `candidates.jsonl`."""
     done = []
     if earlier_dir is not None and (earlier_dir / CANDIDATES_FILE).is_file():
         done = [json.loads(line) for line in (earlier_dir / CANDIDATES_FILE).read_text().splitlines() if line]
     record = out_dir / CANDIDATES_FILE
     record.write_text("".join(json.dumps(c) + "\n" for c in done))
-    shown = Progress(int(cfg.search.candidates), "random search", "candidate", every=1, done=len(done)) \
-        if cfg.trainer.enable_progress_bar else None
+    shown = Progress(settings.candidates, "random search", "candidate", every=1, done=len(done)) \
+        if trainer_settings.progress else None
 
     def on_candidate(index, candidate):
         if shown is not None:
@@ -212,15 +209,15 @@ def _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir):
         logger.log_metrics({"candidate/val_acc": candidate.val_accuracy,
                             "candidate/latency_ms": candidate.costs.latency_ms}, step=index)
 
-    result = random_search(space, cost_model, dict(cfg.constraints), dm, cfg.search, cfg.seed,
-                           on_candidate=on_candidate, done=done, accelerator=Accelerator.from_config(cfg.trainer))
+    result = random_search(space, cost_model, dict(cfg.constraints), dm, settings, cfg.seed,
+                           on_candidate=on_candidate, done=done, accelerator=trainer_settings.accelerator)
     if shown is not None:
         shown.close()
     best = result.best
     return result.arch, {"accuracy": best.val_accuracy, "macro_f1": best.val_macro_f1,
                          "windows": len(dm.val_dataset),
                          "search": {"candidates": len(result.candidates), "draws": result.draws,
-                                    "epochs_per_candidate": int(cfg.search.epochs)}}
+                                    "epochs_per_candidate": settings.epochs}}
 
 
 def run_search(cfg, out_dir: Path) -> dict:
@@ -235,7 +232,9 @@ def run_search(cfg, out_dir: Path) -> dict:
         ckpt_path = out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     earlier_dir, checkpoint = resume_source(ckpt_path)
-    settings = None if cfg.search.method == "random" else GradientSearch.from_config(cfg.search)
+    is_random = cfg.search.method == "random"
+    settings = (RandomSearch if is_random else GradientSearch).from_config(cfg.search)
+    trainer_settings = TrainerSettings.from_config(cfg.trainer)
     dm = make_datamodule(cfg)
     dm.setup()
     space = SearchSpace(*dm.input_shape, dm.num_classes)
@@ -243,20 +242,22 @@ def run_search(cfg, out_dir: Path) -> dict:
     check_latency_table(space, cost_model, cfg.mcu, cfg.dataset.name)
     check_arena_model(cost_model)
     cheapest = check_feasible(space, cost_model, dict(cfg.constraints))
-    if settings is not None:
+    if not is_random:
         _check_checkpoint(cfg, settings, dm, space, checkpoint)
 
-    logger = make_mlflow_logger(cfg, {"search.method": cfg.search.method}, run_id=_earlier_run_id(earlier_dir))
+    logger = make_mlflow_logger(cfg, {"search.method": cfg.search.method},
+                                run_id=_earlier_run_id(earlier_dir))
     (out_dir / RUN_ID_FILE).write_text(logger.run_id + "\n")
     with run_status(logger.experiment, logger.run_id):
         (out_dir / "config.yaml").write_text(to_yaml(cfg))
         log_config(logger, cfg)
 
-        if settings is None:
-            arch, validation = _random_baseline(cfg, dm, space, cost_model, logger, out_dir, earlier_dir)
+        if is_random:
+            arch, validation = _random_baseline(cfg, settings, trainer_settings, dm, space, cost_model,
+                                                logger, out_dir, earlier_dir)
         else:
-            arch, validation = _gradient_search(cfg, settings, dm, space, cost_model, logger, out_dir,
-                                                checkpoint)
+            arch, validation = _gradient_search(cfg, settings, trainer_settings, dm, space, cost_model,
+                                                logger, out_dir, checkpoint)
 
         costs = cost_model.predict(arch)
         summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol,
@@ -275,7 +276,8 @@ def run_search(cfg, out_dir: Path) -> dict:
 
 
 def _log_outcome(logger, summary: dict, arch, out_dir: Path) -> None:
-    """Predicted costs, verdicts, derived choices and the run-directory files, into the search's MLflow run."""
+    """Predicted costs, verdicts, derived choices and the run-directory files, into the search's MLflow
+    run."""
     client, run_id = logger.experiment, logger.run_id
     p, v = summary["predicted"], summary["validation"]
     metrics = {

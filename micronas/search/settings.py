@@ -1,15 +1,16 @@
-"""The settings of a gradient search (DNAS, DARTS), read from `cfg.search` and checked once.
+"""The settings of a search, read from `cfg.search` and checked once.
 
-`GradientSearch.from_config(cfg.search)` is the only place that reads the config section; the search
-module and the run take the typed, checked result. A bad value ends in one sentence naming it and what
-is valid, before any data is loaded.
+`GradientSearch.from_config(cfg.search)` (DNAS, DARTS) and `RandomSearch.from_config(cfg.search)` (the
+random baseline) are the only places that read the config section; the search module, the random search
+and the run take the typed, checked result. A bad value ends in one sentence naming it and what is valid,
+before any data is loaded.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
-from micronas.config import is_real
+from micronas.config import auto_or_positive_int, is_real, learning_rate, one_of, positive_int
 from micronas.errors import ConfigError
 from micronas.search.hardware_loss import hardware_loss
 from micronas.search.temperature import temperature
@@ -75,10 +76,10 @@ class GradientSearch:
     @classmethod
     def from_config(cls, search_cfg) -> "GradientSearch":
         """The settings of `cfg.search`, or one sentence naming the first bad value."""
-        _one_of("method", search_cfg.method, METHODS)
-        _one_of("costs_under", search_cfg.costs_under, COST_DISTRIBUTIONS)
-        _one_of("derivation", search_cfg.derivation, DERIVATIONS)
-        _one_of("hardware_loss.at", search_cfg.hardware_loss.at, LOSS_POINTS)
+        one_of("search.method", search_cfg.method, METHODS)
+        one_of("search.costs_under", search_cfg.costs_under, COST_DISTRIBUTIONS)
+        one_of("search.derivation", search_cfg.derivation, DERIVATIONS)
+        one_of("search.hardware_loss.at", search_cfg.hardware_loss.at, LOSS_POINTS)
         for name, value in (("warmup_fraction", search_cfg.warmup_fraction),
                             ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction)):
             if not is_real(value) or not 0 <= value < 1:
@@ -86,9 +87,7 @@ class GradientSearch:
         if not is_real(search_cfg.sharpening) or search_cfg.sharpening < 0:
             raise ConfigError(f"search.sharpening={search_cfg.sharpening} is not valid; it must be a number "
                               ">= 0 (0: off).")
-        arch_every = search_cfg.arch_every
-        if isinstance(arch_every, bool) or not isinstance(arch_every, int) or arch_every < 1:
-            raise ConfigError(f"search.arch_every={arch_every} is not valid; it must be a whole number >= 1.")
+        arch_every = positive_int("search.arch_every", search_cfg.arch_every)
         t, loss = search_cfg.temperature, search_cfg.hardware_loss
         settings = cls(
             method=search_cfg.method,
@@ -113,7 +112,36 @@ class GradientSearch:
         settings.hardware_loss(torch.tensor(1.0), 1.0)  # an unknown mode or a bad margin likewise
         return settings
 
+    def trajectory(self) -> dict:
+        """The settings that change the path a search takes from its start (a resumed search must repeat
+        them); the length is its step count, and the derivation acts only after the search."""
+        shared = ("method", "warmup_fraction", "arch_every", "weights_lr", "grad_clip_norm", "arch_lr",
+                  "arch_final_lr")
+        relaxed = ("temperature", "costs_under", "hardware_loss", "sharpening")  # DARTS ignores them
+        names = shared + (relaxed if self.method == "dnas" else ())
+        return {name: asdict(self)[name] for name in names}
 
-def _one_of(name: str, value, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ConfigError(f"search.{name}={value} is not one of {', '.join(valid)}.")
+
+@dataclass(frozen=True)
+class RandomSearch:
+    """Everything the random baseline reads (`conf/search/random.yaml` documents each)."""
+
+    candidates: int
+    max_draws: int
+    epochs: int
+    patience: int
+    patience_steps: int
+    lr: float
+    workers: int | str  # auto: the CPU cores over threads_per_candidate
+    threads_per_candidate: int
+
+    @classmethod
+    def from_config(cls, search_cfg) -> "RandomSearch":
+        """The settings of `cfg.search`, or one sentence naming the first bad value."""
+        counts = {name: positive_int(f"search.{name}", search_cfg.get(name))
+                  for name in ("candidates", "max_draws", "epochs", "patience", "threads_per_candidate")}
+        return cls(**counts,
+                   patience_steps=positive_int("search.patience_steps", search_cfg.get("patience_steps", 0),
+                                               least=0),
+                   lr=learning_rate("search.lr", search_cfg.get("lr")),
+                   workers=auto_or_positive_int("search.workers", search_cfg.get("workers")))

@@ -16,7 +16,8 @@ from torch.nn.utils import parametrize
 
 from micronas.space.discrete import DiscreteNet, SFNet
 from micronas.space.layers import ConvBNReLU
-from micronas.fitting.classifier import Accelerator, RestoreBest, fit_classifier
+from micronas.fitting.classifier import RestoreBest, fit_classifier
+from micronas.fitting.trainer import Accelerator
 
 RANGE_MOMENTUM = 0.1
 

@@ -16,8 +16,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from micronas.checkpoints import load_checkpoint
 from micronas.space.architecture import Architecture
 from micronas.space.discrete import DiscreteNet
-from micronas.fitting.augment import Augmentation
-from micronas.fitting.classifier import Accelerator, fit_classifier
+from micronas.fitting.classifier import fit_classifier
+from micronas.fitting.trainer import Accelerator
+from micronas.train.settings import Retraining
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class TrainedRepeat:
 def train_repeat(
     arch: Architecture,
     datamodule,
-    recipe,
+    recipe: Retraining,
     seed: int,
     folder: Path,
     logger=False,
@@ -71,17 +72,17 @@ def train_repeat(
     best = fit_classifier(
         net,
         datamodule,
-        int(recipe.max_epochs),
-        int(recipe.patience),
-        float(recipe.lr),
+        recipe.max_epochs,
+        recipe.patience,
+        recipe.lr,
         logger=logger,
         callbacks=[checkpoint, *callbacks],
         progress=progress,
         ckpt_path=str(last) if resumed is not None else None,
         accelerator=accelerator,
-        patience_steps=recipe.get("patience_steps", 0),
-        augmentation=Augmentation.from_config(recipe.get("augmentation")),
-        label_smoothing=float(recipe.get("label_smoothing", 0.0)),
+        patience_steps=recipe.patience_steps,
+        augmentation=recipe.augmentation,
+        label_smoothing=recipe.label_smoothing,
     )
     torch.save(
         {"weights": net.state_dict(), "best_epoch": best.best_epoch, "arch_val_loss": best.best}, trained

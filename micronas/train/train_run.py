@@ -10,11 +10,11 @@ import json
 import logging
 import shutil
 import statistics
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from micronas.budgets import INSTRUCTIONS, latency_unit
-from micronas.config import is_real, positive_int, to_yaml, validate
+from micronas.config import to_yaml, validate
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
@@ -35,50 +35,24 @@ from micronas.tracking.mlflow_run import (
 )
 from micronas.tracking.status import run_status
 from micronas.train.artifacts import confusion_png, costs_markdown, costs_text
-from micronas.fitting.augment import Augmentation
 from micronas.train.costs import (
     MeasuredCosts, comparison, describe_host_latency, host_latency_check, measure_model, measured_verdicts,
 )
 from micronas.train.int8 import drop_points, export_and_score
-from micronas.fitting.classifier import Accelerator, Evaluation, evaluate
+from micronas.fitting.classifier import Evaluation, evaluate
+from micronas.fitting.trainer import TrainerSettings
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import train_repeat
+from micronas.train.settings import Measurement, Retraining
 
 log = logging.getLogger(__name__)
 
-METHODS = ("ptq", "qat", "auto")
 # the run folder's files logged to MLflow, those that exist
 ARTIFACTS = ("summary.json", "config.yaml", "architecture.json", "measurement.json", "costs.md",
              "confusion_*.png", "*.tflite", "*.h", "*.cc", "*.c", "*metadata*.json")
 DEPLOYED_ARCHITECTURE = "architecture.json"  # the architecture with its predicted and measured costs
 RUN_ID_FILE = "mlflow_retrain_run_id"  # distinct from the search's own file in its folder
 SEARCH_RUN_TAG = "micronas.search_run_id"
-
-
-def check_recipe(recipe) -> None:
-    """Refuse a retraining config that cannot run, with one sentence."""
-    method = recipe.quantization.method
-    if method not in METHODS:
-        raise ConfigError(
-            f"retraining.quantization.method={method} is not valid; valid methods are: {', '.join(METHODS)}."
-        )
-    for key, value, least in (
-        ("max_epochs", recipe.max_epochs, 1),
-        ("patience", recipe.patience, 1),
-        ("patience_steps", recipe.get("patience_steps", 0), 0),
-        ("repeats", recipe.repeats, 1),
-        ("representative_windows", recipe.representative_windows, 1),
-        ("quantization.qat_epochs", recipe.quantization.qat_epochs, 1),
-        ("measurement.warmups", recipe.measurement.warmups, 0),
-        ("measurement.repeats", recipe.measurement.repeats, 1),
-        ("measurement.output_windows", recipe.measurement.output_windows, 1),
-    ):
-        positive_int(f"retraining.{key}", value, least)
-    Augmentation.from_config(recipe.get("augmentation"))
-    smoothing = recipe.get("label_smoothing", 0.0)
-    if not is_real(smoothing) or not 0.0 <= smoothing < 1.0:
-        raise ConfigError(f"retraining.label_smoothing={smoothing!r} is not valid: use a number from 0 (off) "
-                          "up to, not including, 1.")
 
 
 def load_architecture(cfg) -> tuple[Architecture, Path]:
@@ -121,13 +95,12 @@ def _scores(evaluation: Evaluation) -> dict:
     return {"accuracy": evaluation.accuracy, "macro_f1": evaluation.macro_f1}
 
 
-def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger) -> dict:
-    """Train, export and score one seed in `folder`; QAT fine-tuning as `retraining.quantization` says."""
-    recipe, k = cfg.retraining, dm.num_classes
-    quant = recipe.quantization
-    accelerator = Accelerator.from_config(cfg.trainer)
-    phase = f"retraining (seed {seed})" if cfg.trainer.enable_progress_bar else ""
-    trained = train_repeat(arch, dm, recipe, seed, folder / "checkpoints", logger=logger,
+def retrain_repeat(settings: Retraining, trainer: TrainerSettings, arch: Architecture, dm, seed: int,
+                   folder: Path, logger) -> dict:
+    """Train, export and score one seed in `folder`; QAT fine-tuning as `settings.quantization` says."""
+    k, quant, accelerator = dm.num_classes, settings.quantization, trainer.accelerator
+    phase = f"retraining (seed {seed})" if trainer.progress else ""
+    trained = train_repeat(arch, dm, settings, seed, folder / "checkpoints", logger=logger,
                            progress=phase, accelerator=accelerator)
     net = trained.net
     floats = {
@@ -135,17 +108,15 @@ def retrain_repeat(cfg, arch: Architecture, dm, seed: int, folder: Path, logger)
         "test": evaluate(net, dm.test_dataloader(), k),
     }
     splits = {"arch-val": dm.val_dataset, "test": dm.test_dataset}
-    representative = dm.representative_windows(int(recipe.representative_windows))
+    representative = dm.representative_windows(settings.representative_windows)
     exported, ptq = export_and_score(net, representative, splits, k, folder)
     val_drop = drop_points(floats["arch-val"], ptq["arch-val"])
-    qat_applied = quant.method == "qat" or (
-        quant.method == "auto" and val_drop > float(quant.qat_threshold_points)
-    )
+    qat_applied = quant.method == "qat" or (quant.method == "auto" and val_drop > quant.threshold_points)
     int8, qat = ptq, None
     if qat_applied:
         ptq_bytes = exported.tflite
         best = quantization_aware_finetune(
-            net, dm, int(quant.qat_epochs), float(quant.qat_lr), int(recipe.patience),
+            net, dm, quant.epochs, quant.lr, settings.patience,
             accelerator=accelerator, progress=phase and f"QAT fine-tuning (seed {seed})",
         )
         exported, qat = export_and_score(net, representative, splits, k, folder)
@@ -190,8 +161,8 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
     """Retrain `cfg.arch` on `cfg.dataset`, export, evaluate and measure it on `cfg.mcu`; write the
     artefacts and `summary.json` into `out_dir`, log one MLflow run, and return the summary."""
     validate(cfg)
-    recipe = cfg.retraining
-    check_recipe(recipe)
+    settings = Retraining.from_config(cfg.retraining)
+    trainer = TrainerSettings.from_config(cfg.trainer)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     arch, arch_path = load_architecture(cfg)
@@ -212,7 +183,7 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
     with run_status(client, run_id):
         log_config(logger, cfg)
         logger.log_hyperparams({"arch.path": str(arch_path), **architecture_params(arch)})
-        summary = _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir, logger)
+        summary = _retrain_and_deploy(cfg, settings, trainer, arch, arch_path, dm, predicted, out_dir, logger)
         if cfg.mcu.board == "host":
             summary["host_latency"] = host_latency_check(
                 predicted.latency_ms, table_spread_ms, MeasuredCosts(**summary["measured"])
@@ -229,12 +200,33 @@ def run_training(cfg, out_dir: Path, search_run_id: str | None = None) -> dict:
     return summary
 
 
-def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logger) -> dict:
-    """Retrain every seed and keep the best on arch-val, then measure and hand off the chosen model; the
-    run's metrics logged, its summary returned."""
-    results, chosen = _retrain_seeds(cfg, arch, dm, out_dir, logger)
+def _retrain_and_deploy(cfg, settings: Retraining, trainer: TrainerSettings, arch, arch_path, dm, predicted,
+                        out_dir: Path, logger) -> dict:
+    """Retrain every seed and keep the best on arch-val, deploy the chosen model, log the run's metrics and
+    return its summary."""
+    results, chosen = _retrain_seeds(cfg, settings, trainer, arch, dm, out_dir, logger)
     _confusion_figures(cfg, dm, chosen, out_dir)
-    record, measured = _measure(cfg, dm, chosen, out_dir)
+    deployed = _deploy(cfg, settings.measurement, arch, dm, chosen, predicted, out_dir)
+    over_repeats = _over_repeats(results)
+    logger.log_metrics(_metrics(chosen, predicted, deployed, over_repeats))
+    return _summary(cfg, arch_path, dm, results, chosen, deployed, over_repeats, out_dir)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The chosen model on the device: the measurement record, the measured costs, the predicted costs as
+    `summary.json` and `architecture.json` write them, and one predicted-vs-measured row per cost."""
+
+    record: dict
+    measured: MeasuredCosts
+    predicted: dict
+    rows: list[dict]
+
+
+def _deploy(cfg, measurement: Measurement, arch, dm, chosen: dict, predicted, out_dir: Path) -> Deployed:
+    """Measure the chosen model on `cfg.mcu`, then write the firmware hand-off, `costs.md` and the deployed
+    `architecture.json` with its predicted and measured costs."""
+    record, measured = _measure(cfg, measurement, dm, chosen, out_dir)
     mean, std = dm.normalization
     write_handoff(chosen["exported"].tflite, out_dir, HandoffMetadata(
         dm.channel_names, mean, std, dm.class_names, str(cfg.mcu.board), predicted.arena_bytes,
@@ -242,17 +234,22 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
     unit = latency_unit(cfg.mcu)
     rows = comparison(predicted, measured, unit)
     (out_dir / "costs.md").write_text(costs_markdown(rows))
-    deployed = replace(arch, costs={**predicted.summary(unit), "measured": measured.to_dict()})
-    deployed.save(out_dir / DEPLOYED_ARCHITECTURE)
-    over_repeats = _over_repeats(results)
-    logger.log_metrics(_metrics(chosen, predicted, measured, rows, record["output_check"], over_repeats))
-    verdicts = measured_verdicts(cfg.constraints, measured)
+    deployed = Deployed(record, measured, predicted.summary(unit), rows)
+    replace(arch, costs={**deployed.predicted, "measured": measured.to_dict()}).save(
+        out_dir / DEPLOYED_ARCHITECTURE)
+    return deployed
+
+
+def _summary(cfg, arch_path, dm, results: list[dict], chosen: dict, deployed: Deployed,
+             over_repeats: dict | None, out_dir: Path) -> dict:
+    """The train run's `summary.json` content (without the MLflow ids the caller adds)."""
+    verdicts = measured_verdicts(cfg.constraints, deployed.measured)
     return {
         "architecture": str(arch_path),
         "dataset": cfg.dataset.name,
         "protocol": dm.protocol,
         "mcu": cfg.mcu.name,
-        "device": record["device"],
+        "device": deployed.record["device"],
         "selected_seed": chosen["seed"],
         "quantization": chosen["record"]["quantization"],
         "float": _scores(chosen["float"]["test"]),
@@ -260,12 +257,12 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
         "int8_drop_points": _flat_scores(chosen)["int8_drop_points"],
         "repeats": [r["record"] for r in results],
         "over_repeats": over_repeats,
-        "latency_unit": unit,  # "M instructions" on a QEMU board: each latency_ms counts 10^6 instructions
-        "predicted": predicted.summary(unit),
-        "measured": measured.to_dict(),
-        "output_check": record["output_check"],
-        "relative_error_pct": {row["cost"]: row["error_pct"] for row in rows},
-        "comparison": rows,
+        "latency_unit": latency_unit(cfg.mcu),  # "M instructions" on a QEMU board: latency_ms counts 10^6
+        "predicted": deployed.predicted,
+        "measured": deployed.measured.to_dict(),
+        "output_check": deployed.record["output_check"],
+        "relative_error_pct": {row["cost"]: row["error_pct"] for row in deployed.rows},
+        "comparison": deployed.rows,
         "constraints": {name: value for name, value in cfg.constraints.items()},
         "verdicts_measured": verdicts,
         "constraints_met": all(verdicts.values()),
@@ -280,21 +277,22 @@ def _retrain_and_deploy(cfg, arch, arch_path, dm, predicted, out_dir: Path, logg
     }
 
 
-def _retrain_seeds(cfg, arch, dm, out_dir: Path, logger) -> tuple[list[dict], dict]:
+def _retrain_seeds(cfg, settings: Retraining, trainer: TrainerSettings, arch, dm, out_dir: Path,
+                   logger) -> tuple[list[dict], dict]:
     """Every repeat of the recipe (a child run each when there are several) and the one of lowest
     arch-val loss, whose model is copied to `out_dir`; selection never looks at test."""
-    seeds = [int(cfg.seed) + i for i in range(int(cfg.retraining.repeats))]
+    seeds = [int(cfg.seed) + i for i in range(settings.repeats)]
     results = []
     for seed in seeds:
         if len(seeds) == 1:
-            results.append(retrain_repeat(cfg, arch, dm, seed, out_dir, logger))
+            results.append(retrain_repeat(settings, trainer, arch, dm, seed, out_dir, logger))
             continue
         folder = out_dir / f"seed_{seed}"
         child = _logger(
             cfg, folder, {"mlflow.parentRunId": logger.run_id, "seed": str(seed)},
             name=run_name(cfg, f"seed {seed}"),
         )
-        results.append(retrain_repeat(cfg, arch, dm, seed, folder, child))
+        results.append(retrain_repeat(settings, trainer, arch, dm, seed, folder, child))
         child.log_metrics({f"test/{k}": v for k, v in _flat_scores(results[-1]).items()})
         child.finalize("success")
     chosen = min(results, key=lambda r: r["record"]["arch_val_loss"])
@@ -314,11 +312,11 @@ def _confusion_figures(cfg, dm, chosen: dict, out_dir: Path) -> None:
         )
 
 
-def _measure(cfg, dm, chosen: dict, out_dir: Path) -> tuple[dict, MeasuredCosts]:
+def _measure(cfg, measurement: Measurement, dm, chosen: dict, out_dir: Path) -> tuple[dict, MeasuredCosts]:
     """Run the chosen int8 model on `cfg.mcu` with the output check; `measurement.json` and its costs."""
-    meas = cfg.retraining.measurement
-    windows = fixed_windows(nchw_to_nhwc(dm.test_dataset.tensors[0].numpy()), int(meas.output_windows))
-    record = measure_model(cfg.mcu, chosen["exported"].tflite, int(meas.warmups), int(meas.repeats), windows)
+    windows = fixed_windows(nchw_to_nhwc(dm.test_dataset.tensors[0].numpy()), measurement.output_windows)
+    record = measure_model(cfg.mcu, chosen["exported"].tflite, measurement.warmups, measurement.repeats,
+                           windows)
     if not record["output_check"]["passed"]:
         log.warning("the device's int8 outputs differ from the host interpreter's: %s",
                     record["output_check"])
@@ -335,11 +333,11 @@ def _over_repeats(results: list[dict]) -> dict | None:
     return {name: spread([s[name] for s in per_seed]) for name in per_seed[0]}
 
 
-def _metrics(chosen: dict, predicted, measured: MeasuredCosts, rows: list[dict], check: dict,
-             over_repeats: dict | None) -> dict[str, float]:
+def _metrics(chosen: dict, predicted, deployed: Deployed, over_repeats: dict | None) -> dict[str, float]:
     """The train run's MLflow metrics: test scores, predicted beside measured, the output check."""
     metrics = {f"test/{name}": value for name, value in _flat_scores(chosen).items()}
-    for row in rows:
+    measured, check = deployed.measured, deployed.record["output_check"]
+    for row in deployed.rows:
         metrics[f"predicted/{row['field']}"] = float(row["predicted"])
         metrics[f"measured/{row['field']}"] = float(row["measured"])
         metrics[f"error/{row['cost']}_pct"] = row["error_pct"]

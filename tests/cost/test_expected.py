@@ -94,7 +94,7 @@ def _with_cell(arch: Architecture, index: int, cell) -> Architecture:
 
 
 def test_a_used_cell_with_nothing_on_costs_what_it_deploys_as_never_less_than_a_valid_network(l552):
-    """Audit finding 2: such a cell cost 0 ms and let the relaxation go below the cheapest valid network."""
+    """A fixed fault: such a cell cost 0 ms and let the relaxation go below the cheapest valid network."""
     space = SearchSpace(100, 6, 4)
     expected = ExpectedCosts(space, l552)
     cheapest = extreme(space, l552, "latency").arch
@@ -111,7 +111,7 @@ def test_a_used_cell_with_nothing_on_costs_what_it_deploys_as_never_less_than_a_
 
 
 def test_relaxed_time_reduce_memory_lies_within_the_peaks_of_its_mixture(l552):
-    """Audit finding 3: each kernel's whole live set was scaled by its probability (3x under the mixture)."""
+    """A fixed fault: each kernel's whole live set was scaled by its probability (3x under the mixture)."""
     space = SearchSpace(128, 9, 6)
     expected = ExpectedCosts(space, l552)
     largest = Architecture.largest(space)

@@ -12,6 +12,7 @@ from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
 from micronas.search.random_search import Candidate, random_search
+from micronas.search.settings import RandomSearch
 from micronas.space.architecture import Architecture
 from micronas.space.searchspace import SearchSpace
 
@@ -31,7 +32,8 @@ def setting():
 def search(setting, seed=0, constraints=BUDGETS, done=(), search_cfg=None):
     cfg, dm, space, cost_model = setting
     calls = []
-    result = random_search(space, cost_model, constraints, dm, search_cfg or cfg.search, seed,
+    settings = RandomSearch.from_config(search_cfg or cfg.search)
+    result = random_search(space, cost_model, constraints, dm, settings, seed,
                            on_candidate=lambda index, candidate: calls.append(index), done=list(done))
     return result, calls
 
@@ -110,7 +112,7 @@ def test_an_infeasible_budget_is_one_sentence_with_the_lowest_figure_drawn(setti
 
 
 @pytest.mark.parametrize("override, sentence", [
-    ("search.candidates=0", "search.candidates=0 is not valid; it must be a positive integer."),
+    ("search.candidates=0", "search.candidates=0 is not valid; use an integer of at least 1."),
     ("search.lr=-1", "search.lr=-1 is not valid; it must be a positive learning rate such as 1e-3."),
     ("search.workers=0", "search.workers=0 is not valid; it must be auto or a positive integer."),
 ])
@@ -137,7 +139,7 @@ def test_the_darts_config_is_dnas_with_plain_softmax():
 
 
 def test_selection_breaks_accuracy_ties_by_arch_val_loss_and_never_reads_test(first_run):
-    """Audit 8: ties went to the lower latency; a test score must never decide."""
+    """A fixed fault: ties went to the lower latency; a test score must never decide."""
     base = first_run[0].candidates[0]
     cheap_but_worse = replace(base, index=0, val_accuracy=0.9, val_macro_f1=0.9, val_loss=0.5, test_accuracy=1.0,
                               costs=replace(base.costs, latency_ms=1.0))

@@ -123,3 +123,31 @@ def test_a_bad_search_setting_is_refused_before_the_data_is_read(search_cfg, tmp
     with pytest.raises(ConfigError, match=r"^search.hardware_loss.mode=l2 is not a known mode"):
         run_search(cfg, tmp_path / "run")
     assert not (tmp_path / "run" / search_run.RUN_ID_FILE).exists()
+
+
+@pytest.mark.parametrize("overrides, sentence", [
+    (["search=random", "search.workers=0"],
+     "search.workers=0 is not valid; it must be auto or a positive integer."),
+    (["search=random", "search.lr=0"],
+     "search.lr=0 is not valid; it must be a positive learning rate such as 1e-3."),
+    (["trainer.accelerator=abacus"],
+     "trainer.accelerator=abacus is not one of cpu, gpu, cuda, mps, tpu, auto."),
+    (["search=random", "trainer.devices=0"],
+     "trainer.devices=0 is not valid; it must be auto or a positive integer."),
+])
+def test_a_bad_random_search_or_trainer_setting_is_refused_before_the_data_is_read(search_cfg, tmp_path,
+                                                                                   overrides, sentence):
+    cfg = search_cfg("dataset=npz", f"dataset.path={tmp_path / 'absent.npz'}", *overrides)
+    with pytest.raises(ConfigError) as error:
+        run_search(cfg, tmp_path / "run")
+    assert str(error.value) == sentence
+    assert not (tmp_path / "run" / search_run.RUN_ID_FILE).exists()
+
+
+def test_a_checkpoint_of_a_search_with_another_schedule_is_refused_naming_what_differs(search_cfg, tmp_path):
+    run_search(search_cfg("search.epochs=1", "++search.min_steps=0"), tmp_path / "every1")
+    refusal = r"^the checkpoint belongs to another search \(arch_every: 1 != 3, checkpoint != this search\)"
+    with pytest.raises(ConfigError, match=refusal):
+        run_search(search_cfg("search.epochs=1", "++search.min_steps=0", "search.arch_every=3",
+                              f"ckpt_path={tmp_path / 'every1'}"), tmp_path / "every3")
+    assert not (tmp_path / "every3" / search_run.RUN_ID_FILE).exists()

@@ -1,9 +1,12 @@
 """The search LightningModule on real bundled data: it learns, derives, and resumes exactly."""
 
 import copy
+import re
+
 import pytest
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from micronas.config import load_config
@@ -98,6 +101,44 @@ def test_a_killed_search_resumes_to_the_same_result(data, tmp_path, arch_every):
     assert resumed.derive() == uninterrupted.derive()
 
 
+@pytest.fixture(scope="module")
+def killed_checkpoint(data, tmp_path_factory):
+    """The checkpoint of a default search killed after its first epoch."""
+    folder = tmp_path_factory.mktemp("killed")
+    with pytest.raises(Killed):
+        fit(make_module(copy.deepcopy(data[0]), data[1]), data[1], folder, callbacks=[KillAtEpoch(1)])
+    return folder / "last.ckpt"
+
+
+@pytest.mark.parametrize("override, changed", [
+    ("arch_every=3", "arch_every: 1 != 3"),
+    ("warmup_fraction=0.5", "warmup_fraction: 0.3 != 0.5"),
+    ("temperature.final=0.1", "temperature.final: 0.01 != 0.1"),
+    ("temperature.schedule=reference", "temperature.schedule: 'exponential' != 'reference'"),
+    ("costs_under=sharpened", "costs_under: 'sampled' != 'sharpened'"),
+    ("hardware_loss.gamma_hi=2.0", "hardware_loss.gamma_hi: 4.0 != 2.0"),
+    ("hardware_loss.ramp_fraction=0.5", "hardware_loss.ramp_fraction: 0.2 != 0.5"),
+    ("sharpening=1.0", "sharpening: 0.0 != 1.0"),
+    ("weights_optimizer.lr=0.01", "weights_lr: 0.001 != 0.01"),
+    ("weights_optimizer.grad_clip_norm=1.0", "grad_clip_norm: 5.0 != 1.0"),
+    ("arch_optimizer.lr=0.1", "arch_lr: 0.36 != 0.1"),
+    ("arch_optimizer.final_lr=0.01", "arch_final_lr: 0.0008 != 0.01"),
+])
+def test_a_checkpoint_of_a_search_with_another_trajectory_is_refused(data, killed_checkpoint, tmp_path,
+                                                                     override, changed):
+    cfg, dm = copy.deepcopy(data[0]), data[1]
+    cfg.search = OmegaConf.merge(cfg.search, OmegaConf.from_dotlist([override]))
+    refusal = rf"^the checkpoint belongs to another search \({re.escape(changed)}, checkpoint != this "
+    with pytest.raises(ConfigError, match=refusal):
+        fit(make_module(cfg, dm), dm, tmp_path, ckpt_path=str(killed_checkpoint))
+
+
+def test_the_derivation_rule_is_no_part_of_the_resume_identity(data, killed_checkpoint, tmp_path):
+    cfg, dm = copy.deepcopy(data[0]), data[1]
+    cfg.search.derivation = "argmax"
+    fit(make_module(cfg, dm), dm, tmp_path, ckpt_path=str(killed_checkpoint))
+
+
 def test_a_violated_latency_budget_moves_the_logits_toward_cheaper_architectures(data, tmp_path):
     cfg, dm = data
     cfg = load_config("search", ["dataset=basicmotions", "mcu=nucleo_l552", f"search.epochs={EPOCHS}"])
@@ -168,7 +209,7 @@ class Trace(Callback):
 
 
 def test_warm_up_trains_weights_only_and_the_schedules_span_the_architecture_steps(data, tmp_path):
-    """Audit finding 6: the cosine horizon counted warm-up steps and tau decayed during the warm-up."""
+    """A fixed fault: the cosine horizon counted warm-up steps and tau decayed during the warm-up."""
     cfg, dm = data
     module = make_module(cfg, dm)
     trace = Trace()
@@ -198,7 +239,7 @@ def test_with_arch_every_k_the_logits_move_on_every_kth_step_and_the_schedules_e
 
 
 def test_the_hardware_loss_ramps_in_over_the_first_architecture_steps(data):
-    """Audit finding 1: at the first architecture step the hardware gradient was 20-70x the CE gradient."""
+    """A fixed fault: at the first architecture step the hardware gradient was 20-70x the CE gradient."""
     cfg, dm = data
     module = make_module(cfg, dm)
     ramp = module.ramp_steps
@@ -265,7 +306,7 @@ def test_sharpening_concentrates_the_choice_distributions(data, tmp_path):
 
 
 @pytest.mark.parametrize("override, sentence", [
-    ("search.arch_every=0", "search.arch_every=0 is not valid; it must be a whole number >= 1."),
+    ("search.arch_every=0", "search.arch_every=0 is not valid; use an integer of at least 1."),
     ("search.temperature.schedule=linear",
      "search.temperature.schedule=linear is not a known schedule; valid options are: exponential, reference."),
     ("search.hardware_loss.mode=l2",
@@ -273,6 +314,7 @@ def test_sharpening_concentrates_the_choice_distributions(data, tmp_path):
     ("search.sharpening=-1", "search.sharpening=-1 is not valid; it must be a number >= 0 (0: off)."),
     ("search.derivation=best", "search.derivation=best is not one of constrained, argmax."),
     ("search.costs_under=tau", "search.costs_under=tau is not one of sampled, sharpened, sample."),
+    ("search.hardware_loss.at=mode", "search.hardware_loss.at=mode is not one of expected, derived."),
     ("search.warmup_fraction=1.5", "search.warmup_fraction=1.5 is not valid; it must be in [0, 1)."),
 ])
 def test_bad_search_settings_are_one_sentence(data, override, sentence):

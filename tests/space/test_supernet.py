@@ -104,7 +104,7 @@ class Doubling(torch.nn.Module):
 
 
 def test_a_skipped_cell_passes_its_input_unchanged_as_in_the_discrete_net(space):
-    """Audit 3.6: the supernet applied dropout after skipped cells; the DiscreteNet does not."""
+    """A fixed fault: the supernet applied dropout after skipped cells; the DiscreteNet does not."""
     generator = torch.Generator().manual_seed(1)
     supernet = SuperNet(space)
     randomise_batchnorm(supernet, generator)
@@ -120,7 +120,7 @@ def test_a_skipped_cell_passes_its_input_unchanged_as_in_the_discrete_net(space)
 
 
 def test_a_used_cell_with_nothing_on_runs_its_residual(space):
-    """Audit finding 2: such a cell output zeros in the supernet; it deploys (and now trains) as its residual."""
+    """A fixed fault: such a cell output zeros in the supernet; it deploys (and trains) as its residual."""
     generator = torch.Generator().manual_seed(2)
     supernet = SuperNet(space, dropout=0.0)
     randomise_batchnorm(supernet, generator)

@@ -12,6 +12,7 @@ from micronas.export.tflm import TflmRunner
 from micronas.train.int8 import export_and_score
 from micronas.train.qat import quantization_aware_finetune
 from micronas.train.retrain import LAST_CHECKPOINT, TRAINED, train_repeat
+from micronas.train.settings import Retraining
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,8 @@ def datamodule():
 
 
 def recipe(max_epochs: int):
-    return load_config("train", [f"retraining.max_epochs={max_epochs}", "retraining.patience=50"]).retraining
+    cfg = load_config("train", [f"retraining.max_epochs={max_epochs}", "retraining.patience=50"])
+    return Retraining.from_config(cfg.retraining)
 
 
 def test_qat_fine_tuning_puts_weights_on_the_int8_grid_and_changes_the_exported_model(

@@ -13,13 +13,17 @@
    share of DNAS searches whose derived architecture meets its budget by the cost model, beside the
    same for DARTS (one DARTS search: it ignores budgets by construction), with arch-val accuracy.
 
+3. With --random-baseline C,E only: the random baseline's wall time on UCI-HAR rebuilt from HAPT raw
+   (C candidates of E epochs each), one candidate at a time on all cores against side by side.
+
     python bench/search.py [--quick] [--accelerator gpu] [--step-times-only] [--threads N] [--cpu-time]
-                           [--arch-every 1,2,3]
+                           [--arch-every 1,2,3] [--random-baseline 6,5]
     # --quick: 10 search epochs instead of 60; --step-times-only: part 1 only
 """
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -32,17 +36,20 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from micronas.config import load_config
+from micronas.data import make_datamodule
 from micronas.cost.expected import ExpectedCosts
 from micronas.cost.extremes import extreme
 from micronas.cost.model import CostModel
 from micronas.search.feasibility import cheapest_figures
 from micronas.search.relaxation import ArchitectureLogits
 from micronas.search.search_module import SearchModule, budget_targets
-from micronas.search.settings import GradientSearch
+from micronas.search.random_search import random_search
+from micronas.search.settings import GradientSearch, RandomSearch
 from micronas.search.search_run import run_search
 from micronas.space import Architecture, DiscreteNet, SearchSpace
 from micronas.space.supernet import SuperNet
 from micronas.fitting.classifier import ClassifierModule, quiet_lightning
+from search_quality import UCIHAR_HAPT  # bench/ is this script's folder
 
 BATCH = 64
 TRAIN_WINDOWS, ARCH_VAL_WINDOWS = 7352 - 1050, 1050
@@ -137,6 +144,34 @@ def subnormal_steps() -> None:
     torch.set_flush_denormal(False)
 
 
+def random_baseline_seconds(candidates: int, epochs: int) -> None:
+    """Wall time of the random baseline on UCI-HAR rebuilt from HAPT raw, one candidate at a time on every
+    core (as before candidates ran side by side) against `search.workers=auto` (one per core)."""
+    if not UCIHAR_HAPT.is_file():
+        print(f"random baseline: skipped, {UCIHAR_HAPT} is absent")
+        return
+    cfg = load_config("search", ["search=random", "dataset=npz", f"dataset.path={UCIHAR_HAPT}",
+                                 "mcu=nucleo_l552", "constraints.latency=25", f"search.candidates={candidates}",
+                                 f"search.epochs={epochs}", f"search.patience={epochs}"])
+    dm = make_datamodule(cfg)
+    dm.setup()
+    space, cost_model = SearchSpace(*dm.input_shape, dm.num_classes), CostModel.from_mcu(cfg.mcu)
+    cores = os.cpu_count() or 1
+    print(f"random baseline, UCI-HAR rebuilt from HAPT raw, nucleo_l552 25 ms, {candidates} candidates x "
+          f"{epochs} epochs, {cores} cores:")
+    seconds, best = {}, {}
+    for name, workers, threads in (("one at a time", 1, cores), ("side by side", "auto", 1)):
+        cfg.search.workers, cfg.search.threads_per_candidate = workers, threads
+        start = time.perf_counter()
+        with quiet_lightning():
+            result = random_search(space, cost_model, dict(cfg.constraints), dm,
+                                   RandomSearch.from_config(cfg.search), 0)
+        seconds[name], best[name] = time.perf_counter() - start, result.best.index
+        print(f"  {name:13s} (workers {workers}, {threads} thread(s) each): {seconds[name]:7.1f} s, "
+              f"best candidate {best[name]}")
+    print(f"  side by side is {seconds['one at a time'] / seconds['side by side']:.2f}x faster")
+
+
 def log_spaced(low: float, high: float, count: int, margin: float = 0.15) -> list[float]:
     """`count` budgets log-uniformly inside (low, high), `margin` of the log range away from both ends."""
     a, b = math.log(low), math.log(high)
@@ -191,6 +226,8 @@ def main() -> None:
     parser.add_argument("--step-times-only", action="store_true", help="part 1 only")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--cpu-time", action="store_true", help="time steps in process CPU time")
+    parser.add_argument("--random-baseline", metavar="CANDIDATES,EPOCHS",
+                        help="only part 3: the random baseline's wall time, e.g. 6,5")
     parser.add_argument("--arch-every", default="1,2,3", help="search.arch_every values to project the default "
                         "search for (comma-separated)")
     args = parser.parse_args()
@@ -198,6 +235,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.cpu_time:
         StepTimer.clock = time.process_time
+    if args.random_baseline:
+        random_baseline_seconds(*(int(n) for n in args.random_baseline.split(",")))
+        return
     epoch_seconds(args.accelerator, tuple(int(k) for k in args.arch_every.split(",")))
     if args.accelerator == "cpu":
         subnormal_steps()

@@ -271,7 +271,7 @@ class SearchModule(pl.LightningModule):
         # and a tenth of its cost (it runs no unchosen candidate)
         with torch.random.fork_rng(devices=[]):
             net = DiscreteNet(self.derive()).load_from_supernet(self.supernet).to(self.device).eval()
-        object.__setattr__(self, "_derived_net", net)  # not a child module: checkpoints hold the supernet only
+        object.__setattr__(self, "_derived_net", net)  # not a child module: checkpoints hold the supernet
 
     def validation_step(self, batch, batch_idx):
         x, y = batch

@@ -151,8 +151,9 @@ def random_baseline_seconds(candidates: int, epochs: int) -> None:
         print(f"random baseline: skipped, {UCIHAR_HAPT} is absent")
         return
     cfg = load_config("search", ["search=random", "dataset=npz", f"dataset.path={UCIHAR_HAPT}",
-                                 "mcu=nucleo_l552", "constraints.latency=25", f"search.candidates={candidates}",
-                                 f"search.epochs={epochs}", f"search.patience={epochs}"])
+                                 "mcu=nucleo_l552", "constraints.latency=25",
+                                 f"search.candidates={candidates}", f"search.epochs={epochs}",
+                                 f"search.patience={epochs}"])
     dm = make_datamodule(cfg)
     dm.setup()
     space, cost_model = SearchSpace(*dm.input_shape, dm.num_classes), CostModel.from_mcu(cfg.mcu)

@@ -48,6 +48,7 @@ MEASURE_REPEATS = 30
 
 def host_latency_and_arena(count: int, work: Path) -> None:
     cfg = load_config("train", ["mcu=host", "dataset=basicmotions", f"retraining.max_epochs={BRIEF_EPOCHS}"])
+    recipe = Retraining.from_config(cfg.retraining)
     dm = make_datamodule(cfg)
     dm.setup()
     space = SearchSpace(*dm.input_shape, dm.num_classes)
@@ -61,13 +62,12 @@ def host_latency_and_arena(count: int, work: Path) -> None:
     print(f"  profiled {added} missing host LUT entries of {len(ops)} in {time.time() - start:.0f} s "
           f"({cfg.mcu.cost.lut_path})")
     cost_model = CostModel.from_mcu(cfg.mcu)
-    representative = dm.representative_windows(int(cfg.retraining.representative_windows))
+    representative = dm.representative_windows(recipe.representative_windows)
     rows, shares = [], []
     print(f"  {'#':>3s} {'pred ms':>9s} {'meas ms':>9s} {'median':>9s} {'err %':>7s} "
           f"{'pred arena':>10s} {'meas arena':>10s} {'pred flash':>10s} {'meas flash':>10s}")
     for index, arch in enumerate(archs):
-        trained = train_repeat(arch, dm, Retraining.from_config(cfg.retraining), index,
-                               work / f"host{index}" / "checkpoints")
+        trained = train_repeat(arch, dm, recipe, index, work / f"host{index}" / "checkpoints")
         exported, _ = export_and_score(trained.net, representative, {}, dm.num_classes, work / f"host{index}")
         record = measure_model(cfg.mcu, exported.tflite, 2, MEASURE_REPEATS)
         measured = MeasuredCosts.from_record(record, cost_model.statistic)
@@ -92,6 +92,7 @@ def host_latency_and_arena(count: int, work: Path) -> None:
 def accuracy_floor(dataset: str, candidates: int, work: Path) -> None:
     l552 = load_config("train", ["mcu=nucleo_l552", f"dataset={dataset}"])
     cfg = load_config("train", [f"dataset={dataset}"])
+    recipe = Retraining.from_config(cfg.retraining)
     dm = make_datamodule(cfg)
     dm.setup()
     space = SearchSpace(*dm.input_shape, dm.num_classes)
@@ -106,19 +107,19 @@ def accuracy_floor(dataset: str, candidates: int, work: Path) -> None:
             chosen.append(arch)
     print(f"== 2. {dataset} ({dm.protocol}): constraints.latency={budget:.2f} ms on nucleo_l552 "
           f"(middle of {low.value:.2f} .. {high.value:.2f} ms); {candidates} feasible random candidates, "
-          f"full recipe (<= {cfg.retraining.max_epochs} epochs, patience {cfg.retraining.patience})")
+          f"full recipe (<= {recipe.max_epochs} epochs, patience {recipe.patience})")
     results = []
     for index, arch in enumerate(chosen):
         start = time.time()
         folder = work / f"{dataset}{index}" / "checkpoints"
-        trained = train_repeat(arch, dm, Retraining.from_config(cfg.retraining), int(cfg.seed), folder)
+        trained = train_repeat(arch, dm, recipe, int(cfg.seed), folder)
         val = evaluate(trained.net, dm.val_dataloader(), dm.num_classes)
         results.append((val.accuracy, -trained.arch_val_loss, index, arch, trained))
         print(f"  candidate {index}: L552 {l552_costs.predict(arch).latency_ms:.2f} ms, best epoch "
               f"{trained.best_epoch}, arch-val acc {100 * val.accuracy:.2f} % ({time.time() - start:.0f} s)")
     _, _, index, arch, trained = max(results, key=lambda r: r[:3])
     test = evaluate(trained.net, dm.test_dataloader(), dm.num_classes)
-    representative = dm.representative_windows(int(cfg.retraining.representative_windows))
+    representative = dm.representative_windows(recipe.representative_windows)
     exported, int8 = export_and_score(
         trained.net, representative, {"test": dm.test_dataset}, dm.num_classes, work / f"{dataset}{index}"
     )

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# bench/search_quality.py's remaining jobs on a lent GPU machine, within one device call: the UCI-HAR
-# searches (50 ms DNAS and random, DARTS, the default 60-epoch DNAS at 25 ms) on the GPU, the bundled sets
-# on its CPU cores (one thread per job), all up to float retraining (`--stage train`: no TensorFlow there).
-# Every run is interrupted (Ctrl-C, so searches keep their last epoch) after GPU_QUALITY_TIMEOUT seconds;
+# bench/search_quality.py's remaining jobs on a lent GPU machine, within one device call: UCI-HAR at 25 ms
+# (DNAS 40 epochs and random, seeds 3-4) on the GPU; the bundled sets on its CPU cores, one thread per job
+# (DNAS and random seeds 2-4, then the loss at the derived architecture seeds 2-4, then the band loss
+# seeds 0-4); all up to float retraining (`--stage train`: no TensorFlow there).
+# Every run is interrupted (Ctrl-C, so searches keep their last epoch) GPU_QUALITY_TIMEOUT seconds after the
+# start;
 # then data/bench comes back as $OUT/bench.tgz.part00, ... (`cat` them into one archive, merge it here,
 # then run the bench's evaluate stage).
 #
@@ -19,18 +21,26 @@ wheels=${GPU_QUALITY_WHEELS-.gpu/whl}  # empty: the packages are already there
 if [ -n "$wheels" ]; then install_wheels "$wheels" || exit 3; fi
 mkdir -p "$OUT/logs"
 
-bench() {  # bench LOG THREADS ARGS...: one bench invocation in the background, stopped with SIGINT at LIMIT
-    local log=$1 threads=$2; shift 2
-    OMP_NUM_THREADS=$threads timeout -s INT -k 30 "$LIMIT" python3 bench/search_quality.py --stage train "$@" \
-        >"$OUT/logs/$log.log" 2>&1 &
+deadline=$((SECONDS + LIMIT))
+bench() {  # bench LOG THREADS ARGS...: one bench invocation, stopped with SIGINT at the deadline
+    local log=$1 threads=$2 left=$((deadline - SECONDS)); shift 2
+    [ "$left" -gt 30 ] || { echo "no time left for $*" >>"$OUT/logs/$log.log"; return; }
+    OMP_NUM_THREADS=$threads timeout -s INT -k 30 "$left" python3 bench/search_quality.py --stage train "$@" \
+        >>"$OUT/logs/$log.log" 2>&1
 }
 gpu=${GPU_QUALITY_ACCELERATOR:-gpu}
-bench ucihar50 2 --only ucihar_hapt --budget 50 --methods dnas,random --search-epochs 40 --jobs 2 \
-    --random-workers 2 --accelerator "$gpu"
-bench darts 2 --only ucihar_hapt --methods darts --search-epochs 40 --accelerator "$gpu"
-bench ucihar25_default 2 --only ucihar_hapt --budget 25 --methods dnas --accelerator "$gpu"
-bench basicmotions 1 --only basicmotions --jobs 4 --random-workers 1
-bench japanesevowels 1 --only japanesevowels --jobs 4 --random-workers 1
+derived=(--variant derived --set search.hardware_loss.at=derived)
+band=(--variant band_derived --set search.hardware_loss.mode=band search.hardware_loss.at=derived)
+bench ucihar25_dnas 2 --only ucihar_hapt --budget 25 --methods dnas --seeds 3,4 --search-epochs 40 --jobs 2 \
+    --threads 2 --accelerator "$gpu" &
+bench ucihar25_random 1 --only ucihar_hapt --budget 25 --methods random --seeds 3,4 --jobs 2 --threads 1 \
+    --random-workers 2 --accelerator "$gpu" &
+for dataset in basicmotions japanesevowels; do
+    bench "${dataset}" 1 --only "$dataset" --methods dnas,random --seeds 2,3,4 --jobs 3 --threads 1 \
+        --random-workers 1 &
+    { bench "${dataset}_derived" 1 --only "$dataset" --methods dnas --seeds 2,3,4 "${derived[@]}"
+      bench "${dataset}_band" 1 --only "$dataset" --methods dnas --seeds 0,1,2,3,4 "${band[@]}"; } &
+done
 wait
 tail -n 3 "$OUT"/logs/*.log
 python3 bench/search_quality.py --table

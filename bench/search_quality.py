@@ -15,8 +15,8 @@ trained. Compute is matched by the defaults: a DNAS search and a 20-candidate ra
 similar wall time here (both are printed).
 
     python bench/search_quality.py [--only ucihar_hapt] [--budget 25] [--methods dnas,random] [--seeds 0,1,2]
-                                   [--stage all] [--jobs 1] [--accelerator cpu] [--random-workers auto] [--table]
-                                   [--variant NAME --set search.KEY=VALUE ...]
+                                   [--stage all] [--jobs 1] [--threads N] [--accelerator cpu] [--table]
+                                   [--random-workers auto] [--variant NAME --set search.KEY=VALUE ...]
 """
 
 import argparse
@@ -50,7 +50,7 @@ def jobs() -> list[dict]:
     add("ucihar_hapt", ucihar, None, ("darts",), (0,))
     for dataset, budgets in (("basicmotions", (12.3, 30.0)), ("japanesevowels", (9.9, 20.0))):
         for budget in budgets:
-            add(dataset, [f"dataset={dataset}"], budget, ("dnas", "random"), (0, 1))
+            add(dataset, [f"dataset={dataset}"], budget, ("dnas", "random"), (0, 1, 2, 3, 4))  # small test sets
     return plan
 
 
@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--only", help="one dataset of the plan (ucihar_hapt, basicmotions, japanesevowels)")
     parser.add_argument("--stage", choices=("search", "train", "all"), default="all")
     parser.add_argument("--jobs", type=int, default=1, help="jobs run side by side (processes)")
+    parser.add_argument("--threads", type=int, help="torch threads per job (default: the cores over --jobs)")
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--budget", type=float, help="only the jobs of this latency budget")
     parser.add_argument("--methods", default="dnas,random,darts", help="comma-separated methods to run")
@@ -191,11 +192,12 @@ def main() -> None:
         if any(job["dataset"] == "ucihar_hapt" for job in todo) and not UCIHAR_HAPT.is_file():
             print(f"skipping ucihar_hapt: {UCIHAR_HAPT} is absent")
             todo = [job for job in todo if job["dataset"] != "ucihar_hapt"]
-        if args.jobs == 1:
+        if args.jobs == 1 and args.threads is None:
             for job in todo:
                 run_job(job, args.stage, args.accelerator, args.random_workers)
         else:
-            threads = max(1, (os.cpu_count() or 1) // args.jobs)  # more threads than cores stall torch's pool
+            # more threads than cores stall torch's pool
+            threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
             with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=torch_threads, initargs=(threads,)) as pool:
                 for future in [pool.submit(run_job, job, args.stage, args.accelerator, args.random_workers)

@@ -45,7 +45,7 @@ def jobs() -> list[dict]:
                 plan.append({"dataset": dataset, "overrides": overrides, "budget": budget, "method": method,
                              "seed": seed})
     ucihar = ["dataset=npz", f"dataset.path={UCIHAR_HAPT}"]
-    add("ucihar_hapt", ucihar, 25.0, ("dnas", "random"), (0, 1, 2))
+    add("ucihar_hapt", ucihar, 25.0, ("dnas", "random"), (0, 1, 2, 3, 4))
     add("ucihar_hapt", ucihar, 50.0, ("dnas", "random"), (0,))
     add("ucihar_hapt", ucihar, None, ("darts",), (0,))
     for dataset, budgets in (("basicmotions", (12.3, 30.0)), ("japanesevowels", (9.9, 20.0))):

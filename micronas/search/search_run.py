@@ -16,6 +16,7 @@ import csv
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,6 +67,7 @@ HISTORY_PLOT = "choice_probabilities.png"
 HISTORY_TABLE = "choice_probabilities.csv"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 TARGET_KEY = "micronas_target"
+SEARCH_TIME_FILE = "search_time.json"
 
 
 class ResumeHint(Callback):
@@ -95,6 +97,36 @@ class RecordTarget(Callback):
 
     def on_save_checkpoint(self, trainer, module, checkpoint) -> None:
         checkpoint[TARGET_KEY] = self.target
+
+
+def earlier_search_time(run_dir: Path | None) -> tuple[float, int]:
+    """`(seconds, runs)` that earlier runs spent on the search in `run_dir` (none: `(0.0, 0)`)."""
+    record = run_dir / SEARCH_TIME_FILE if run_dir else None
+    if record is None or not record.is_file():
+        return 0.0, 0
+    try:
+        data = json.loads(record.read_text())
+        return float(data["wall_time_s"]), int(data["runs"])
+    except (ValueError, KeyError, TypeError):
+        raise MicronasError(f"{record} is not a search time record (JSON with wall_time_s and runs); delete "
+                            "it to resume without the earlier runs' time.") from None
+
+
+@contextmanager
+def search_clock(started: float, out_dir: Path, earlier_dir: Path | None):
+    """Yields `elapsed() -> (seconds, runs)`: the wall time of this run since `started` (monotonic) plus
+    that of the earlier runs it resumes. Written to `search_time.json` whenever the run ends, an
+    interrupted one included, so a search resumed over several sittings reports all of its time."""
+    earlier, runs = earlier_search_time(earlier_dir)
+
+    def elapsed() -> tuple[float, int]:
+        return earlier + time.monotonic() - started, runs + 1
+
+    try:
+        yield elapsed
+    finally:
+        seconds, count = elapsed()
+        (out_dir / SEARCH_TIME_FILE).write_text(json.dumps({"wall_time_s": seconds, "runs": count}) + "\n")
 
 
 def resume_source(ckpt_path) -> tuple[Path | None, Path | None]:
@@ -248,7 +280,7 @@ def run_search(cfg, out_dir: Path) -> dict:
     logger = make_mlflow_logger(cfg, {"search.method": cfg.search.method},
                                 run_id=_earlier_run_id(earlier_dir))
     (out_dir / RUN_ID_FILE).write_text(logger.run_id + "\n")
-    with run_status(logger.experiment, logger.run_id):
+    with run_status(logger.experiment, logger.run_id), search_clock(started, out_dir, earlier_dir) as elapsed:
         (out_dir / "config.yaml").write_text(to_yaml(cfg))
         log_config(logger, cfg)
 
@@ -260,8 +292,9 @@ def run_search(cfg, out_dir: Path) -> dict:
                                                 logger, out_dir, checkpoint)
 
         costs = cost_model.predict(arch)
-        summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol,
-                                time.monotonic() - started, logger.run_id)
+        seconds, runs = elapsed()
+        summary = build_summary(cfg, arch, costs, validation, cheapest, dm.protocol, seconds, runs,
+                                logger.run_id)
         summary["predicted"]["predictor_calibrated"] = cost_model.calibrated
         arch = replace(arch, costs=summary["predicted"])
         arch.save(out_dir / ARCHITECTURE_FILE)

@@ -19,12 +19,14 @@ def constraint_report(costs: ArchitectureCosts, constraints: dict, latency: str 
 
 
 def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation: dict,
-                  cheapest: dict[str, float], protocol: str, wall_time_s: float, run_id: str) -> dict:
+                  cheapest: dict[str, float], protocol: str, wall_time_s: float, runs: int,
+                  run_id: str) -> dict:
     """The JSON-able record of one search (written as `summary.json` and logged to MLflow).
 
     `validation` holds the arch-val `accuracy`, `macro_f1` and number of `windows` of the found network,
     `search`, the length of the search (steps, epochs; candidates for random search), and for DNAS and
     DARTS `derivation`, how the network was derived and how far the plain argmax was from the budgets.
+    `wall_time_s` sums the `runs` that worked on the search (a resumed search has more than one).
     """
     unit = latency_unit(cfg.mcu)
     constraints = constraint_report(costs, dict(cfg.constraints), unit)
@@ -44,6 +46,7 @@ def build_summary(cfg, arch: Architecture, costs: ArchitectureCosts, validation:
         "cheapest_in_space": cheapest,
         "validation": {key: validation[key] for key in ("accuracy", "macro_f1", "windows")},
         "wall_time_s": wall_time_s,
+        "runs": runs,
         "mlflow_run_id": run_id,
     }
 
@@ -87,7 +90,8 @@ def format_summary(summary: dict, out_dir) -> str:
     v = summary["validation"]
     rows += [
         ("arch-val", f"accuracy {100 * v['accuracy']:.2f} %, macro-F1 {v['macro_f1']:.4f} ({v['windows']} windows)"),
-        ("wall time", f"{summary['wall_time_s']:.1f} s"),
+        ("wall time", f"{summary['wall_time_s']:.1f} s" + (f" over {summary['runs']} runs (resumed)"
+                                                           if summary.get("runs", 1) > 1 else "")),
         ("run dir", str(out_dir)),
         ("mlflow run", summary["mlflow_run_id"]),
     ]

@@ -29,7 +29,7 @@ def test_the_latency_unit_is_instructions_on_every_qemu_board_and_ms_elsewhere(c
 def test_a_qemu_search_summary_and_console_say_instructions_and_never_ms(compose):
     cfg = compose("mcu=qemu_m33", "constraints.latency=2", "constraints.memory=20")
     summary = build_summary(cfg, small_basicmotions_arch(), COSTS, VALIDATION, {"latency": 0.5}, "random",
-                            1.0, "run-id")
+                            1.0, 1, "run-id")
     assert summary["predicted"]["latency_unit"] == INSTRUCTIONS
     assert summary["constraints"]["latency"]["unit"] == INSTRUCTIONS
     text = format_summary(summary, "out")
@@ -37,7 +37,7 @@ def test_a_qemu_search_summary_and_console_say_instructions_and_never_ms(compose
     assert "1.524 / 2 M instructions: met" in text and " ms" not in text
     host_cfg = compose("mcu=host", "constraints.latency=2")
     arch = small_basicmotions_arch()
-    host_summary = build_summary(host_cfg, arch, COSTS, VALIDATION, {}, "random", 1.0, "run-id")
+    host_summary = build_summary(host_cfg, arch, COSTS, VALIDATION, {}, "random", 1.0, 1, "run-id")
     host = format_summary(host_summary, "out")
     assert "1.524 ms predicted" in host and "instructions" not in host
 

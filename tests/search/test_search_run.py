@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from micronas.cost.model import CostModel
-from micronas.errors import ConfigError
+from micronas.errors import ConfigError, MicronasError
 from micronas.search import search_run
 from micronas.search.feasibility import cheapest_figures
 from micronas.search.search_module import SearchModule
@@ -137,9 +137,14 @@ def test_an_interrupted_search_resumes_into_the_same_run_with_the_same_result(se
         run_search(search_cfg(*overrides), tmp_path / "killed")
     assert f"resume it with ckpt_path={tmp_path / 'killed'}" in capsys.readouterr().out
     assert torch.load(tmp_path / "killed/checkpoints/last.ckpt", weights_only=False)["epoch"] == 1
+    killed_time = json.loads((tmp_path / "killed" / "search_time.json").read_text())
+    assert killed_time["runs"] == 1 and killed_time["wall_time_s"] > 0
     monkeypatch.setattr(SearchModule, "on_train_epoch_start", original)
 
     resumed = run_search(search_cfg(*overrides, f"ckpt_path={tmp_path / 'killed'}"), tmp_path / "resumed")
+    # the reported wall time covers both runs, not only the one that finished
+    assert whole["runs"] == 1 and resumed["runs"] == 2
+    assert resumed["wall_time_s"] > killed_time["wall_time_s"]
     assert resumed["architecture"] == whole["architecture"]
     assert resumed["validation"] == whole["validation"]
     assert resumed["predicted"] == whole["predicted"]
@@ -149,6 +154,14 @@ def test_an_interrupted_search_resumes_into_the_same_run_with_the_same_result(se
     b = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=False)["state_dict"]
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
+
+
+def test_a_corrupt_search_time_record_is_refused_in_one_sentence(tmp_path):
+    (tmp_path / "search_time.json").write_text("{not json")
+    with pytest.raises(MicronasError, match=r"search_time.json is not a search time record \(JSON with "
+                                            r"wall_time_s and runs\); delete it"):
+        search_run.earlier_search_time(tmp_path)
+    assert search_run.earlier_search_time(None) == (0.0, 0)
 
 
 def test_resuming_from_a_missing_or_foreign_checkpoint_is_refused_in_one_sentence(search_cfg, tmp_path):

@@ -34,6 +34,7 @@ UCIHAR_HAPT = Path(os.environ.get("MICRONAS_UCIHAR_HAPT", REPO.parent / "shared/
 RESULTS = REPO / "data/bench/search_quality.jsonl"
 RUNS = REPO / "data/bench/search_quality"
 LABELS = {"ucihar_hapt": "UCI-HAR rebuilt from HAPT raw (ucihar_hapt.npz)"}
+BAND = (0.85, 1.0)  # derived latency / budget that counts as using the budget (issue 14's adherence band)
 
 
 def jobs() -> list[dict]:
@@ -146,20 +147,23 @@ def table() -> None:
         method = search["method"] + (f"/e{search['epochs']}" if search.get("epochs") and search["method"] != "random"
                                      else "") + (f"/{search['variant']}" if search.get("variant") else "")
         groups.setdefault((search["dataset"], search["budget"], method), []).append((search, evaluated))
-    print(f"{'dataset':<14} {'budget':>7} {'method':<10} {'n':>2} {'arch-val':>8} {'int8 test acc':>16} {'drop':>6} "
-          f"{'lat/budget':>11} {'argmax ok':>9} {'search min':>10}")
+    print(f"{'dataset':<14} {'budget':>7} {'method':<10} {'n':>2} {'arch-val':>8} {'val loss':>8} {'int8 test acc':>16} "
+          f"{'drop':>6} {'lat/budget':>11} {'in band':>7} {'argmax ok':>9} {'search min':>10}")
     for (dataset, budget, method), runs in groups.items():
         accs = [100 * e["record"]["int8_test"]["accuracy"] for _, e in runs if e]
         drops = [e["record"]["int8_drop_points"] for _, e in runs if e]
+        val_loss = [e["record"]["arch_val_loss"] for _, e in runs if e]  # of the retrained network
         lat = [s["summary"]["predicted"]["latency_ms"] / budget for s, _ in runs] if budget else []
         argmax = [(s["summary"].get("derivation") or {}).get("argmax_meets_budgets") for s, _ in runs]
         wall = statistics.median(s["summary"]["wall_time_s"] / 60 for s, _ in runs)
         arch_val = statistics.mean(100 * s["summary"]["validation"]["accuracy"] for s, _ in runs)
         acc = (f"{statistics.mean(accs):6.2f} +- {statistics.stdev(accs) if len(accs) > 1 else 0:4.2f}"
                if accs else "-")
-        print(f"{dataset:<14} {budget or '-':>7} {method:<10} {len(runs):>2} {arch_val:8.2f} {acc:>16} "
+        in_band = f"{sum(BAND[0] <= v <= BAND[1] for v in lat)}/{len(lat)}" if lat else "-"
+        print(f"{dataset:<14} {budget or '-':>7} {method:<10} {len(runs):>2} {arch_val:8.2f} "
+              f"{statistics.mean(val_loss) if val_loss else math.nan:8.3f} {acc:>16} "
               f"{statistics.mean(drops) if drops else math.nan:6.2f} "
-              f"{' '.join(f'{v:.2f}' for v in lat) or '-':>11} "
+              f"{' '.join(f'{v:.2f}' for v in lat) or '-':>11} {in_band:>7} "
               f"{sum(a is True for a in argmax)}/{sum(a is not None for a in argmax):<7} {wall:10.1f}")
     for dataset, label in LABELS.items():
         print(f"{dataset}: {label}")

@@ -147,7 +147,7 @@ def test_a_violated_latency_budget_moves_the_logits_toward_cheaper_architectures
     space = SearchSpace(*dm.input_shape, dm.num_classes)
     expected = ExpectedCosts(space, cost_model)
     steps = len(dm.train_dataloader()) * EPOCHS
-    latency_ms = {}
+    latency_ms, derived_ms = {}, {}
     for method in ("dnas", "darts"):
         cfg.search.method = method
         pl.seed_everything(0)  # the outcome must not depend on the tests run before
@@ -156,8 +156,11 @@ def test_a_violated_latency_budget_moves_the_logits_toward_cheaper_architectures
         initial = float(expected(module.arch_logits.probabilities())["latency"])
         fit(module, dm, tmp_path / method)
         latency_ms[method] = float(expected(module.arch_logits.probabilities())["latency"])
-    # DNAS pays the hardware loss, DARTS ignores the budget by construction.
-    assert latency_ms["dnas"] < 0.5 * initial
+        derived_ms[method] = cost_model.predict(module.derive()).latency_ms
+    # DNAS pays the hardware loss: its distribution moves to cheaper choices and the network it derives
+    # meets the 20 ms budget; DARTS ignores the budget by construction.
+    assert latency_ms["dnas"] < 0.8 * initial
+    assert derived_ms["dnas"] <= 20.0 < derived_ms["darts"]
     assert latency_ms["darts"] == pytest.approx(initial, rel=0.05)
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/search_quality.py's remaining jobs on a lent GPU machine, within one device call: UCI-HAR at 25 ms
 # (DNAS 40 epochs and random, seeds 3-4) on the GPU; the bundled sets on its CPU cores, one thread per job
-# (DNAS and random seeds 2-4, then the loss at the derived architecture seeds 2-4, then the band loss
-# seeds 0-4); all up to float retraining (`--stage train`: no TensorFlow there).
+# (DNAS and random seeds 2-4, and the loss at the derived architecture seeds 2-4); all up to float
+# retraining (`--stage train`: no TensorFlow there).
 # Every run is interrupted (Ctrl-C, so searches keep their last epoch) GPU_QUALITY_TIMEOUT seconds after the
 # start;
 # then data/bench comes back as $OUT/bench.tgz.part00, ... (`cat` them into one archive, merge it here,
@@ -30,7 +30,6 @@ bench() {  # bench LOG THREADS ARGS...: one bench invocation, stopped with SIGIN
 }
 gpu=${GPU_QUALITY_ACCELERATOR:-gpu}
 derived=(--variant derived --set search.hardware_loss.at=derived)
-band=(--variant band_derived --set search.hardware_loss.mode=band search.hardware_loss.at=derived)
 bench ucihar25_dnas 2 --only ucihar_hapt --budget 25 --methods dnas --seeds 3,4 --search-epochs 40 --jobs 2 \
     --threads 2 --accelerator "$gpu" &
 bench ucihar25_random 1 --only ucihar_hapt --budget 25 --methods random --seeds 3,4 --jobs 2 --threads 1 \
@@ -38,8 +37,7 @@ bench ucihar25_random 1 --only ucihar_hapt --budget 25 --methods random --seeds 
 for dataset in basicmotions japanesevowels; do
     bench "${dataset}" 1 --only "$dataset" --methods dnas,random --seeds 2,3,4 --jobs 3 --threads 1 \
         --random-workers 1 &
-    { bench "${dataset}_derived" 1 --only "$dataset" --methods dnas --seeds 2,3,4 "${derived[@]}"
-      bench "${dataset}_band" 1 --only "$dataset" --methods dnas --seeds 0,1,2,3,4 "${band[@]}"; } &
+    bench "${dataset}_derived" 1 --only "$dataset" --methods dnas --seeds 2,3,4 "${derived[@]}" &
 done
 wait
 tail -n 3 "$OUT"/logs/*.log

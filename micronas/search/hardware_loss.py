@@ -4,20 +4,17 @@ import torch
 
 from micronas.errors import ConfigError
 
-MODES = ("asym_log", "hinge", "band")
+MODES = ("asym_log", "hinge")
 
 
 def hardware_loss(expected: torch.Tensor, target: float, mode: str = "asym_log", gamma_hi: float = 4.0,
-                  gamma_lo: float = 0.002, margin: float = 0.0, squared: bool = False, band: float = 0.15,
-                  gamma_up: float = 1.0) -> torch.Tensor:
-    """The loss that keeps a cost (latency ms, arena bytes, ...) at or below its `target`.
+                  gamma_lo: float = 0.002, margin: float = 0.0, squared: bool = False) -> torch.Tensor:
+    """The loss that pushes an expected cost (latency ms, arena bytes, ...) below its `target`.
 
     `asym_log` (reference): `gamma * ln(E / target)` with `gamma_hi` above the target and `gamma_lo`
     below it, so a small push remains when the budget is met. `hinge`:
     `gamma_hi * max(0, ln(E / ((1 - margin) * target)))`, squared on request, with no push below.
-    `band`: `gamma_hi * ln(E / target)` above the target, `gamma_up * ln((1 - band) * target / E)` below
-    the band's floor `(1 - band) * target` (a push up, towards the budget), nothing inside the band.
-    All are scale-free: the gradient is `gamma * grad(E) / E`.
+    Both are scale-free: the gradient is `gamma * grad(E) / E`.
     """
     if mode == "asym_log":
         ratio = torch.log(expected / target)
@@ -27,12 +24,6 @@ def hardware_loss(expected: torch.Tensor, target: float, mode: str = "asym_log",
             raise ConfigError(f"search.hardware_loss.margin={margin} is not valid: use 0 <= margin < 1.")
         excess = torch.clamp(torch.log(expected / ((1 - margin) * target)), min=0)
         return gamma_hi * (excess**2 if squared else excess)
-    if mode == "band":
-        if not 0 < band < 1:
-            raise ConfigError(f"search.hardware_loss.band={band} is not valid: use 0 < band < 1.")
-        over = torch.clamp(torch.log(expected / target), min=0)
-        under = torch.clamp(torch.log((1 - band) * target / expected), min=0)
-        return gamma_hi * over + gamma_up * under
     raise ConfigError(
         f"search.hardware_loss.mode={mode} is not a known mode; valid options are: {', '.join(MODES)}."
     )

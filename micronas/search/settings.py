@@ -46,14 +46,12 @@ class HardwareLoss:
     gamma_lo: float
     margin: float
     squared: bool
-    band: float
-    gamma_up: float
     ramp_fraction: float
     at: str
 
     def __call__(self, expected: torch.Tensor, target: float) -> torch.Tensor:
         return hardware_loss(expected, target, self.mode, self.gamma_hi, self.gamma_lo, self.margin,
-                             self.squared, self.band, self.gamma_up)
+                             self.squared)
 
 
 @dataclass(frozen=True)
@@ -101,8 +99,8 @@ class GradientSearch:
                                     float(t.floor)),
             costs_under=search_cfg.costs_under,
             hardware_loss=HardwareLoss(loss.mode, float(loss.gamma_hi), float(loss.gamma_lo),
-                                       float(loss.margin), bool(loss.squared), float(loss.band),
-                                       float(loss.gamma_up), float(loss.ramp_fraction), loss.at),
+                                       float(loss.margin), bool(loss.squared), float(loss.ramp_fraction),
+                                       loss.at),
             sharpening=float(search_cfg.sharpening),
             weights_lr=float(search_cfg.weights_optimizer.lr),
             grad_clip_norm=float(search_cfg.weights_optimizer.grad_clip_norm),
@@ -111,7 +109,7 @@ class GradientSearch:
             derivation=search_cfg.derivation,
         )
         settings.temperature.at(0, 2)  # an unknown schedule or final > initial: its own sentence, now
-        settings.hardware_loss(torch.tensor(1.0), 1.0)  # an unknown mode, a bad margin or band likewise
+        settings.hardware_loss(torch.tensor(1.0), 1.0)  # an unknown mode or a bad margin likewise
         return settings
 
     def trajectory(self) -> dict:

@@ -60,26 +60,6 @@ def test_hinge_gives_no_push_below_the_margin_target():
     assert squared.item() == pytest.approx(4 * math.log(2) ** 2)
 
 
-def test_band_pushes_up_below_its_floor_down_above_the_target_and_not_at_all_inside():
-    target = 20.0  # band 0.15: the floor is 17
-    inside, above, below = (torch.tensor(v, requires_grad=True) for v in (18.0, 25.0, 10.0))
-    losses = [hardware_loss(x, target, "band", band=0.15, gamma_up=0.5) for x in (inside, above, below)]
-    for loss in losses:
-        loss.backward()
-    assert losses[0].item() == 0.0 and inside.grad.item() == 0.0
-    assert losses[1].item() == pytest.approx(4 * math.log(25 / 20)) and above.grad.item() == pytest.approx(4 / 25)
-    assert losses[2].item() == pytest.approx(0.5 * math.log(17 / 10))
-    assert below.grad.item() == pytest.approx(-0.5 / 10)  # descent raises the cost
-    for edge in (17.0, 20.0):  # continuous at both edges
-        assert hardware_loss(torch.tensor(edge), target, "band").item() == pytest.approx(0.0, abs=1e-6)
-
-
-@pytest.mark.parametrize("band", [0.0, 1.0, -0.2])
-def test_a_band_outside_zero_to_one_is_refused(band):
-    with pytest.raises(ConfigError, match=f"search.hardware_loss.band={band} is not valid: use 0 < band < 1."):
-        hardware_loss(torch.tensor(1.0), 1.0, "band", band=band)
-
-
 def test_unknown_loss_mode_is_refused():
     with pytest.raises(ConfigError, match="search.hardware_loss.mode=l2 is not a known mode"):
         hardware_loss(torch.tensor(1.0), 1.0, "l2")

@@ -26,6 +26,7 @@ VARIANTS = {
     "baseline": [],
     "jitter_scale": ["retraining.augmentation.jitter_std=0.05", "retraining.augmentation.scale_std=0.1"],
     "label_smoothing": ["retraining.label_smoothing=0.1"],
+    "plateau": ["retraining.lr_decay=0.5"],
     "both": ["retraining.augmentation.jitter_std=0.05", "retraining.augmentation.scale_std=0.1",
              "retraining.label_smoothing=0.1"],
 }

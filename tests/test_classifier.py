@@ -31,6 +31,33 @@ def test_fit_classifier_learns_basicmotions_and_restores_the_best_arch_val_weigh
     assert float(sum(losses)) / len(dm.val_dataset) == pytest.approx(best.best, rel=1e-4)
 
 
+def test_lr_decay_halves_the_lr_only_after_a_quarter_of_the_patience_without_a_lower_arch_val_loss():
+    """Per epoch: its arch-val loss and the lr it trained with. The lr stays at 1e-2 x 0.5^k, and falls
+    exactly after more than 2 epochs (patience 8 / 4) in a row without a new lowest loss."""
+    cfg = load_config("train", ["dataset=basicmotions"])
+    dm = make_datamodule(cfg)
+    dm.setup()
+    pl.seed_everything(0)
+    net = DiscreteNet(Architecture.largest(SearchSpace(*dm.input_shape, dm.num_classes)))
+    epochs = []
+
+    class Record(pl.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            epochs.append((float(trainer.callback_metrics["val/loss"]),
+                           trainer.optimizers[0].param_groups[0]["lr"]))
+
+    fit_classifier(net, dm, max_epochs=40, patience=8, lr=1e-2, lr_decay=0.5, callbacks=[Record()])
+    lrs = [lr for _, lr in epochs]
+    assert lrs[-1] < 1e-2  # an lr-plateau happened within 40 epochs of a largest network on basicmotions
+    assert all(any(lr == pytest.approx(1e-2 * 0.5**k) for k in range(12)) for lr in lrs)
+    best, stale = float("inf"), 0  # epochs in a row without a lower loss (relative threshold 1e-4)
+    for epoch, (loss, lr) in enumerate(epochs):
+        if epoch:  # the lr of this epoch falls exactly when more than 2 epochs before it were stale
+            assert (lr < lrs[epoch - 1]) == (stale > 2), (epoch, epochs)
+            stale = 0 if lr < lrs[epoch - 1] else stale
+        stale = 0 if loss < best * (1 - 1e-4) else stale + 1
+        best = min(best, loss)
+
 
 def test_recalibrate_batchnorm_replaces_running_statistics_by_those_of_the_loader():
     from torch import nn

@@ -1,7 +1,7 @@
 """`ClassifierModule`: a `DiscreteNet` trained with the docs/method.md §9.2 recipe, and its evaluation.
 
-Adam (lr 1e-3), cross-entropy without class weights, early stopping on the arch-val loss with the best
-weights restored. `fit_classifier` is shared by retraining and by the random-search baseline.
+Adam (lr 1e-3, optionally lowered on an arch-val plateau), cross-entropy without class weights, early
+stopping on the arch-val loss with the best weights restored. `fit_classifier` is shared by retraining and by the random-search baseline.
 """
 
 import contextlib
@@ -29,10 +29,11 @@ class ClassifierModule(pl.LightningModule):
     batches may be augmented and their loss label-smoothed; arch-val sees plain windows and plain loss."""
 
     def __init__(self, net: nn.Module, lr: float = 1e-3, augmentation: Augmentation = Augmentation(),
-                 label_smoothing: float = 0.0):
+                 label_smoothing: float = 0.0, lr_decay: float = 1.0, lr_patience: int = 5):
         super().__init__()
         self.net, self.lr = net, lr
         self.augmentation, self.label_smoothing = augmentation, label_smoothing
+        self.lr_decay, self.lr_patience = lr_decay, lr_patience
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -53,7 +54,13 @@ class ClassifierModule(pl.LightningModule):
         self._step(batch, "val")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.net.parameters(), lr=self.lr, foreach=True)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, foreach=True)
+        if self.lr_decay == 1.0:
+            return optimizer
+        # the lr times lr_decay after lr_patience epochs without a lower arch-val loss
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=self.lr_decay,
+                                                             patience=self.lr_patience)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val/loss"}}
 
 
 class RestoreBest(Callback):
@@ -147,11 +154,13 @@ def epochs_for(steps: int, batches_per_epoch: int) -> int:
 def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, lr: float = 1e-3,
                    logger=False, callbacks=(), progress: str = "", ckpt_path: str | None = None,
                    accelerator: Accelerator = Accelerator(), patience_steps: int = 0,
-                   augmentation: Augmentation = Augmentation(), label_smoothing: float = 0.0) -> RestoreBest:
+                   augmentation: Augmentation = Augmentation(), label_smoothing: float = 0.0,
+                   lr_decay: float = 1.0) -> RestoreBest:
     """Train `net` on the weight-training split, stop early on the arch-val loss, restore the best weights.
 
     Early stopping waits `patience` epochs, or the epochs of `patience_steps` weight steps if that is
-    more (a small dataset has few steps per epoch). Returns the `RestoreBest` callback (best arch-val loss
+    more (a small dataset has few steps per epoch); with `lr_decay < 1` the lr is multiplied by it after a
+    quarter of that wait without a lower arch-val loss. Returns the `RestoreBest` callback (best arch-val loss
     and its epoch); `net` ends on the CPU. Seed first for repeatability. `progress` names the phase whose
     progress is shown (empty: silent).
     """
@@ -168,7 +177,7 @@ def fit_classifier(net: nn.Module, datamodule, max_epochs: int, patience: int, l
             deterministic=accelerator.deterministic,
             enable_checkpointing=any(hasattr(c, "save_last") for c in callbacks),
         )
-        module = ClassifierModule(net, lr, augmentation, label_smoothing)
+        module = ClassifierModule(net, lr, augmentation, label_smoothing, lr_decay, max(1, patience // 4))
         trainer.fit(module, datamodule.train_dataloader(), datamodule.val_dataloader(),
                     ckpt_path=ckpt_path, weights_only=True)
     return best

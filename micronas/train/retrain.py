@@ -83,6 +83,7 @@ def train_repeat(
         patience_steps=recipe.patience_steps,
         augmentation=recipe.augmentation,
         label_smoothing=recipe.label_smoothing,
+        lr_decay=recipe.lr_decay,
     )
     torch.save(
         {"weights": net.state_dict(), "best_epoch": best.best_epoch, "arch_val_loss": best.best}, trained

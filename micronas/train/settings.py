@@ -42,6 +42,7 @@ class Retraining:
     patience: int
     patience_steps: int
     lr: float
+    lr_decay: float
     label_smoothing: float
     augmentation: Augmentation
     repeats: int
@@ -64,12 +65,17 @@ class Retraining:
         if not is_real(smoothing) or not 0.0 <= smoothing < 1.0:
             raise ConfigError(f"retraining.label_smoothing={smoothing!r} is not valid: use a number from 0 "
                               "(off) up to, not including, 1.")
+        decay = recipe.get("lr_decay", 1.0)
+        if not is_real(decay) or not 0.0 < decay <= 1.0:
+            raise ConfigError(f"retraining.lr_decay={decay!r} is not valid: use a factor in (0, 1], such as 0.5 "
+                              "(1: a constant learning rate).")
         return cls(
             max_epochs=positive_int("retraining.max_epochs", recipe.max_epochs),
             patience=positive_int("retraining.patience", recipe.patience),
             patience_steps=positive_int("retraining.patience_steps", recipe.get("patience_steps", 0),
                                         least=0),
             lr=learning_rate("retraining.lr", recipe.lr),
+            lr_decay=float(decay),
             label_smoothing=float(smoothing),
             augmentation=Augmentation.from_config(recipe.get("augmentation")),
             repeats=positive_int("retraining.repeats", recipe.repeats),

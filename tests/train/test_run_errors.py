@@ -40,6 +40,7 @@ def test_a_missing_architecture_file_is_named_in_one_line_by_train_py(tmp_path):
         (["retraining.augmentation.jitter_std=nan"],
          r"retraining.augmentation.jitter_std=nan is not valid: use a number from 0 \(off\) to 1"),
         (["retraining.augmentation.scale_std=big"], r"retraining.augmentation.scale_std='big' is not valid"),
+        (["retraining.lr_decay=0"], r"retraining.lr_decay=0 is not valid: use a factor in \(0, 1\], such as 0\.5"),
     ],
 )
 def test_an_unset_arch_and_a_bad_recipe_are_refused(tmp_path, host_setup, overrides, message):

@@ -46,9 +46,9 @@ def test_lr_decay_halves_the_lr_only_after_a_quarter_of_the_patience_without_a_l
             epochs.append((float(trainer.callback_metrics["val/loss"]),
                            trainer.optimizers[0].param_groups[0]["lr"]))
 
-    fit_classifier(net, dm, max_epochs=40, patience=8, lr=1e-2, lr_decay=0.5, callbacks=[Record()])
+    fit_classifier(net, dm, max_epochs=20, patience=8, lr=1e-2, lr_decay=0.5, callbacks=[Record()])
     lrs = [lr for _, lr in epochs]
-    assert lrs[-1] < 1e-2  # an lr-plateau happened within 40 epochs of a largest network on basicmotions
+    assert lrs[-1] < 1e-2  # an lr-plateau happened within 20 epochs of a largest network on basicmotions
     assert all(any(lr == pytest.approx(1e-2 * 0.5**k) for k in range(12)) for lr in lrs)
     best, stale = float("inf"), 0  # epochs in a row without a lower loss (relative threshold 1e-4)
     for epoch, (loss, lr) in enumerate(epochs):

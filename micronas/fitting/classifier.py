@@ -1,7 +1,8 @@
 """`ClassifierModule`: a `DiscreteNet` trained with the docs/method.md §9.2 recipe, and its evaluation.
 
 Adam (lr 1e-3, optionally lowered on an arch-val plateau), cross-entropy without class weights, early
-stopping on the arch-val loss with the best weights restored. `fit_classifier` is shared by retraining and by the random-search baseline.
+stopping on the arch-val loss with the best weights restored. `fit_classifier` is shared by retraining
+and by the random-search baseline.
 """
 
 import contextlib

@@ -3,10 +3,9 @@
 # (DNAS 40 epochs and random, seeds 3-4) on the GPU; the bundled sets on its CPU cores, one thread per job
 # (DNAS and random seeds 2-4, and the loss at the derived architecture seeds 2-4); all up to float
 # retraining (`--stage train`: no TensorFlow there).
-# Every run is interrupted (Ctrl-C, so searches keep their last epoch) GPU_QUALITY_TIMEOUT seconds after the
-# start;
-# then data/bench comes back as $OUT/bench.tgz.part00, ... (`cat` them into one archive, merge it here,
-# then run the bench's evaluate stage).
+# Every run is interrupted (Ctrl-C, so searches keep their last epoch) GPU_QUALITY_TIMEOUT seconds after
+# the script's start; then data/bench comes back as $OUT/bench.tgz.part00, ... (`cat` them into one
+# archive, merge it here, then run the bench's evaluate stage).
 #
 #     bash bench/gpu_quality.sh     # device tool: carry [".gpu"] (.gpu/whl: wheels, .gpu/ucihar_hapt.npz)
 

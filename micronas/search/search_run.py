@@ -113,14 +113,15 @@ def earlier_search_time(run_dir: Path | None) -> tuple[float, int]:
 
 
 @contextmanager
-def search_clock(started: float, out_dir: Path, earlier_dir: Path | None):
+def search_clock(started: float, out_dir: Path, earlier: tuple[float, int]):
     """Yields `elapsed() -> (seconds, runs)`: the wall time of this run since `started` (monotonic) plus
-    that of the earlier runs it resumes. Written to `search_time.json` whenever the run ends, an
-    interrupted one included, so a search resumed over several sittings reports all of its time."""
-    earlier, runs = earlier_search_time(earlier_dir)
+    `earlier`, the `(seconds, runs)` of the runs it resumes. Written to `search_time.json` whenever the
+    run ends, an interrupted one included, so a search resumed over several sittings reports all of its
+    time."""
+    earlier_seconds, runs = earlier
 
     def elapsed() -> tuple[float, int]:
-        return earlier + time.monotonic() - started, runs + 1
+        return earlier_seconds + time.monotonic() - started, runs + 1
 
     try:
         yield elapsed
@@ -264,6 +265,7 @@ def run_search(cfg, out_dir: Path) -> dict:
         ckpt_path = out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     earlier_dir, checkpoint = resume_source(ckpt_path)
+    earlier_time = earlier_search_time(earlier_dir)  # a corrupt record stops the resume before it starts
     is_random = cfg.search.method == "random"
     settings = (RandomSearch if is_random else GradientSearch).from_config(cfg.search)
     trainer_settings = TrainerSettings.from_config(cfg.trainer)
@@ -280,7 +282,8 @@ def run_search(cfg, out_dir: Path) -> dict:
     logger = make_mlflow_logger(cfg, {"search.method": cfg.search.method},
                                 run_id=_earlier_run_id(earlier_dir))
     (out_dir / RUN_ID_FILE).write_text(logger.run_id + "\n")
-    with run_status(logger.experiment, logger.run_id), search_clock(started, out_dir, earlier_dir) as elapsed:
+    clock = search_clock(started, out_dir, earlier_time)
+    with run_status(logger.experiment, logger.run_id), clock as elapsed:
         (out_dir / "config.yaml").write_text(to_yaml(cfg))
         log_config(logger, cfg)
 

@@ -90,8 +90,8 @@ def format_summary(summary: dict, out_dir) -> str:
     v = summary["validation"]
     rows += [
         ("arch-val", f"accuracy {100 * v['accuracy']:.2f} %, macro-F1 {v['macro_f1']:.4f} ({v['windows']} windows)"),
-        ("wall time", f"{summary['wall_time_s']:.1f} s" + (f" over {summary['runs']} runs (resumed)"
-                                                           if summary.get("runs", 1) > 1 else "")),
+        ("wall time", f"{summary['wall_time_s']:.1f} s"
+                      + (f" over {summary['runs']} runs (resumed)" if summary["runs"] > 1 else "")),
         ("run dir", str(out_dir)),
         ("mlflow run", summary["mlflow_run_id"]),
     ]

@@ -67,8 +67,8 @@ class Retraining:
                               "(off) up to, not including, 1.")
         decay = recipe.get("lr_decay", 1.0)
         if not is_real(decay) or not 0.0 < decay <= 1.0:
-            raise ConfigError(f"retraining.lr_decay={decay!r} is not valid: use a factor in (0, 1], such as 0.5 "
-                              "(1: a constant learning rate).")
+            raise ConfigError(f"retraining.lr_decay={decay!r} is not valid: use a factor in (0, 1], such as "
+                              "0.5 (1: a constant learning rate).")
         return cls(
             max_epochs=positive_int("retraining.max_epochs", recipe.max_epochs),
             patience=positive_int("retraining.patience", recipe.patience),

@@ -5,7 +5,9 @@ the derived network retrained from scratch (`retraining` defaults, QAT when arch
 more than a point), exported to full int8 and evaluated in tflite-micro on the test split. Printed per
 dataset, budget and method: int8 test accuracy mean +- std over seeds, the float -> int8 drop, derived
 predicted latency / budget, how often the plain argmax already met the budget (DNAS), and the search
-wall time. UCI-HAR is the rebuild from the HAPT raw recordings in `../shared/datasets/ucihar_hapt`
+wall time. Below it, where the random baseline's trained candidates lie: how latency ranks against
+arch-val loss, and how many of the best ten sit in the 85-100 % band (is using the budget what the data
+rewards?). UCI-HAR is the rebuild from the HAPT raw recordings in `../shared/datasets/ucihar_hapt`
 (skipped when absent); the bundled sets ship with aeon.
 
 Every finished stage is appended to the results file and skipped on a re-run, so the bench completes
@@ -166,8 +168,39 @@ def table() -> None:
               f"{statistics.mean(drops) if drops else math.nan:6.2f} "
               f"{' '.join(f'{v:.2f}' for v in lat) or '-':>11} {in_band:>7} "
               f"{sum(a is True for a in argmax)}/{sum(a is not None for a in argmax):<7} {wall:10.1f}")
+    random_landscape(searches)
     for dataset, label in LABELS.items():
         print(f"{dataset}: {label}")
+
+
+def random_landscape(searches: list[dict], top: int = 10) -> None:
+    """Where the good networks lie: the random baseline's trained candidates of every seed pooled per
+    dataset and budget (plain runs only), the rank correlation of latency with arch-val loss, and how many
+    of all and of the `top` best (by the random search's own rank, arch-val only) lie in `BAND`."""
+    from scipy.stats import spearmanr
+
+    from micronas.search.random_search import Candidate
+
+    pools: dict[tuple, list] = {}
+    for search in searches:
+        path = RUNS / search["key"].replace("/", "_") / "search" / "candidates.jsonl"
+        if search["method"] == "random" and not search.get("variant") and search["budget"] and path.is_file():
+            pools.setdefault((search["dataset"], search["budget"]), []).extend(
+                Candidate.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line)
+    if not pools:
+        return
+    print(f"\nrandom candidates pooled over seeds: latency / budget against arch-val (band {BAND[0]}-{BAND[1]})")
+    print(f"{'dataset':<14} {'budget':>7} {'n':>4} {'rho(lat, loss)':>14} {'all in band':>11} "
+          f"{f'top {top} in band':>14} {f'top {top} lat/budget':>18}")
+    for (dataset, budget), pool in pools.items():
+        share = [c.costs.latency_ms / budget for c in pool]
+        best = sorted(pool, key=Candidate.rank, reverse=True)[:top]
+        best_share = [c.costs.latency_ms / budget for c in best]
+        rho = spearmanr(share, [c.val_loss for c in pool])[0]
+        in_band = [BAND[0] <= v <= BAND[1] for v in share]
+        print(f"{dataset:<14} {budget:>7} {len(pool):>4} {rho:>+14.2f} {sum(in_band):>7}/{len(pool):<3} "
+              f"{sum(BAND[0] <= v <= BAND[1] for v in best_share):>10}/{len(best):<3} "
+              f"{min(best_share):8.2f} - {max(best_share):.2f}")
 
 
 def main() -> None:

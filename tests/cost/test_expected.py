@@ -51,6 +51,32 @@ def test_costs_are_differentiable_in_the_probabilities(l552):
     assert width[0] < width[-1]
 
 
+
+@pytest.mark.parametrize("shape", [(128, 9, 6), (25, 12, 9)])
+def test_the_slope_at_a_one_hot_point_is_the_exact_cost_of_changing_one_decision(l552, shape):
+    """Expected latency and flash are linear in each decision's distribution, so at an architecture's one-hot
+    point the gradient along a decision differs between two options by exactly the cost difference of the
+    two architectures that differ in that decision only (the cost model's, the oracle). The hardware loss
+    `at=local` takes its gradient there."""
+    space = SearchSpace(*shape)
+    expected = ExpectedCosts(space, l552)
+    rng = np.random.default_rng(11)
+    for _ in range(4):
+        arch = Architecture.random(space, rng)
+        for measure in ("latency", "flash"):
+            point = {key: value.double().requires_grad_(True) for key, value in arch.one_hot().items()}
+            expected(point)[measure].backward()
+            for decision in space.decisions:
+                exact = []
+                for option in range(decision.ways):
+                    changed = {**arch.one_hot(), decision.key: torch.eye(decision.ways)[option]}
+                    other = Architecture.derive(space, changed)
+                    exact.append(l552.network_latency(other.ops()).total_ms if measure == "latency"
+                                 else l552.flash_bytes(other))
+                slope = point[decision.key].grad
+                np.testing.assert_allclose((slope - slope[0]).numpy(), np.array(exact) - exact[0],
+                                           rtol=1e-9, atol=1e-9, err_msg=f"{measure} along {decision.key}")
+
 def test_expectation_matches_sampling_under_diffuse_probabilities(l552):
     """Beyond one-hot: the exact expectation equals the mean over independently sampled decisions
     (a used cell with no branch and no residual deploys as its residual)."""

@@ -197,18 +197,12 @@ class SearchModule(pl.LightningModule):
         """The hardware-aware loss per constrained budget (empty for DARTS or no constraints)."""
         if not self.targets:
             return {}
-        loss, ramp = self.settings.hardware_loss, self.hardware_weight
-        derived = ({k: v.to(self.device) for k, v in self.derive().one_hot().items()}
-                   if loss.at != "expected" else None)
-        if loss.at == "local":
-            # costs at the derived architecture's one-hot point, with the probabilities' gradient: the expected
-            # costs are linear in each decision's distribution, so their slope there is the exact cost of
-            # changing one decision of the derived network
-            probabilities = {k: derived[k] + p - p.detach() for k, p in probabilities.items()}
         costs = self.expected_costs(probabilities)
+        loss, ramp = self.settings.hardware_loss, self.hardware_weight
         if loss.at == "derived":
             # the value at the architecture derived now (one-hot expected costs are its exact costs), the
             # gradient of the expected costs (straight-through): the budget binds what is deployed
+            derived = {k: v.to(self.device) for k, v in self.derive().one_hot().items()}
             exact = {name: value.detach() for name, value in self.expected_costs(derived).items()}
             costs = {name: value + (exact[name] - value).detach() for name, value in costs.items()}
         return {name: ramp * loss(costs[name], target) for name, target in self.targets.items()}

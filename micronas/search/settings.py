@@ -18,9 +18,8 @@ from micronas.search.temperature import temperature
 METHODS = ("dnas", "darts")
 COST_DISTRIBUTIONS = ("sampled", "sharpened", "sample")
 DERIVATIONS = ("constrained", "argmax")
-# where the hardware loss is evaluated: the expected costs; the derived (argmax) architecture's exact costs with
-# the expected costs' gradient; or the derived architecture's exact costs and their slope there (local)
-LOSS_POINTS = ("expected", "derived", "local")
+# where the hardware loss is evaluated: the expected costs, or the derived (argmax) architecture's exact costs
+LOSS_POINTS = ("expected", "derived")
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,10 @@ def test_costs_are_differentiable_in_the_probabilities(l552):
 
 @pytest.mark.parametrize("shape", [(128, 9, 6), (25, 12, 9)])
 def test_the_slope_at_a_one_hot_point_is_the_exact_cost_of_changing_one_decision(l552, shape):
-    """Expected latency and flash are linear in each decision's distribution, so at an architecture's one-hot
-    point the gradient along a decision differs between two options by exactly the cost difference of the
-    two architectures that differ in that decision only (the cost model's, the oracle). The hardware loss
-    `at=local` takes its gradient there."""
+    """The gradient the hardware loss follows is exact where the search ends: expected latency and flash
+    are linear in each decision's distribution, so at an architecture's one-hot point the gradient along a
+    decision differs between two options by exactly the cost difference of the two architectures that
+    differ in that decision only (the cost model's, the oracle)."""
     space = SearchSpace(*shape)
     expected = ExpectedCosts(space, l552)
     rng = np.random.default_rng(11)

@@ -3,7 +3,6 @@
 import copy
 import re
 
-import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -199,36 +198,6 @@ def test_a_loss_at_the_derived_architecture_binds_its_exact_cost_where_the_mean_
 
 
 
-def test_the_local_loss_pushes_each_decision_by_the_exact_cost_of_changing_it_in_the_derived_network(data):
-    """`at=local`: the value is the derived network's exact latency and the push on a decision's logits is
-    the softmax Jacobian times the exact latency change of switching that decision alone (cost model
-    oracle), times the loss's slope gamma / cost; nothing comes from the options' costs in other contexts."""
-    cfg = load_config("search", ["dataset=basicmotions", "mcu=nucleo_l552", f"search.epochs={EPOCHS}",
-                                 "search.hardware_loss.at=local", "search.hardware_loss.ramp_fraction=0"])
-    dm, cost_model = data[1], CostModel.from_mcu(cfg.mcu)
-    space = SearchSpace(*dm.input_shape, dm.num_classes)
-    arch = Architecture.random(space, np.random.default_rng(4))
-    module = SearchModule(space, GradientSearch.from_config(cfg.search), 10, dm.val_dataset, dm.batch_size,
-                          cfg.seed, {"latency": 1.0}, ExpectedCosts(space, cost_model))
-    module.step_count.fill_(module.warmup_steps)
-    with torch.no_grad():  # the architecture is the argmax, the distributions broad
-        for key, logits in module.arch_logits.as_dict().items():
-            logits.copy_(0.3 * arch.one_hot()[key] + 0.1 * torch.randn(logits.shape))
-    derived = module.derive()
-    exact = cost_model.predict(derived).latency_ms
-    module.targets = {"latency": 0.8 * exact}  # violated: gamma_hi = 4
-    term = module.hardware_terms(module.arch_logits.probabilities())["latency"]
-    assert float(term) == pytest.approx(4.0 * np.log(exact / (0.8 * exact)), rel=1e-5)
-    term.backward()
-    for key, logits in module.arch_logits.as_dict().items():
-        decision = next(d for d in space.decisions if d.key == key)
-        change = torch.tensor([cost_model.predict(Architecture.derive(
-            space, {**derived.one_hot(), key: torch.eye(decision.ways)[option]})).latency_ms - exact
-            for option in range(decision.ways)], dtype=torch.float64)
-        p = torch.softmax(logits.detach().double(), 0)
-        push = 4.0 / exact * (torch.diag(p) - torch.outer(p, p)) @ change
-        torch.testing.assert_close(logits.grad.double(), push, rtol=1e-4, atol=1e-9)
-
 class Trace(Callback):
     """Per step: the step count before it, the temperature, the architecture lr, and the logits after it."""
 
@@ -349,7 +318,7 @@ def test_sharpening_concentrates_the_choice_distributions(data, tmp_path):
     ("search.sharpening=-1", "search.sharpening=-1 is not valid; it must be a number >= 0 (0: off)."),
     ("search.derivation=best", "search.derivation=best is not one of constrained, argmax."),
     ("search.costs_under=tau", "search.costs_under=tau is not one of sampled, sharpened, sample."),
-    ("search.hardware_loss.at=mode", "search.hardware_loss.at=mode is not one of expected, derived, local."),
+    ("search.hardware_loss.at=mode", "search.hardware_loss.at=mode is not one of expected, derived."),
     ("search.warmup_fraction=1.5", "search.warmup_fraction=1.5 is not valid; it must be in [0, 1)."),
 ])
 def test_bad_search_settings_are_one_sentence(data, override, sentence):

@@ -189,7 +189,8 @@ def random_landscape(searches: list[dict], top: int = 10) -> None:
                 Candidate.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line)
     if not pools:
         return
-    print(f"\nrandom candidates pooled over seeds: latency / budget against arch-val (band {BAND[0]}-{BAND[1]})")
+    print(f"\nrandom candidates pooled over seeds: latency / budget against arch-val "
+          f"(band {BAND[0]}-{BAND[1]})")
     print(f"{'dataset':<14} {'budget':>7} {'n':>4} {'rho(lat, loss)':>14} {'all in band':>11} "
           f"{f'top {top} in band':>14} {f'top {top} lat/budget':>18}")
     for (dataset, budget), pool in pools.items():

@@ -51,7 +51,6 @@ def test_costs_are_differentiable_in_the_probabilities(l552):
     assert width[0] < width[-1]
 
 
-
 @pytest.mark.parametrize("shape", [(128, 9, 6), (25, 12, 9)])
 def test_the_slope_at_a_one_hot_point_is_the_exact_cost_of_changing_one_decision(l552, shape):
     """The gradient the hardware loss follows is exact where the search ends: expected latency and flash
@@ -76,6 +75,7 @@ def test_the_slope_at_a_one_hot_point_is_the_exact_cost_of_changing_one_decision
                 slope = point[decision.key].grad
                 np.testing.assert_allclose((slope - slope[0]).numpy(), np.array(exact) - exact[0],
                                            rtol=1e-9, atol=1e-9, err_msg=f"{measure} along {decision.key}")
+
 
 def test_expectation_matches_sampling_under_diffuse_probabilities(l552):
     """Beyond one-hot: the exact expectation equals the mean over independently sampled decisions

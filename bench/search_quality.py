@@ -215,7 +215,8 @@ def main() -> None:
     parser.add_argument("--methods", default="dnas,random,darts", help="comma-separated methods to run")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds to run")
     parser.add_argument("--random-workers", default="auto", help="search.workers of the random baseline")
-    parser.add_argument("--search-epochs", type=int, help="search.epochs of DNAS and DARTS (default: config)")
+    parser.add_argument("--search-epochs", type=int, help="search.epochs of DNAS and DARTS (default: the config's; "
+                        "rows without it ran at the default of their day: 60 before 2026-11-27, then 40)")
     parser.add_argument("--variant", help="a name for --set's search overrides (appended to the jobs' keys)")
     parser.add_argument("--set", nargs="*", default=[], help="search config overrides of the variant, KEY=VALUE")
     parser.add_argument("--table", action="store_true", help="print the table of finished results only")

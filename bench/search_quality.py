@@ -64,6 +64,16 @@ def key(job: dict) -> str:
     return f"{job['dataset']}/{job['method']}/{job['budget']}/seed{job['seed']}{epochs}{variant}"
 
 
+def run_folder(job_key: str) -> Path:
+    """The folder of a job's runs (search, train) and its own MLflow store."""
+    return RUNS / job_key.replace("/", "_")
+
+
+def in_band(shares: list[float]) -> int:
+    """How many latency / budget shares lie in `BAND`."""
+    return sum(BAND[0] <= share <= BAND[1] for share in shares)
+
+
 def done_stages() -> dict[tuple[str, str], dict]:
     if not RESULTS.is_file():
         return {}
@@ -84,7 +94,7 @@ def record(row: dict) -> None:
 def configs(job: dict, accelerator: str, random_workers: str = "auto"):
     from micronas.config import load_config
 
-    folder = RUNS / key(job).replace("/", "_")
+    folder = run_folder(key(job))
     folder.mkdir(parents=True, exist_ok=True)  # holds the job's own MLflow store: no two jobs share a sqlite file
     budget = [] if job["budget"] is None else [f"constraints.latency={job['budget']}"]
     common = [*job["overrides"], "mcu=nucleo_l552", f"seed={job['seed']}", f"trainer.accelerator={accelerator}",
@@ -162,11 +172,11 @@ def table() -> None:
         arch_val = statistics.mean(100 * s["summary"]["validation"]["accuracy"] for s, _ in runs)
         acc = (f"{statistics.mean(accs):6.2f} +- {statistics.stdev(accs) if len(accs) > 1 else 0:4.2f}"
                if accs else "-")
-        in_band = f"{sum(BAND[0] <= v <= BAND[1] for v in lat)}/{len(lat)}" if lat else "-"
+        band = f"{in_band(lat)}/{len(lat)}" if lat else "-"
         print(f"{dataset:<14} {budget or '-':>7} {method:<10} {len(runs):>2} {arch_val:8.2f} "
               f"{statistics.mean(val_loss) if val_loss else math.nan:8.3f} {acc:>16} "
               f"{statistics.mean(drops) if drops else math.nan:6.2f} "
-              f"{' '.join(f'{v:.2f}' for v in lat) or '-':>11} {in_band:>7} "
+              f"{' '.join(f'{v:.2f}' for v in lat) or '-':>11} {band:>7} "
               f"{sum(a is True for a in argmax)}/{sum(a is not None for a in argmax):<7} {wall:10.1f}")
     random_landscape(searches)
     for dataset, label in LABELS.items():
@@ -183,7 +193,7 @@ def random_landscape(searches: list[dict], top: int = 10) -> None:
 
     pools: dict[tuple, list] = {}
     for search in searches:
-        path = RUNS / search["key"].replace("/", "_") / "search" / "candidates.jsonl"
+        path = run_folder(search["key"]) / "search" / "candidates.jsonl"
         if search["method"] == "random" and not search.get("variant") and search["budget"] and path.is_file():
             pools.setdefault((search["dataset"], search["budget"]), []).extend(
                 Candidate.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line)
@@ -198,9 +208,8 @@ def random_landscape(searches: list[dict], top: int = 10) -> None:
         best = sorted(pool, key=Candidate.rank, reverse=True)[:top]
         best_share = [c.costs.latency_ms / budget for c in best]
         rho = spearmanr(share, [c.val_loss for c in pool])[0]
-        in_band = [BAND[0] <= v <= BAND[1] for v in share]
-        print(f"{dataset:<14} {budget:>7} {len(pool):>4} {rho:>+14.2f} {sum(in_band):>7}/{len(pool):<3} "
-              f"{sum(BAND[0] <= v <= BAND[1] for v in best_share):>10}/{len(best):<3} "
+        print(f"{dataset:<14} {budget:>7} {len(pool):>4} {rho:>+14.2f} {in_band(share):>7}/{len(pool):<3} "
+              f"{in_band(best_share):>10}/{len(best):<3} "
               f"{min(best_share):8.2f} - {max(best_share):.2f}")
 
 

@@ -197,7 +197,6 @@ def test_a_loss_at_the_derived_architecture_binds_its_exact_cost_where_the_mean_
         torch.testing.assert_close(parameter.grad, slope * gradient, rtol=1e-4, atol=1e-9)
 
 
-
 class Trace(Callback):
     """Per step: the step count before it, the temperature, the architecture lr, and the logits after it."""
 

@@ -73,11 +73,13 @@ class StepTimer(pl.Callback):
 
 
 def step_times(module, data: TensorDataset, steps: int, accelerator: str) -> list[float]:
+    """Step wall times after the first WARMUP, with the default `conf/trainer` (deterministic algorithms)."""
     timer = StepTimer()
     with quiet_lightning():
         trainer = pl.Trainer(max_epochs=1, limit_train_batches=steps, logger=False, callbacks=[timer],
                              enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                             accelerator=accelerator, num_sanity_val_steps=0)
+                             accelerator=accelerator, num_sanity_val_steps=0,
+                             deterministic=bool(load_config("search", []).trainer.deterministic))
         trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=True))
     return timer.times[WARMUP:]
 

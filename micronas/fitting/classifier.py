@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from micronas.metrics import accuracy, macro_f1
 from micronas.fitting.augment import Augmentation
 from micronas.fitting.progress import EpochProgress
+from micronas.fitting.torch_flags import NoUninitialisedFill
 from micronas.fitting.trainer import Accelerator
 
 
@@ -53,6 +54,9 @@ class ClassifierModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
+
+    def configure_callbacks(self):
+        return [NoUninitialisedFill()]
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, foreach=True)

@@ -36,6 +36,7 @@ from micronas.space.discrete import DiscreteNet
 from micronas.space.searchspace import SearchSpace
 from micronas.space.supernet import SuperNet
 from micronas.fitting.classifier import epochs_for
+from micronas.fitting.torch_flags import FlushDenormals, NoUninitialisedFill
 
 COST_UNITS = {"latency": "ms", "memory": "bytes", "peak": "bytes", "flash": "bytes"}
 # choice probabilities -> expected costs, e.g. `micronas.cost.expected.ExpectedCosts(space, model)`
@@ -84,24 +85,6 @@ def check_resumable(saved: dict | None, current: dict) -> None:
 def budget_targets(constraints: dict) -> dict[str, float]:
     """The constrained budgets in the units of the expected costs: latency ms, memory and flash bytes."""
     return {name: float(value) * FIELDS[name][1] for name, value in constraints.items() if value is not None}
-
-
-class FlushDenormals(pl.Callback):
-    """Flushes subnormal floats to zero while a search fits (CPU).
-
-    At a low temperature the Gumbel samples, and the BatchNorm scales and activations they multiply, fall
-    below 1.2e-38; x86 CPUs compute on such subnormal floats many times slower (a supernet step at tau 0.05
-    took 4.5x the one at tau 1). Flushing them to zero changes no value above that size.
-    """
-
-    def on_fit_start(self, trainer, module) -> None:
-        torch.set_flush_denormal(True)
-
-    def on_fit_end(self, trainer, module) -> None:
-        torch.set_flush_denormal(False)
-
-    def on_exception(self, trainer, module, exception) -> None:
-        torch.set_flush_denormal(False)
 
 
 class EpochMeans:
@@ -218,7 +201,7 @@ class SearchModule(pl.LightningModule):
         return [weights, arch], [cosine]
 
     def configure_callbacks(self):
-        return [FlushDenormals()]
+        return [FlushDenormals(), NoUninitialisedFill()]
 
     def on_train_epoch_start(self) -> None:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.current_epoch)

@@ -1,11 +1,13 @@
 """The search LightningModule on real bundled data: it learns, derives, and resumes exactly."""
 
+import contextlib
 import copy
 import re
 
 import pytest
 import pytorch_lightning as pl
 import torch
+import torch.utils.deterministic
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
@@ -275,6 +277,37 @@ def test_subnormal_floats_are_flushed_while_a_search_fits_and_kept_after_it_ends
     with pytest.raises(Killed):
         fit(make_module(cfg, dm), dm, tmp_path / "killed", callbacks=[KillAtEpoch(1)])
     assert float(torch.tensor([1e-39]) * 1.5) != 0.0
+
+
+class FillProbe(Callback):
+    """Whether torch fills new tensors (with NaN, under deterministic algorithms) at each step."""
+
+    def __init__(self):
+        self.filled = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.filled.append(torch.utils.deterministic.fill_uninitialized_memory)
+
+
+def test_a_deterministic_search_leaves_new_tensors_unfilled_while_it_fits_and_only_then(data, tmp_path):
+    """The NaN fill cost a UCI-HAR step 8 %; the algorithms stay deterministic and the flag is restored."""
+    cfg, dm = data
+    before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    probe, deterministic = FillProbe(), []
+    try:
+        for name, callbacks in (("whole", [probe]), ("killed", [KillAtEpoch(1)])):
+            trainer = pl.Trainer(max_epochs=EPOCHS, logger=False, callbacks=callbacks, deterministic=True,
+                                 enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                                 num_sanity_val_steps=0, enable_checkpointing=False)
+            with pytest.raises(Killed) if name == "killed" else contextlib.nullcontext():
+                trainer.fit(make_module(cfg, dm), dm.train_dataloader(), dm.val_dataloader())
+            deterministic.append(torch.are_deterministic_algorithms_enabled())
+            assert torch.utils.deterministic.fill_uninitialized_memory is True
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.utils.deterministic.fill_uninitialized_memory = before[1]
+    assert probe.filled and not any(probe.filled)
+    assert deterministic == [True, True]
 
 
 def test_the_sharpening_weight_rises_from_zero_to_its_setting_over_the_architecture_steps(data):

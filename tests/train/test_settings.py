@@ -3,6 +3,7 @@
 
 import pytest
 import torch
+import torch.utils.deterministic
 from pytorch_lightning.callbacks import Callback
 
 from micronas.chain import check_retraining
@@ -63,6 +64,7 @@ def test_the_default_settings_read_as_the_config_says():
 class DeterminismProbe(Callback):
     def on_train_start(self, trainer, module):
         self.deterministic = torch.are_deterministic_algorithms_enabled()
+        self.filled = torch.utils.deterministic.fill_uninitialized_memory
 
 
 @pytest.mark.parametrize("deterministic", [True, False])
@@ -75,6 +77,8 @@ def test_conf_trainer_reaches_the_retraining(small_arch, tmp_path, deterministic
     try:
         train_repeat(small_arch, dm, Retraining.from_config(cfg.retraining), 0, tmp_path, callbacks=[probe],
                      accelerator=TrainerSettings.from_config(cfg.trainer).accelerator)
+        restored = torch.utils.deterministic.fill_uninitialized_memory
     finally:
         torch.use_deterministic_algorithms(before)
     assert probe.deterministic is deterministic
+    assert probe.filled is False and restored is True  # the NaN fill is off while the fit runs, and only then

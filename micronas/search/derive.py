@@ -1,5 +1,10 @@
 """Derivation under the budgets: the most probable architecture whose exact predicted costs meet them all.
 
+With a latency floor `f` (`search.latency_floor`), the most probable architecture whose latency also
+reaches `f x` the latency budget comes first; only when none exists is the floor dropped. The supernet's
+cross-entropy prefers small networks at generous budgets, and the retrained networks disagree
+(docs/search.md, "Using the budget").
+
 The search ends with one choice distribution `softmax(alpha)` per decision. An architecture's
 log-probability is the sum over its cells of the log-probability of the cell it deploys: a skipped cell
 is `log P(skip)`; a used cell is the sum over its decisions, except that a cell with no branch deploys
@@ -13,7 +18,9 @@ budget. Within a cell, an option is dropped when another with the same output wi
 costs no more in every constrained measure. The first complete architecture popped whose exact costs
 (`CostModel.predict`, with the planned arena) meet every budget is the answer: no architecture that
 meets the budgets is more probable. For latency and flash this is exact; the arena is pruned through
-its live-set peak, because a greedy plan's arena is not a sum or maximum over cells.
+its live-set peak, because a greedy plan's arena is not a sum or maximum over cells. Under a floor, a
+partial architecture is also dropped when even its dearest completion stays below the floor, and an
+option dominates another only at equal latency.
 """
 
 import heapq
@@ -32,6 +39,7 @@ from micronas.space.searchspace import DECISIONS, CellPlan, SearchSpace
 
 PRUNING_METRIC = {"latency": "latency", "flash": "flash", "memory": "peak"}
 MAX_EXPANSIONS = 2_000_000
+FLOOR_EXPANSIONS = 20_000  # then the floor is given up: the search below it still finds the answer
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,8 @@ class Derivation:
     argmax_log_prob: float
     argmax_costs: ArchitectureCosts
     expanded: int
+    latency_floor: float = 0.0  # share of the latency budget the derived network had to reach (0: none)
+    floor_met: bool = True  # whether one did (else: the most probable under the budgets)
 
     def report(self, constraints: dict) -> dict:
         """JSON-able: how far the argmax was from the budgets, and what choosing within them cost."""
@@ -54,6 +64,8 @@ class Derivation:
             "argmax_cost_over_budget": {name: self.argmax_costs.value(name) / limit
                                         for name, limit in budgets.items()},
             "argmax_is_derived": self.arch == self.argmax,
+            "latency_floor": self.latency_floor,
+            "latency_floor_met": self.floor_met,
             "log_prob": self.log_prob,
             "argmax_log_prob": self.argmax_log_prob,
             "nodes_expanded": self.expanded,
@@ -105,21 +117,27 @@ def _cells(plan: CellPlan, lp: dict[str, list[float]], argmax: object):
                 yield cell, branches + lp[key + "bottleneck_width"][b] + lp[key + "residual"][residual]
 
 
-def _undominated(options: list[_Option]) -> list[_Option]:
-    """Per output width, the options that no more probable option beats or equals in every cost."""
+def _undominated(options: list[_Option], floored: int | None = None) -> list[_Option]:
+    """Per output width, the options that no more probable option beats or equals in every cost (in cost
+    `floored`, which has a floor as well as a budget, only an equal cost dominates)."""
+    def dominates(k: _Option, option: _Option) -> bool:
+        return k.out_channels == option.out_channels and all(
+            a == b if m == floored else a <= b for m, (a, b) in enumerate(zip(k.costs, option.costs)))
+
     kept: list[_Option] = []
     for option in sorted(options, key=lambda o: -o.log_prob):
-        if not any(k.out_channels == option.out_channels and all(a <= b for a, b in zip(k.costs, option.costs))
-                   for k in kept):
+        if not any(dominates(k, option) for k in kept):
             kept.append(option)
     return kept
 
 
 class _Tables:
-    """Cell options per (cell, input width), the best completion log-probability and cheapest completions."""
+    """Cell options per (cell, input width), the best completion log-probability, and the cheapest and
+    dearest completions (dearest: for the floored cost, `floored`, only)."""
 
-    def __init__(self, space: SearchSpace, logits: dict, scorers: list[CellScorer], argmax: Architecture):
-        self.space, self.scorers, self.argmax = space, scorers, argmax
+    def __init__(self, space: SearchSpace, logits: dict, scorers: list[CellScorer], argmax: Architecture,
+                 floored: int | None = None):
+        self.space, self.scorers, self.argmax, self.floored = space, scorers, argmax, floored
         self.lp = _log_probabilities(logits)
         self.combine = [max if s.metric == "peak" else (lambda a, b: a + b) for s in scorers]
         self.options: list[dict[int, list[_Option]]] = [{} for _ in space.cells]
@@ -131,8 +149,10 @@ class _Tables:
         n = len(space.cells)
         self.best = [dict() for _ in range(n + 1)]
         self.cheapest = [dict() for _ in range(n + 1)]
+        self.dearest = [dict() for _ in range(n + 1)]
         self.best[n] = {c: 0.0 for c in widths}
         self.cheapest[n] = {c: tuple(s.head_cost(c) for s in scorers) for c in widths}
+        self.dearest[n] = {c: costs[floored] for c, costs in self.cheapest[n].items()} if floored is not None else {}
         for index in reversed(range(n)):
             for channels, options in self.options[index].items():
                 self.best[index][channels] = max(o.log_prob + self.best[index + 1][o.out_channels] for o in options)
@@ -140,6 +160,9 @@ class _Tables:
                     min(join(o.costs[m], self.cheapest[index + 1][o.out_channels][m]) for o in options)
                     for m, join in enumerate(self.combine)
                 )
+                if floored is not None:
+                    self.dearest[index][channels] = max(
+                        o.costs[floored] + self.dearest[index + 1][o.out_channels] for o in options)
 
     def _options(self, plan: CellPlan, channels: int) -> list[_Option]:
         options = [
@@ -147,52 +170,84 @@ class _Tables:
                     tuple(s.cell(plan, cell, channels) for s in self.scorers))
             for cell, log_prob in _cells(plan, self.lp, self.argmax.cells[plan.index])
         ]
-        return _undominated(options)
+        return _undominated(options, self.floored)
 
     def joined(self, costs: tuple, more: tuple) -> tuple:
         return tuple(join(a, b) for join, a, b in zip(self.combine, costs, more))
 
 
-def derive_within_budgets(space: SearchSpace, logits: dict, cost_model: CostModel,
-                          constraints: dict) -> Derivation:
+def derive_within_budgets(space: SearchSpace, logits: dict, cost_model: CostModel, constraints: dict,
+                          latency_floor: float = 0.0) -> Derivation:
     """The most probable architecture under `softmax(logits)` whose exact costs meet `constraints`
-    (config units: latency ms, memory and flash kB; None = unconstrained)."""
+    (config units: latency ms, memory and flash kB; None = unconstrained) and, if one does, whose latency
+    reaches `latency_floor` x the latency budget."""
     budgets = {name: float(limit) * FIELDS[name][1] for name, limit in constraints.items() if limit is not None}
     names = list(budgets)
+    floored = names.index("latency") if latency_floor and "latency" in budgets else None
     scorers = [CellScorer(space, cost_model, PRUNING_METRIC[name]) for name in names]
     argmax = Architecture.derive(space, logits)
-    tables = _Tables(space, logits, scorers, argmax)
-    limits = tuple(budgets[name] for name in names)
-    exact_limits = {name: float(constraints[name]) for name in names}
-    n, counter = len(space.cells), itertools.count()
-    heap = [(-tables.best[0][1], next(counter), 0, 1, 0.0, tuple(0.0 for _ in names), ())]
-    expanded = 0
-    while heap:
-        _, _, index, channels, log_prob, costs, cells = heapq.heappop(heap)
-        expanded += 1
-        if expanded > MAX_EXPANSIONS:
-            break
-        if index == n:
-            arch = Architecture(space.input_shape, space.num_classes, cells)
-            if all(cost_model.predict(arch).verdicts(exact_limits).values()):
-                return Derivation(arch, log_prob, argmax, _log_prob(tables, argmax), cost_model.predict(argmax),
-                                  expanded)
-            continue
-        for option in tables.options[index][channels]:
-            total = tables.joined(costs, option.costs)
-            bound = tables.joined(total, tables.cheapest[index + 1][option.out_channels])
-            if any(value > limit * (1 + 1e-12) for value, limit in zip(bound, limits)):
+    tables = _Tables(space, logits, scorers, argmax, floored)
+    search = _BestFirst(tables, cost_model, tuple(budgets[name] for name in names),
+                        {name: float(constraints[name]) for name in names})
+    found = None
+    if floored is not None:
+        found = search.run(FLOOR_EXPANSIONS, floored, latency_floor * budgets["latency"])
+    if found is None:
+        found = search.run(MAX_EXPANSIONS)
+    if found is None:
+        limits_text = ", ".join(f"{name} <= {constraints[name]:g}" for name in names)
+        if search.gave_up:
+            raise ConfigError(f"the constrained derivation gave up after {MAX_EXPANSIONS} partial architectures "
+                              f"without one that meets {limits_text} on {cost_model.name}; use "
+                              "search.derivation=argmax, or raise the budgets.")
+        raise ConfigError(f"no architecture of the search space meets {limits_text} on {cost_model.name} "
+                          f"(searched {search.expanded} partial architectures); raise the budgets.")
+    arch, log_prob, floor_met = found
+    return Derivation(arch, log_prob, argmax, _log_prob(tables, argmax), cost_model.predict(argmax),
+                      search.expanded, latency_floor if floored is not None else 0.0, floor_met)
+
+
+class _BestFirst:
+    """Best-first search over the cells for the most probable architecture within the limits."""
+
+    def __init__(self, tables: _Tables, cost_model: CostModel, limits: tuple, exact_limits: dict):
+        self.tables, self.cost_model, self.limits, self.exact_limits = tables, cost_model, limits, exact_limits
+        self.expanded, self.gave_up = 0, False  # over every run; whether the last one hit its cap
+
+    def run(self, cap: int, floored: int | None = None,
+            floor: float = 0.0) -> tuple[Architecture, float, bool] | None:
+        """(architecture, log-probability, whether it reaches `floor` in cost `floored`), or None when
+        there is none or `cap` partial architectures were expanded without one."""
+        tables, space = self.tables, self.tables.space
+        n, counter, expanded = len(space.cells), itertools.count(), 0
+        heap = [(-tables.best[0][1], next(counter), 0, 1, 0.0, tuple(0.0 for _ in self.limits), ())]
+        self.gave_up = False
+        while heap:
+            _, _, index, channels, log_prob, costs, cells = heapq.heappop(heap)
+            expanded += 1
+            self.expanded += 1
+            if expanded > cap:
+                self.gave_up = True
+                return None
+            if index == n:
+                arch = Architecture(space.input_shape, space.num_classes, cells)
+                predicted = self.cost_model.predict(arch)
+                if all(predicted.verdicts(self.exact_limits).values()) and (
+                        floored is None or predicted.latency_ms >= floor):
+                    return arch, log_prob, floored is not None
                 continue
-            score = log_prob + option.log_prob
-            heapq.heappush(heap, (-(score + tables.best[index + 1][option.out_channels]), next(counter),
-                                  index + 1, option.out_channels, score, total, cells + (option.cell,)))
-    limits_text = ", ".join(f"{name} <= {constraints[name]:g}" for name in names)
-    if expanded > MAX_EXPANSIONS:
-        raise ConfigError(f"the constrained derivation gave up after {MAX_EXPANSIONS} partial architectures "
-                          f"without one that meets {limits_text} on {cost_model.name}; use "
-                          "search.derivation=argmax, or raise the budgets.")
-    raise ConfigError(f"no architecture of the search space meets {limits_text} on {cost_model.name} "
-                      f"(searched {expanded} partial architectures); raise the budgets.")
+            for option in tables.options[index][channels]:
+                total = tables.joined(costs, option.costs)
+                bound = tables.joined(total, tables.cheapest[index + 1][option.out_channels])
+                if any(value > limit * (1 + 1e-12) for value, limit in zip(bound, self.limits)):
+                    continue
+                if floored is not None and (total[floored] + tables.dearest[index + 1][option.out_channels]
+                                            < floor * (1 - 1e-12)):
+                    continue
+                score = log_prob + option.log_prob
+                heapq.heappush(heap, (-(score + tables.best[index + 1][option.out_channels]), next(counter),
+                                      index + 1, option.out_channels, score, total, cells + (option.cell,)))
+        return None
 
 
 def _log_prob(tables: _Tables, arch: Architecture) -> float:

@@ -72,6 +72,7 @@ class GradientSearch:
     arch_lr: float
     arch_final_lr: float
     derivation: str
+    latency_floor: float  # constrained derivation: share of the latency budget to reach if possible
 
     @classmethod
     def from_config(cls, search_cfg) -> "GradientSearch":
@@ -81,7 +82,8 @@ class GradientSearch:
         one_of("search.derivation", search_cfg.derivation, DERIVATIONS)
         one_of("search.hardware_loss.at", search_cfg.hardware_loss.at, LOSS_POINTS)
         for name, value in (("warmup_fraction", search_cfg.warmup_fraction),
-                            ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction)):
+                            ("hardware_loss.ramp_fraction", search_cfg.hardware_loss.ramp_fraction),
+                            ("latency_floor", search_cfg.latency_floor)):
             if not is_real(value) or not 0 <= value < 1:
                 raise ConfigError(f"search.{name}={value} is not valid; it must be in [0, 1).")
         if not is_real(search_cfg.sharpening) or search_cfg.sharpening < 0:
@@ -107,6 +109,7 @@ class GradientSearch:
             arch_lr=float(search_cfg.arch_optimizer.lr),
             arch_final_lr=float(search_cfg.arch_optimizer.final_lr),
             derivation=search_cfg.derivation,
+            latency_floor=float(search_cfg.latency_floor),
         )
         settings.temperature.at(0, 2)  # an unknown schedule or final > initial: its own sentence, now
         settings.hardware_loss(torch.tensor(1.0), 1.0)  # an unknown mode or a bad margin likewise

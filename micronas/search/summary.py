@@ -68,6 +68,20 @@ def latency_text(value: float, unit: str) -> str:
     return f"{value:.3f} {unit}"
 
 
+def derivation_text(derivation: dict) -> str:
+    """Why the derived network is not the plain argmax (a constrained derivation's report)."""
+    shares = ", ".join(f"{name} {100 * ratio:.0f} %" for name, ratio in derivation["argmax_cost_over_budget"].items())
+    verdict = "met" if derivation["argmax_meets_budgets"] else "broke"
+    floor = 100 * (derivation.get("latency_floor") or 0.0)
+    if not floor:
+        within = "within them"
+    elif derivation.get("latency_floor_met"):
+        within = f"within them that uses at least {floor:.0f} % of the latency budget"
+    else:
+        within = f"within them (none uses {floor:.0f} % of the latency budget)"
+    return f"argmax {verdict} the budgets ({shares} of budget); derived the most probable network {within}"
+
+
 def format_summary(summary: dict, out_dir) -> str:
     """A short human table: budgets against predicted costs, validation scores, wall time, where things are."""
     p = summary["predicted"]
@@ -80,10 +94,8 @@ def format_summary(summary: dict, out_dir) -> str:
         ("flash", f"{p['flash_bytes'] / 1024:.2f} kB predicted"),
     ]
     derivation = summary.get("derivation") or {}
-    if derivation.get("argmax_meets_budgets") is False:
-        over = ", ".join(f"{name} {100 * ratio:.0f} %" for name, ratio in derivation["argmax_cost_over_budget"].items())
-        rows.append(("derivation", f"argmax broke the budgets ({over} of budget); derived the most probable "
-                                   "network within them"))
+    if derivation.get("argmax_is_derived") is False:
+        rows.append(("derivation", derivation_text(derivation)))
     for name, c in summary["constraints"].items():
         verdict = "met" if c["met"] else "VIOLATED"
         rows.append((f"budget {name}", f"{c['predicted']:.4g} / {c['budget']:g} {c['unit']}: {verdict}"))

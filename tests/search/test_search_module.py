@@ -352,6 +352,8 @@ def test_sharpening_concentrates_the_choice_distributions(data, tmp_path):
     ("search.costs_under=tau", "search.costs_under=tau is not one of sampled, sharpened, sample."),
     ("search.hardware_loss.at=mode", "search.hardware_loss.at=mode is not one of expected, derived."),
     ("search.warmup_fraction=1.5", "search.warmup_fraction=1.5 is not valid; it must be in [0, 1)."),
+    ("search.latency_floor=1", "search.latency_floor=1 is not valid; it must be in [0, 1)."),
+    ("search.latency_floor=high", "search.latency_floor=high is not valid; it must be in [0, 1)."),
 ])
 def test_bad_search_settings_are_one_sentence(data, override, sentence):
     _, dm = data

@@ -19,6 +19,12 @@ similar wall time here (both are printed).
     python bench/search_quality.py [--only ucihar_hapt] [--budget 25] [--methods dnas,random] [--seeds 0,1,2]
                                    [--stage all] [--jobs 1] [--threads N] [--accelerator cpu] [--table]
                                    [--random-workers auto] [--variant NAME --set search.KEY=VALUE ...]
+                                   [--rederive-from VARIANT]
+
+`--rederive-from VARIANT` studies a derivation rule without searching again: each job derives anew, under
+its own settings (`--set search.latency_floor=...`), from the final architecture logits of the job's
+search of VARIANT ('' for the plain rows), then retrains as usual; its search row keeps that search's
+record (wall time, length) and says where it came from.
 """
 
 import argparse
@@ -29,6 +35,7 @@ import os
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,6 +116,60 @@ def configs(job: dict, accelerator: str, random_workers: str = "auto"):
     return folder, search, train
 
 
+def final_logits(search_folder: Path) -> dict:
+    """A finished search's architecture logits: from its last checkpoint, else (a search run on another
+    machine, whose checkpoints stayed there) the log of the last epoch's choice probabilities, which have
+    the same softmax."""
+    import csv
+
+    import torch
+
+    checkpoint = search_folder / "checkpoints" / "last.ckpt"
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+        prefix = "arch_logits.params."
+        return {name[len(prefix):].replace("__", "."): value for name, value in state.items()
+                if name.startswith(prefix)}
+    with open(search_folder / "choice_probabilities.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    last = max(int(row["epoch"]) for row in rows)
+    probabilities: dict[str, list[float]] = {}
+    for row in rows:
+        if int(row["epoch"]) == last:
+            probabilities.setdefault(row["decision"], []).append(float(row["probability"]))
+    return {name: torch.log(torch.tensor(p, dtype=torch.float64)) for name, p in probabilities.items()}
+
+
+def rederive(job: dict, search_cfg, folder: Path) -> dict:
+    """Derive `job`'s network anew from the logits of its search of variant `job['rederive_from']`; write
+    its architecture.json and return that search's summary with the new network's costs and derivation."""
+    from micronas.cost.model import CostModel
+    from micronas.search.derive import derive_within_budgets
+    from micronas.search.settings import GradientSearch
+    from micronas.search.summary import constraint_report
+    from micronas.space.architecture import Architecture
+    from micronas.space.searchspace import SearchSpace
+
+    source_key = key({**job, "variant": job["rederive_from"] or None})
+    source = done_stages()[(source_key, "search")]["summary"]
+    searched = Architecture.from_dict(source["architecture"])
+    space, cost_model = SearchSpace(*searched.input_shape, searched.num_classes), CostModel.from_mcu(search_cfg.mcu)
+    constraints = dict(search_cfg.constraints)
+    settings = GradientSearch.from_config(search_cfg.search)
+    derivation = derive_within_budgets(space, final_logits(run_folder(source_key) / "search"), cost_model,
+                                       constraints, settings.latency_floor)
+    costs = cost_model.predict(derivation.arch)
+    unit = source["predicted"]["latency_unit"]
+    predicted = {**costs.summary(unit), "predictor_calibrated": cost_model.calibrated}
+    (folder / "search").mkdir(parents=True, exist_ok=True)
+    replace(derivation.arch, costs=predicted).save(folder / "search" / "architecture.json")
+    report = constraint_report(costs, constraints, unit)
+    return {**source, "architecture": derivation.arch.to_dict(), "predicted": predicted,
+            "constraints": report, "constraints_met": all(c["met"] for c in report.values()),
+            "derivation": {"rule": settings.derivation, **derivation.report(constraints)},
+            "validation": None, "rederived_from": source_key}  # no supernet here to score the new path
+
+
 def torch_threads(count: int) -> None:
     """Limit this job process to `count` torch threads."""
     import torch
@@ -128,7 +189,8 @@ def run_job(job: dict, stage: str, accelerator: str, random_workers: str = "auto
     done, rows = done_stages(), []
     folder, search_cfg, train_cfg = configs(job, accelerator, random_workers)
     if (key(job), "search") not in done:
-        summary = run_search(search_cfg, folder / "search")
+        summary = (rederive(job, search_cfg, folder) if job.get("rederive_from") is not None
+                   else run_search(search_cfg, folder / "search"))
         rows.append({"key": key(job), "stage": "search", **job, "summary": summary})
         record(rows[-1])
     if stage == "search":
@@ -169,7 +231,8 @@ def table() -> None:
         lat = [s["summary"]["predicted"]["latency_ms"] / budget for s, _ in runs] if budget else []
         argmax = [(s["summary"].get("derivation") or {}).get("argmax_meets_budgets") for s, _ in runs]
         wall = statistics.median(s["summary"]["wall_time_s"] / 60 for s, _ in runs)
-        arch_val = statistics.mean(100 * s["summary"]["validation"]["accuracy"] for s, _ in runs)
+        scored = [100 * s["summary"]["validation"]["accuracy"] for s, _ in runs if s["summary"]["validation"]]
+        arch_val = statistics.mean(scored) if scored else math.nan  # of the derived path in the supernet
         acc = (f"{statistics.mean(accs):6.2f} +- {statistics.stdev(accs) if len(accs) > 1 else 0:4.2f}"
                if accs else "-")
         band = f"{in_band(lat)}/{len(lat)}" if lat else "-"
@@ -228,6 +291,8 @@ def main() -> None:
                         "rows without it ran at the default of their day: 60 before 2026-11-27, then 40)")
     parser.add_argument("--variant", help="a name for --set's search overrides (appended to the jobs' keys)")
     parser.add_argument("--set", nargs="*", default=[], help="search config overrides of the variant, KEY=VALUE")
+    parser.add_argument("--rederive-from", metavar="VARIANT", help="derive anew from the searches of VARIANT "
+                        "('' for the plain rows) instead of searching")
     parser.add_argument("--table", action="store_true", help="print the table of finished results only")
     args = parser.parse_args()
     if not args.table:
@@ -236,7 +301,8 @@ def main() -> None:
                 str(job["seed"]) in args.seeds.split(",")]
         if bool(args.variant) != bool(args.set):
             parser.error("--variant and --set go together")
-        todo = [{**job, "epochs": args.search_epochs, "variant": args.variant, "search_overrides": args.set}
+        todo = [{**job, "epochs": args.search_epochs, "variant": args.variant, "search_overrides": args.set,
+                 **({"rederive_from": args.rederive_from} if args.rederive_from is not None else {})}
                 for job in todo]
         if any(job["dataset"] == "ucihar_hapt" for job in todo) and not UCIHAR_HAPT.is_file():
             print(f"skipping ucihar_hapt: {UCIHAR_HAPT} is absent")

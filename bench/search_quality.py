@@ -153,7 +153,8 @@ def rederive(job: dict, search_cfg, folder: Path) -> dict:
     source_key = key({**job, "variant": job["rederive_from"] or None})
     source = done_stages()[(source_key, "search")]["summary"]
     searched = Architecture.from_dict(source["architecture"])
-    space, cost_model = SearchSpace(*searched.input_shape, searched.num_classes), CostModel.from_mcu(search_cfg.mcu)
+    space = SearchSpace(*searched.input_shape, searched.num_classes)
+    cost_model = CostModel.from_mcu(search_cfg.mcu)
     constraints = dict(search_cfg.constraints)
     settings = GradientSearch.from_config(search_cfg.search)
     derivation = derive_within_budgets(space, final_logits(run_folder(source_key) / "search"), cost_model,

@@ -152,7 +152,8 @@ class _Tables:
         self.dearest = [dict() for _ in range(n + 1)]
         self.best[n] = {c: 0.0 for c in widths}
         self.cheapest[n] = {c: tuple(s.head_cost(c) for s in scorers) for c in widths}
-        self.dearest[n] = {c: costs[floored] for c, costs in self.cheapest[n].items()} if floored is not None else {}
+        if floored is not None:
+            self.dearest[n] = {c: costs[floored] for c, costs in self.cheapest[n].items()}
         for index in reversed(range(n)):
             for channels, options in self.options[index].items():
                 self.best[index][channels] = max(o.log_prob + self.best[index + 1][o.out_channels] for o in options)
@@ -197,8 +198,8 @@ def derive_within_budgets(space: SearchSpace, logits: dict, cost_model: CostMode
     if found is None:
         limits_text = ", ".join(f"{name} <= {constraints[name]:g}" for name in names)
         if search.gave_up:
-            raise ConfigError(f"the constrained derivation gave up after {MAX_EXPANSIONS} partial architectures "
-                              f"without one that meets {limits_text} on {cost_model.name}; use "
+            raise ConfigError(f"the constrained derivation gave up after {MAX_EXPANSIONS} partial "
+                              f"architectures without one that meets {limits_text} on {cost_model.name}; use "
                               "search.derivation=argmax, or raise the budgets.")
         raise ConfigError(f"no architecture of the search space meets {limits_text} on {cost_model.name} "
                           f"(searched {search.expanded} partial architectures); raise the budgets.")
@@ -211,7 +212,8 @@ class _BestFirst:
     """Best-first search over the cells for the most probable architecture within the limits."""
 
     def __init__(self, tables: _Tables, cost_model: CostModel, limits: tuple, exact_limits: dict):
-        self.tables, self.cost_model, self.limits, self.exact_limits = tables, cost_model, limits, exact_limits
+        self.tables, self.cost_model = tables, cost_model
+        self.limits, self.exact_limits = limits, exact_limits
         self.expanded, self.gave_up = 0, False  # over every run; whether the last one hit its cap
 
     def run(self, cap: int, floored: int | None = None,

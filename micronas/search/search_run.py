@@ -207,7 +207,8 @@ def _gradient_search(cfg, settings: GradientSearch, trainer_settings: TrainerSet
         )
     derivation = None
     if settings.derivation == "constrained":
-        derivation = derive_within_budgets(space, logits, cost_model, dict(cfg.constraints), settings.latency_floor)
+        derivation = derive_within_budgets(space, logits, cost_model, dict(cfg.constraints),
+                                           settings.latency_floor)
         arch = derivation.arch
     else:
         arch = module.derive()

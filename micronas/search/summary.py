@@ -70,7 +70,8 @@ def latency_text(value: float, unit: str) -> str:
 
 def derivation_text(derivation: dict) -> str:
     """Why the derived network is not the plain argmax (a constrained derivation's report)."""
-    shares = ", ".join(f"{name} {100 * ratio:.0f} %" for name, ratio in derivation["argmax_cost_over_budget"].items())
+    shares = ", ".join(f"{name} {100 * ratio:.0f} %"
+                       for name, ratio in derivation["argmax_cost_over_budget"].items())
     verdict = "met" if derivation["argmax_meets_budgets"] else "broke"
     floor = 100 * (derivation.get("latency_floor") or 0.0)
     if not floor:

@@ -105,8 +105,8 @@ def test_the_derived_network_is_the_most_probable_one_that_meets_the_budgets(set
     (0.3, 0.6, {"flash": ("flash", 0.6)}),
     (0.7, 0.9, {"memory": ("memory", 0.9)}),
 ])
-def test_under_a_latency_floor_the_derived_network_is_the_most_probable_one_in_the_band(setting, l552, quantile,
-                                                                                         floor, extra):
+def test_under_a_latency_floor_the_derived_network_is_the_most_probable_one_in_the_band(
+        setting, l552, quantile, floor, extra):
     logits, _, deployed = setting
     constraints = {"latency": _budget(deployed, "latency", quantile),
                    **{name: _budget(deployed, *spec) for name, spec in extra.items()}}
@@ -122,17 +122,18 @@ def test_under_a_latency_floor_the_derived_network_is_the_most_probable_one_in_t
     assert plain.log_prob >= derivation.log_prob
 
 
-def test_a_floor_no_network_reaches_falls_back_to_the_most_probable_one_within_the_budgets(setting, l552,
-                                                                                             monkeypatch):
+def test_a_floor_no_network_reaches_falls_back_to_the_most_probable_one_within_the_budgets(
+        setting, l552, monkeypatch):
     logits, _, deployed = setting
     constraints = {"latency": _budget(deployed, "latency", 0.5)}
-    monkeypatch.setattr(derive, "FLOOR_EXPANSIONS", 5000)  # the search under the floor gives up after these
-    derivation = derive_within_budgets(SPACE, logits, l552, constraints, latency_floor=1.01)  # over the budget
+    monkeypatch.setattr(derive, "FLOOR_EXPANSIONS", 5000)  # the search for the band gives up after these
+    derivation = derive_within_budgets(SPACE, logits, l552, constraints, latency_floor=1.01)  # > the budget
     probability, arch = _best(deployed, constraints)
     assert tuple(op.key() for op in derivation.arch.ops()) == tuple(op.key() for op in arch.ops())
     assert derivation.report(constraints)["latency_floor_met"] is False
     flash = {"flash": _budget(deployed, "flash", 0.5)}
-    assert derive_within_budgets(SPACE, logits, l552, flash, latency_floor=0.85).report(flash)["latency_floor"] == 0.0
+    no_latency_budget = derive_within_budgets(SPACE, logits, l552, flash, latency_floor=0.85)
+    assert no_latency_budget.report(flash)["latency_floor"] == 0.0
 
 
 def test_the_report_says_how_far_the_argmax_was_from_a_budget_it_breaks(setting, l552):
@@ -161,8 +162,8 @@ def test_a_derivation_that_runs_out_of_expansions_says_so_instead_of_blaming_the
      "uses at least 85 % of the latency budget"),
     ({"argmax_meets_budgets": False, "argmax_cost_over_budget": {"latency": 1.2, "flash": 0.5},
       "latency_floor": 0.85, "latency_floor_met": False},
-     "argmax broke the budgets (latency 120 %, flash 50 % of budget); derived the most probable network within "
-     "them (none uses 85 % of the latency budget)"),
+     "argmax broke the budgets (latency 120 %, flash 50 % of budget); derived the most probable network "
+     "within them (none uses 85 % of the latency budget)"),
     ({"argmax_meets_budgets": False, "argmax_cost_over_budget": {"memory": 1.5}, "latency_floor": 0.0,
       "latency_floor_met": True},
      "argmax broke the budgets (memory 150 % of budget); derived the most probable network within them"),

@@ -11,6 +11,7 @@ import warnings
 
 VERBOSE_FLAGS = ("-v", "--verbose")
 _verbose = False  # set by `configure_console`; `native_output_hidden` shows everything when it is true
+_warnings_hidden = False  # whether `configure_console` hid the libraries' warnings in this process
 # Loggers of libraries whose INFO and WARNING lines read as failures to a user (GPU/TPU lines, tips,
 # "Experiment ... not found. Creating it.", database migrations, TensorFlow banners).
 NOISY_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric", "mlflow",
@@ -26,7 +27,7 @@ def configure_console(verbose: bool) -> None:
     """Hide library noise and INFO lines on the console unless `verbose`; log files keep what they had.
 
     Warnings of micronas itself are shown as `WARNING: sentence`."""
-    global _verbose
+    global _verbose, _warnings_hidden
     _verbose = bool(verbose)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
@@ -34,15 +35,28 @@ def configure_console(verbose: bool) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
-    warnings.filterwarnings("ignore", module=r"pytorch_lightning|lightning|lightning_fabric|mlflow")
+    hide_library_warnings()
+    _warnings_hidden = True
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     for handler in logging.getLogger().handlers:
         if type(handler) is logging.StreamHandler:  # the console, not Hydra's log file
             handler.setLevel(logging.WARNING)
             handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+
+
+def hide_library_warnings() -> None:
+    """Ignore deprecation warnings and every warning of Lightning and MLflow in this process (a process
+    started by `spawn` does not inherit the filters: its initializer calls this when
+    `library_warnings_hidden()`)."""
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", module=r"pytorch_lightning|lightning|lightning_fabric|mlflow")
+
+
+def library_warnings_hidden() -> bool:
+    """Whether `configure_console` hid the libraries' warnings in this process."""
+    return _warnings_hidden
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ import pytorch_lightning as pl
 import torch
 
 from micronas.budgets import units
+from micronas.console import hide_library_warnings, library_warnings_hidden
 from micronas.cost.model import ArchitectureCosts, CostModel
 from micronas.errors import ConfigError
 from micronas.space.architecture import Architecture
@@ -124,9 +125,11 @@ def _train(job: _Job, datamodule) -> Candidate:
 _WORKER_DATA = None
 
 
-def _start_worker(datamodule) -> None:
+def _start_worker(datamodule, hide_warnings: bool) -> None:
     global _WORKER_DATA
     _WORKER_DATA = datamodule
+    if hide_warnings:  # as the parent's console does
+        hide_library_warnings()
 
 
 def _train_in_worker(job: _Job) -> Candidate:
@@ -149,7 +152,7 @@ def _train_all(jobs: list[_Job], datamodule, workers: int) -> Iterator[Candidate
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(datamodule,)) as pool:
+                             initargs=(datamodule, library_warnings_hidden())) as pool:
         futures = [pool.submit(_train_in_worker, job) for job in jobs]
         try:
             for future in as_completed(futures):

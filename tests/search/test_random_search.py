@@ -1,6 +1,9 @@
 """Random search and the DARTS config on real bundled data and the committed nucleo_l552 cost model."""
 
 import json
+import multiprocessing
+import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -11,6 +14,7 @@ from micronas.config import load_config
 from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError
+from micronas.search import random_search as random_search_module
 from micronas.search.random_search import Candidate, random_search
 from micronas.search.settings import RandomSearch
 from micronas.space.architecture import Architecture
@@ -146,3 +150,19 @@ def test_selection_breaks_accuracy_ties_by_arch_val_loss_and_never_reads_test(fi
     better_loss = replace(base, index=1, val_accuracy=0.9, val_macro_f1=0.9, val_loss=0.4, test_accuracy=0.0,
                           costs=replace(base.costs, latency_ms=99.0))
     assert max([cheap_but_worse, better_loss], key=Candidate.rank) is better_loss
+
+
+def _future_warning_shown() -> bool:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.warn("a library's future change", FutureWarning)
+    return bool(caught)
+
+
+@pytest.mark.parametrize("hidden", [True, False])
+def test_a_candidate_worker_hides_library_warnings_as_its_parent_console_does(hidden):
+    """Spawned workers do not inherit warning filters: a quiet console printed a Lightning deprecation
+    line per candidate."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=random_search_module._start_worker,
+                             initargs=(None, hidden)) as pool:
+        assert pool.submit(_future_warning_shown).result() is not hidden

@@ -25,6 +25,7 @@ option dominates another only at equal latency.
 
 import heapq
 import itertools
+import operator
 from dataclasses import dataclass, replace
 
 import torch
@@ -53,7 +54,7 @@ class Derivation:
     argmax_costs: ArchitectureCosts
     expanded: int
     latency_floor: float = 0.0  # share of the latency budget the derived network had to reach (0: none)
-    floor_met: bool = True  # whether one did (else: the most probable under the budgets)
+    floor_met: bool | None = None  # whether one did (else: the most probable within budgets); None: no floor
 
     def report(self, constraints: dict) -> dict:
         """JSON-able: how far the argmax was from the budgets, and what choosing within them cost."""
@@ -117,29 +118,38 @@ def _cells(plan: CellPlan, lp: dict[str, list[float]], argmax: object):
                 yield cell, branches + lp[key + "bottleneck_width"][b] + lp[key + "residual"][residual]
 
 
+def _apply(join, a: float, b: float) -> float:
+    return join(a, b)
+
+
 def _undominated(options: list[_Option], floored: int | None = None) -> list[_Option]:
     """Per output width, the options that no more probable option beats or equals in every cost (in cost
     `floored`, which has a floor as well as a budget, only an equal cost dominates)."""
-    def dominates(k: _Option, option: _Option) -> bool:
-        return k.out_channels == option.out_channels and all(
-            a == b if m == floored else a <= b for m, (a, b) in enumerate(zip(k.costs, option.costs)))
+    def group(option: _Option) -> tuple:
+        return (option.out_channels,) if floored is None else (option.out_channels, option.costs[floored])
 
-    kept: list[_Option] = []
+    kept, rivals = [], {}  # rivals: the kept options of each group
     for option in sorted(options, key=lambda o: -o.log_prob):
-        if not any(dominates(k, option) for k in kept):
+        group_kept = rivals.setdefault(group(option), [])
+        if not any(all(a <= b for a, b in zip(k.costs, option.costs)) for k in group_kept):
+            group_kept.append(option)
             kept.append(option)
     return kept
 
 
 class _Tables:
     """Cell options per (cell, input width), the best completion log-probability, and the cheapest and
-    dearest completions (dearest: for the floored cost, `floored`, only)."""
+    dearest completions (dearest: for the floored cost, `floored`, only); `steps` lists, per (cell, input
+    width), each option with the cheapest costs and the dearest floored cost of finishing through it.
+    `scored` caches every cell's options with their costs, to share between tables."""
 
     def __init__(self, space: SearchSpace, logits: dict, scorers: list[CellScorer], argmax: Architecture,
-                 floored: int | None = None):
+                 floored: int | None = None, scored: dict | None = None):
         self.space, self.scorers, self.argmax, self.floored = space, scorers, argmax, floored
+        self.scored = {} if scored is None else scored
         self.lp = _log_probabilities(logits)
-        self.combine = [max if s.metric == "peak" else (lambda a, b: a + b) for s in scorers]
+        self.combine = [max if s.metric == "peak" else operator.add for s in scorers]
+        self.sums_only = all(join is operator.add for join in self.combine)
         self.options: list[dict[int, list[_Option]]] = [{} for _ in space.cells]
         widths = {1}
         for index, plan in enumerate(space.cells):
@@ -164,17 +174,29 @@ class _Tables:
                 if floored is not None:
                     self.dearest[index][channels] = max(
                         o.costs[floored] + self.dearest[index + 1][o.out_channels] for o in options)
+        def dearest(index: int, o: _Option) -> float:
+            return o.costs[floored] + self.dearest[index + 1][o.out_channels] if floored is not None else 0.0
+
+        self.steps = [
+            {channels: [(o, self.joined(o.costs, self.cheapest[index + 1][o.out_channels]), dearest(index, o))
+                        for o in options]
+             for channels, options in self.options[index].items()}
+            for index in range(n)
+        ]
 
     def _options(self, plan: CellPlan, channels: int) -> list[_Option]:
-        options = [
-            _Option(cell, log_prob, out_channels(cell, channels),
-                    tuple(s.cell(plan, cell, channels) for s in self.scorers))
-            for cell, log_prob in _cells(plan, self.lp, self.argmax.cells[plan.index])
-        ]
-        return _undominated(options, self.floored)
+        if (plan.index, channels) not in self.scored:
+            self.scored[plan.index, channels] = [
+                _Option(cell, log_prob, out_channels(cell, channels),
+                        tuple(s.cell(plan, cell, channels) for s in self.scorers))
+                for cell, log_prob in _cells(plan, self.lp, self.argmax.cells[plan.index])
+            ]
+        return _undominated(self.scored[plan.index, channels], self.floored)
 
     def joined(self, costs: tuple, more: tuple) -> tuple:
-        return tuple(join(a, b) for join, a, b in zip(self.combine, costs, more))
+        if self.sums_only:
+            return tuple(map(operator.add, costs, more))
+        return tuple(map(_apply, self.combine, costs, more))
 
 
 def derive_within_budgets(space: SearchSpace, logits: dict, cost_model: CostModel, constraints: dict,
@@ -187,14 +209,11 @@ def derive_within_budgets(space: SearchSpace, logits: dict, cost_model: CostMode
     floored = names.index("latency") if latency_floor and "latency" in budgets else None
     scorers = [CellScorer(space, cost_model, PRUNING_METRIC[name]) for name in names]
     argmax = Architecture.derive(space, logits)
-    tables = _Tables(space, logits, scorers, argmax, floored)
-    search = _BestFirst(tables, cost_model, tuple(budgets[name] for name in names),
-                        {name: float(constraints[name]) for name in names})
-    found = None
-    if floored is not None:
-        found = search.run(FLOOR_EXPANSIONS, floored, latency_floor * budgets["latency"])
-    if found is None:
-        found = search.run(MAX_EXPANSIONS)
+    limits = tuple(budgets[name] for name in names)
+    exact_limits = {name: float(constraints[name]) for name in names}
+    tables = _Tables(space, logits, scorers, argmax)
+    search = _BestFirst(tables, cost_model, limits, exact_limits)
+    found = search.run(MAX_EXPANSIONS)
     if found is None:
         limits_text = ", ".join(f"{name} <= {constraints[name]:g}" for name in names)
         if search.gave_up:
@@ -203,9 +222,20 @@ def derive_within_budgets(space: SearchSpace, logits: dict, cost_model: CostMode
                               "search.derivation=argmax, or raise the budgets.")
         raise ConfigError(f"no architecture of the search space meets {limits_text} on {cost_model.name} "
                           f"(searched {search.expanded} partial architectures); raise the budgets.")
-    arch, log_prob, floor_met = found
+    floor_met, expanded = None, search.expanded  # floor_met: None without a floor
+    if floored is not None:
+        floor = latency_floor * budgets["latency"]
+        floor_met = cost_model.predict(found[0]).latency_ms >= floor  # then it is also the band's best
+        if not floor_met:
+            band_tables = _Tables(space, logits, scorers, argmax, floored, tables.scored)
+            band = _BestFirst(band_tables, cost_model, limits, exact_limits)
+            in_band = band.run(FLOOR_EXPANSIONS, floored, floor)
+            expanded += band.expanded
+            if in_band is not None:
+                found, floor_met = in_band, True
+    arch, log_prob = found
     return Derivation(arch, log_prob, argmax, _log_prob(tables, argmax), cost_model.predict(argmax),
-                      search.expanded, latency_floor if floored is not None else 0.0, floor_met)
+                      expanded, latency_floor if floored is not None else 0.0, floor_met)
 
 
 class _BestFirst:
@@ -217,11 +247,13 @@ class _BestFirst:
         self.expanded, self.gave_up = 0, False  # over every run; whether the last one hit its cap
 
     def run(self, cap: int, floored: int | None = None,
-            floor: float = 0.0) -> tuple[Architecture, float, bool] | None:
-        """(architecture, log-probability, whether it reaches `floor` in cost `floored`), or None when
-        there is none or `cap` partial architectures were expanded without one."""
+            floor: float = 0.0) -> tuple[Architecture, float] | None:
+        """(architecture, log-probability) of the most probable within the limits that reaches `floor` in
+        cost `floored` (if given), or None when there is none or `cap` partial architectures were expanded
+        without one."""
         tables, space = self.tables, self.tables.space
         n, counter, expanded = len(space.cells), itertools.count(), 0
+        limits, least = tuple(limit * (1 + 1e-12) for limit in self.limits), floor * (1 - 1e-12)
         heap = [(-tables.best[0][1], next(counter), 0, 1, 0.0, tuple(0.0 for _ in self.limits), ())]
         self.gave_up = False
         while heap:
@@ -232,20 +264,20 @@ class _BestFirst:
                 self.gave_up = True
                 return None
             if index == n:
+                if floored is not None and costs[floored] + tables.dearest[n][channels] < least:
+                    continue  # cells plus head are the network's latency: below the floor without predicting
                 arch = Architecture(space.input_shape, space.num_classes, cells)
                 predicted = self.cost_model.predict(arch)
                 if all(predicted.verdicts(self.exact_limits).values()) and (
                         floored is None or predicted.latency_ms >= floor):
-                    return arch, log_prob, floored is not None
+                    return arch, log_prob
                 continue
-            for option in tables.options[index][channels]:
+            for option, cheapest, dearest in tables.steps[index][channels]:
+                if any(map(operator.gt, tables.joined(costs, cheapest), limits)):
+                    continue
+                if floored is not None and costs[floored] + dearest < least:
+                    continue
                 total = tables.joined(costs, option.costs)
-                bound = tables.joined(total, tables.cheapest[index + 1][option.out_channels])
-                if any(value > limit * (1 + 1e-12) for value, limit in zip(bound, self.limits)):
-                    continue
-                if floored is not None and (total[floored] + tables.dearest[index + 1][option.out_channels]
-                                            < floor * (1 - 1e-12)):
-                    continue
                 score = log_prob + option.log_prob
                 heapq.heappush(heap, (-(score + tables.best[index + 1][option.out_channels]), next(counter),
                                       index + 1, option.out_channels, score, total, cells + (option.cell,)))

@@ -18,9 +18,10 @@ budget. Within a cell, an option is dropped when another with the same output wi
 costs no more in every constrained measure. The first complete architecture popped whose exact costs
 (`CostModel.predict`, with the planned arena) meet every budget is the answer: no architecture that
 meets the budgets is more probable. For latency and flash this is exact; the arena is pruned through
-its live-set peak, because a greedy plan's arena is not a sum or maximum over cells. Under a floor, a
-partial architecture is also dropped when even its dearest completion stays below the floor, and an
-option dominates another only at equal latency.
+its live-set peak, because a greedy plan's arena is not a sum or maximum over cells. When that answer
+is below a latency floor, a second search looks in the band: a partial architecture is also dropped
+when even its dearest completion stays below the floor, and an option dominates another only at equal
+latency.
 """
 
 import heapq
@@ -174,6 +175,7 @@ class _Tables:
                 if floored is not None:
                     self.dearest[index][channels] = max(
                         o.costs[floored] + self.dearest[index + 1][o.out_channels] for o in options)
+
         def dearest(index: int, o: _Option) -> float:
             return o.costs[floored] + self.dearest[index + 1][o.out_channels] if floored is not None else 0.0
 

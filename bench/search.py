@@ -72,14 +72,14 @@ class StepTimer(pl.Callback):
         self.times.append(self.clock() - self.start)
 
 
-def step_times(module, data: TensorDataset, steps: int, accelerator: str) -> list[float]:
-    """Step wall times after the first WARMUP, with the default `conf/trainer` (deterministic algorithms)."""
+def step_times(module, data: TensorDataset, steps: int, accelerator: str, deterministic: bool) -> list[float]:
+    """Step wall times after the first WARMUP (with deterministic algorithms as `conf/trainer` says)."""
     timer = StepTimer()
     with quiet_lightning():
         trainer = pl.Trainer(max_epochs=1, limit_train_batches=steps, logger=False, callbacks=[timer],
                              enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
                              accelerator=accelerator, num_sanity_val_steps=0,
-                             deterministic=bool(load_config("search", []).trainer.deterministic))
+                             deterministic=deterministic)
         trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=True))
     return timer.times[WARMUP:]
 
@@ -99,12 +99,13 @@ def epoch_seconds(accelerator: str, arch_every: tuple[int, ...]) -> None:
         return SearchModule(space, GradientSearch.from_config(cfg.search), batches * cfg.search.epochs, arch_val,
                             BATCH, 0, budget_targets(dict(cfg.constraints)), ExpectedCosts(space, cost_model))
 
+    deterministic = bool(cfg.trainer.deterministic)  # as a search and a retraining run by default
     full, weight_only, discrete = [], [], []
     for _ in range(2):  # two alternating rounds, so that machine load hits every kind of step alike
-        full += step_times(search_module(0.0), train, WARMUP + REPEATS, accelerator)
-        weight_only += step_times(search_module(0.999), train, WARMUP + REPEATS, accelerator)
+        full += step_times(search_module(0.0), train, WARMUP + REPEATS, accelerator, deterministic)
+        weight_only += step_times(search_module(0.999), train, WARMUP + REPEATS, accelerator, deterministic)
         discrete += step_times(ClassifierModule(DiscreteNet(Architecture.largest(space))), train,
-                               WARMUP + REPEATS, accelerator)
+                               WARMUP + REPEATS, accelerator, deterministic)
     f, w, d = (statistics.median(times) for times in (full, weight_only, discrete))
     print(f"UCI-HAR shape on {accelerator}, batch {BATCH}, {batches} weight-training batches per epoch "
           f"(median of {len(full)} steps each):")

@@ -116,27 +116,26 @@ def configs(job: dict, accelerator: str, random_workers: str = "auto"):
     return folder, search, train
 
 
-def final_logits(search_folder: Path) -> dict:
+def final_logits(search_folder: Path, space) -> dict:
     """A finished search's architecture logits: from its last checkpoint, else (a search run on another
     machine, whose checkpoints stayed there) the log of the last epoch's choice probabilities, which have
     the same softmax."""
-    import csv
-
     import torch
+
+    from micronas.search.history import final_choices
+    from micronas.search.relaxation import ArchitectureLogits
+    from micronas.search.search_run import HISTORY_TABLE
 
     checkpoint = search_folder / "checkpoints" / "last.ckpt"
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-        prefix = "arch_logits.params."
-        return {name[len(prefix):].replace("__", "."): value for name, value in state.items()
-                if name.startswith(prefix)}
-    with open(search_folder / "choice_probabilities.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    last = max(int(row["epoch"]) for row in rows)
+        logits, prefix = ArchitectureLogits(space), "arch_logits."
+        logits.load_state_dict({name[len(prefix):]: value for name, value in state.items()
+                                if name.startswith(prefix)})
+        return {key: value.detach() for key, value in logits.as_dict().items()}
     probabilities: dict[str, list[float]] = {}
-    for row in rows:
-        if int(row["epoch"]) == last:
-            probabilities.setdefault(row["decision"], []).append(float(row["probability"]))
+    for row in final_choices(search_folder / HISTORY_TABLE):
+        probabilities.setdefault(row["decision"], []).append(float(row["probability"]))
     return {name: torch.log(torch.tensor(p, dtype=torch.float64)) for name, p in probabilities.items()}
 
 
@@ -151,13 +150,17 @@ def rederive(job: dict, search_cfg, folder: Path) -> dict:
     from micronas.space.searchspace import SearchSpace
 
     source_key = key({**job, "variant": job["rederive_from"] or None})
-    source = done_stages()[(source_key, "search")]["summary"]
+    source_row = done_stages().get((source_key, "search"))
+    if source_row is None:
+        raise SystemExit(f"--rederive-from {job['rederive_from']!r}: there is no finished search {source_key} in "
+                         f"{RESULTS}; run it first, or name a variant whose searches are there.")
+    source = source_row["summary"]
     searched = Architecture.from_dict(source["architecture"])
     space = SearchSpace(*searched.input_shape, searched.num_classes)
     cost_model = CostModel.from_mcu(search_cfg.mcu)
     constraints = dict(search_cfg.constraints)
     settings = GradientSearch.from_config(search_cfg.search)
-    derivation = derive_within_budgets(space, final_logits(run_folder(source_key) / "search"), cost_model,
+    derivation = derive_within_budgets(space, final_logits(run_folder(source_key) / "search", space), cost_model,
                                        constraints, settings.latency_floor)
     costs = cost_model.predict(derivation.arch)
     unit = source["predicted"]["latency_unit"]

@@ -150,7 +150,6 @@ class _Tables:
         self.scored = {} if scored is None else scored
         self.lp = _log_probabilities(logits)
         self.combine = [max if s.metric == "peak" else operator.add for s in scorers]
-        self.sums_only = all(join is operator.add for join in self.combine)
         self.options: list[dict[int, list[_Option]]] = [{} for _ in space.cells]
         widths = {1}
         for index, plan in enumerate(space.cells):
@@ -196,8 +195,6 @@ class _Tables:
         return _undominated(self.scored[plan.index, channels], self.floored)
 
     def joined(self, costs: tuple, more: tuple) -> tuple:
-        if self.sums_only:
-            return tuple(map(operator.add, costs, more))
         return tuple(map(_apply, self.combine, costs, more))
 
 
@@ -266,8 +263,6 @@ class _BestFirst:
                 self.gave_up = True
                 return None
             if index == n:
-                if floored is not None and costs[floored] + tables.dearest[n][channels] < least:
-                    continue  # cells plus head are the network's latency: below the floor without predicting
                 arch = Architecture(space.input_shape, space.num_classes, cells)
                 predicted = self.cost_model.predict(arch)
                 if all(predicted.verdicts(self.exact_limits).values()) and (

@@ -51,6 +51,14 @@ def write_choice_table(table: dict[str, list], path) -> None:
         writer.writerows(zip(*table.values()))
 
 
+def final_choices(path) -> list[dict[str, str]]:
+    """The rows of a `write_choice_table` CSV at its last epoch (`epoch`, `decision`, `option`,
+    `probability`, as text)."""
+    with open(path, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    return [row for row in rows if row["epoch"] == rows[-1]["epoch"]]
+
+
 def plot_choice_history(epochs: list[dict[str, list[float]]], space: SearchSpace, path) -> None:
     """One panel per decision, one line per option: how the architecture converged over the epochs."""
     decisions = space.decisions

@@ -12,7 +12,6 @@ started is continued. A re-run sweep does this by itself for a job whose directo
 was started but not finished; a finished one is kept as it is.
 """
 
-import csv
 import json
 import logging
 import time
@@ -34,7 +33,8 @@ from micronas.cost.model import CostModel
 from micronas.data import make_datamodule
 from micronas.errors import ConfigError, MicronasError
 from micronas.search.feasibility import check_feasible, check_latency_table
-from micronas.search.history import ChoiceHistory, choice_table, plot_choice_history, write_choice_table
+from micronas.search.history import (ChoiceHistory, choice_table, final_choices, plot_choice_history,
+                                     write_choice_table)
 from micronas.search.search_module import (
     CHECKPOINT_KEY,
     SearchModule,
@@ -337,10 +337,7 @@ def _log_outcome(logger, summary: dict, arch, out_dir: Path) -> None:
     describe_run(client, run_id, summary_markdown(summary))
     log_table(client, run_id, budget_rows(summary), "budgets.json")
     if (out_dir / HISTORY_TABLE).is_file():  # the whole evolution is the CSV; the UI table: the end
-        with open(out_dir / HISTORY_TABLE, newline="") as stream:
-            rows = list(csv.DictReader(stream))
-        final = [row for row in rows if row["epoch"] == rows[-1]["epoch"]]
-        log_table(client, run_id, final, "choice_probabilities_final.json")
+        log_table(client, run_id, final_choices(out_dir / HISTORY_TABLE), "choice_probabilities_final.json")
     log_existing(client, run_id, out_dir, (ARCHITECTURE_FILE, SUMMARY_FILE, HISTORY_PLOT, HISTORY_TABLE,
                                            CANDIDATES_FILE))
     logger.finalize("success")
